@@ -1,0 +1,60 @@
+# PinScope: two virtual environments (Blender's bpy needs numpy<2, the trainer wants numpy 2).
+# Every target sets up what it needs; `make setup` twice does nothing the second time.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENVS := .venvs
+BPY_ENV := $(VENVS)/blender
+TRAIN_ENV := $(VENVS)/trainer
+BPY_PY := $(BPY_ENV)/bin/python
+TRAIN_PY := $(TRAIN_ENV)/bin/python
+BPY_STAMP := $(BPY_ENV)/.pinscope-ready
+TRAIN_STAMP := $(TRAIN_ENV)/.pinscope-ready
+SPEC ?= specs/default.json
+DATA ?= data/default
+RUN ?= runs/default
+CKPTS ?=
+PYTEST_FLAGS ?= -q
+
+.PHONY: setup test test-contract test-blender test-trainer lint format render train attention demo addon bench clean
+
+setup: $(BPY_STAMP) $(TRAIN_STAMP)
+
+$(BPY_STAMP): Makefile requirements/blender.txt
+	@echo "== setting up the Blender env ($(BPY_ENV)): bpy module, numpy<2, pytest"
+	test -x $(BPY_PY) || $(PYTHON) -m venv $(BPY_ENV)
+	$(BPY_PY) -m pip install -q --disable-pip-version-check -r requirements/blender.txt
+	$(BPY_PY) -c "import site,os; p=site.getsitepackages()[0]; open(os.path.join(p,'pinscope-repo.pth'),'w').write(os.path.abspath('shared')+'\n'+os.path.abspath('.')+'\n')"
+	touch $@
+
+$(TRAIN_STAMP): Makefile trainer/pyproject.toml shared/pyproject.toml
+	@echo "== setting up the trainer env ($(TRAIN_ENV)): torch, transformers, datasets, ..."
+	test -x $(TRAIN_PY) || $(PYTHON) -m venv $(TRAIN_ENV)
+	$(TRAIN_PY) -m pip install -q --disable-pip-version-check -e ./shared -e "./trainer[dev]"
+	touch $@
+
+test: setup
+	$(MAKE) --no-print-directory test-contract test-blender test-trainer
+
+test-contract: $(TRAIN_STAMP)
+	@echo "== contract tier (standard library + the real datasets loader)"
+	$(TRAIN_PY) -m pytest $(PYTEST_FLAGS) tests/contract
+
+test-blender: $(BPY_STAMP)
+	@echo "== Blender tier (bpy module; the real blender binary where one is on PATH)"
+	@if [ -d tests/addon ] && ls tests/addon/test_*.py >/dev/null 2>&1; then \
+	  $(BPY_PY) -m pytest $(PYTEST_FLAGS) tests/addon; else echo "no Blender tests yet"; exit 1; fi
+
+test-trainer: $(TRAIN_STAMP)
+	@echo "== trainer tier (tiny models, few steps)"
+	@if ls tests/trainer/test_*.py >/dev/null 2>&1; then \
+	  $(TRAIN_PY) -m pytest $(PYTEST_FLAGS) tests/trainer; else echo "no trainer tests yet"; exit 1; fi
+
+lint: $(TRAIN_STAMP)
+	$(TRAIN_ENV)/bin/ruff check .
+	$(TRAIN_ENV)/bin/ruff format --check .
+
+format: $(TRAIN_STAMP)
+	$(TRAIN_ENV)/bin/ruff format .
+
+clean:
+	rm -rf $(VENVS) .pytest_cache .ruff_cache dist

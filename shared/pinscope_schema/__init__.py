@@ -1,0 +1,48 @@
+"""PinScope dataset contract: the generation spec, dataset records, validation, reader and writer.
+
+Standard library only, so Blender's Python, the trainer and any other tool can import it.
+"""
+
+__version__ = "0.1.0"
+
+from .fields import ContractError  # noqa: E402
+from .io import (  # noqa: E402
+    MANIFEST,
+    METADATA,
+    REFERENCE,
+    DatasetWriter,
+    file_digest,
+    read_manifest,
+    read_rows,
+    scan_rows,
+    temp_path_for,
+)
+from .records import Manifest, ReferenceRow, SampleRow  # noqa: E402
+from .seeds import derive_seed, rng_for  # noqa: E402
+from .spec import (  # noqa: E402
+    DEFECT_MODES,
+    PATTERNS,
+    SCHEMA_VERSION,
+    SHAPES,
+    SPLITS,
+    CameraSpec,
+    DatasetSpec,
+    DefectClass,
+    DefectSpec,
+    GenerationSpec,
+    GridSpec,
+    HousingSpec,
+    LightSpec,
+    PinSpec,
+    RenderSpec,
+    load_spec,
+)
+from .validate import check_dataset, validate_dataset  # noqa: E402
+
+__all__ = [
+    "ContractError", "MANIFEST", "METADATA", "REFERENCE", "DatasetWriter", "file_digest", "read_manifest",
+    "read_rows", "scan_rows", "temp_path_for", "Manifest", "ReferenceRow", "SampleRow", "derive_seed",
+    "rng_for", "DEFECT_MODES", "PATTERNS", "SCHEMA_VERSION", "SHAPES", "SPLITS", "CameraSpec", "DatasetSpec",
+    "DefectClass", "DefectSpec", "GenerationSpec", "GridSpec", "HousingSpec", "LightSpec", "PinSpec",
+    "RenderSpec", "load_spec", "check_dataset", "validate_dataset",
+]

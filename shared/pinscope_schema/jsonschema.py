@@ -1,0 +1,108 @@
+"""JSON Schema (draft 2020-12) files generated from the record fields, for non-Python readers.
+
+`python -m pinscope_schema.jsonschema --write` regenerates `schema/*.json`; a test checks the
+committed files match, so the language-neutral schema can never drift from the Python contract.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+from .fields import default_of
+from .records import Manifest, ReferenceRow, SampleRow
+from .spec import GenerationSpec
+
+SCHEMA_DIR = Path(__file__).with_name("schema")
+ROOTS = {
+    "spec.schema.json": GenerationSpec,
+    "row.schema.json": SampleRow,
+    "reference_row.schema.json": ReferenceRow,
+    "manifest.schema.json": Manifest,
+}
+
+
+def _value_schema(meta: dict) -> dict:
+    kind = meta["kind"]
+    if kind == "int":
+        return {"type": "integer", "minimum": meta["lo"], "maximum": meta["hi"]}
+    if kind == "float":
+        return {"type": "number", "minimum": meta["lo"], "maximum": meta["hi"]}
+    if kind == "enum":
+        return {"enum": list(meta["choices"])}
+    if kind == "str":
+        out = {"type": "string", "maxLength": meta["max_len"]}
+        if meta["pattern"]:
+            out["pattern"] = f"^(?:{meta['pattern']})$"
+        return out
+    if kind == "bool":
+        return {"type": "boolean"}
+    if kind == "color":
+        return {"type": "array", "items": {"type": "number", "minimum": 0, "maximum": 1}, "minItems": 3,
+                "maxItems": 3}
+    if kind == "nested":
+        return record_schema(meta["cls"])
+    if kind == "nested_list":
+        return {"type": "array", "items": record_schema(meta["cls"]), "minItems": meta["min_items"],
+                "maxItems": meta["max_items"]}
+    if kind == "int_list":
+        arr = {"type": "array", "items": {"type": "integer", "minimum": meta["lo"], "maximum": meta["hi"]},
+               "minItems": min(meta["lengths"]), "maxItems": max(meta["lengths"])}
+        return {"oneOf": [arr, {"type": "null"}]} if meta["nullable"] else arr
+    if kind == "box_list":
+        return {"type": "array", "items": {"type": "array", "items": {"type": "integer"}, "minItems": 4,
+                                           "maxItems": 4}}
+    if kind == "number_map":
+        return {"type": "object", "additionalProperties": {"type": "number"}}
+    if kind == "text_map":
+        return {"type": "object", "additionalProperties": {"type": "string"}}
+    return {}
+
+
+def record_schema(cls) -> dict:
+    props, required = {}, []
+    for f in fields(cls):
+        schema = _value_schema(f.metadata)
+        schema["description"] = f.metadata["doc"]
+        if f.metadata["kind"] != "nested":
+            default = default_of(f)
+            if f.metadata["kind"] == "nested_list":
+                default = [d.to_dict() for d in default]
+            schema["default"] = default
+        props[f.name] = schema
+        if f.metadata.get("required"):
+            required.append(f.name)
+    out = {"type": "object", "title": cls.__name__, "properties": props, "additionalProperties": False}
+    if cls.__doc__:
+        out["description"] = " ".join(cls.__doc__.split())
+    if required:
+        out["required"] = required
+    return out
+
+
+def build_all() -> dict[str, dict]:
+    out = {}
+    for name, cls in ROOTS.items():
+        schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": f"pinscope/{name}"}
+        schema.update(record_schema(cls))
+        out[name] = schema
+    return out
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    schemas = build_all()
+    if "--write" in argv:
+        SCHEMA_DIR.mkdir(exist_ok=True)
+        for name, schema in schemas.items():
+            (SCHEMA_DIR / name).write_text(json.dumps(schema, indent=2) + "\n", encoding="utf-8")
+        print(f"wrote {len(schemas)} schema files to {SCHEMA_DIR}")
+    else:
+        print(json.dumps(schemas, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

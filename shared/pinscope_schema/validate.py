@@ -1,0 +1,112 @@
+"""Check a dataset folder against the contract and the files on disk.
+
+`validate_dataset` returns problems one per line (empty list = valid). It is the one place that knows
+what a valid folder is; the renderer's `validate` command, the trainer's loader and the tests use it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .fields import ContractError
+from .io import MANIFEST, METADATA, REFERENCE, file_digest, read_manifest, scan_rows
+from .records import ReferenceRow, SampleRow
+from .spec import SPLITS
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".exr", ".npy")
+
+
+def validate_dataset(root, check_hashes: bool = True, require_complete: bool = True,
+                     max_problems: int = 200) -> list[str]:
+    root = Path(root)
+    problems: list[str] = []
+    if not root.is_dir():
+        return [f"{root}: not a folder"]
+    try:
+        manifest = read_manifest(root)
+    except ContractError as err:
+        return [str(err)]
+    labels = manifest.labels
+    sizes = manifest.spec.dataset.split_sizes()
+    sizes[REFERENCE] = manifest.spec.dataset.reference
+    shard = manifest.shard
+    for split in (*SPLITS, REFERENCE):
+        folder = root / split
+        cls = ReferenceRow if split == REFERENCE else SampleRow
+        rows, bad = scan_rows(folder / METADATA, cls)
+        problems += [f"{where}: {msg}" for where, msg in bad]
+        seen_files: set[str] = set()
+        seen_index: set[int] = set()
+        referenced: set[str] = set()
+        per_label: dict[str, int] = {}
+        for row in rows:
+            where = f"{split}/{METADATA} {row.file_name}"
+            if row.file_name in seen_files:
+                problems.append(f"{where}: file_name: duplicate")
+            seen_files.add(row.file_name)
+            if row.index in seen_index:
+                problems.append(f"{where}: index: duplicate sample index {row.index}")
+            seen_index.add(row.index)
+            if isinstance(row, SampleRow):
+                if row.label not in labels:
+                    problems.append(f"{where}: label: {row.label!r} not in the vocabulary ({', '.join(labels)})")
+                if row.split != split:
+                    problems.append(f"{where}: split: says {row.split!r} but lies in {split}/")
+                per_label[row.label] = per_label.get(row.label, 0) + 1
+                n_pins = manifest.spec.grid.pin_count
+                if row.pin_boxes and len(row.pin_boxes) != n_pins:
+                    problems.append(f"{where}: pin_boxes: {len(row.pin_boxes)} boxes for {n_pins} pins")
+            for role, rel in zip(("image", "twin", "mask"), _roles(row)):
+                if not rel:
+                    continue
+                referenced.add(rel)
+                path = folder / rel
+                if not path.is_file():
+                    problems.append(f"{split}/{rel}: missing ({role} of {row.file_name})")
+                elif path.stat().st_size == 0:
+                    problems.append(f"{split}/{rel}: empty file")
+                elif check_hashes and role in row.sha256 and file_digest(path) != row.sha256[role]:
+                    problems.append(f"{split}/{rel}: sha256 mismatch (file changed after it was written)")
+        problems += _orphans(folder, referenced, split)
+        if split != REFERENCE:
+            recorded = manifest.counts.get(split, {})
+            if recorded != per_label:
+                problems.append(f"{MANIFEST}: counts.{split}: says {recorded}, rows give {per_label}")
+        elif manifest.counts.get(REFERENCE, 0) != len(rows):
+            problems.append(f"{MANIFEST}: counts.reference: says {manifest.counts.get(REFERENCE)}, "
+                            f"rows give {len(rows)}")
+        if require_complete and shard is None and len(rows) != sizes[split]:
+            problems.append(f"{split}: {len(rows)} of {sizes[split]} samples (incomplete; re-run to resume)")
+        if len(problems) >= max_problems:
+            return problems[:max_problems] + ["... (more problems not shown)"]
+    return problems
+
+
+def _roles(row) -> list[str]:
+    if isinstance(row, SampleRow):
+        return [row.file_name, row.twin_file, row.mask_file]
+    return [row.file_name, "", row.mask_file]
+
+
+def _orphans(folder: Path, referenced: set[str], split: str) -> list[str]:
+    """Image files no row points to (left by a crash before its row was written, or stray files)."""
+    found = []
+    if not folder.is_dir():
+        return found
+    for dirpath, _dirs, files in os.walk(folder):
+        for name in files:
+            if name.startswith(".") or not name.lower().endswith(IMAGE_SUFFIXES):
+                continue
+            rel = Path(dirpath, name).relative_to(folder).as_posix()
+            if rel not in referenced:
+                found.append(f"{split}/{rel}: orphan file (no row refers to it)")
+    return sorted(found)
+
+
+def check_dataset(root, **kwargs) -> None:
+    """Raise a one-line ContractError naming the first problem (and how many there are)."""
+    problems = validate_dataset(root, **kwargs)
+    if problems:
+        more = f" (and {len(problems) - 1} more; run the validate command)" if len(problems) > 1 else ""
+        raise ContractError(str(root), problems[0] + more)
