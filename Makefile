@@ -58,3 +58,22 @@ format: $(TRAIN_STAMP)
 
 clean:
 	rm -rf $(VENVS) .pytest_cache .ruff_cache dist
+
+# --- the product's jobs ----------------------------------------------------------------------
+render: $(BPY_STAMP)
+	$(BPY_PY) -m blender_addon.cli render --spec $(SPEC) --out $(DATA)
+
+validate: $(BPY_STAMP)
+	$(BPY_PY) -m blender_addon.cli validate $(DATA)
+
+train: $(TRAIN_STAMP)
+	$(TRAIN_PY) -m pinscope_trainer.cli train --data $(DATA) --out $(RUN) $(TRAIN_ARGS)
+
+attention: $(TRAIN_STAMP)
+	$(TRAIN_PY) -m pinscope_trainer.cli attention --run $(RUN) $(if $(CKPTS),--ckpts $(CKPTS),) $(ATTN_ARGS)
+
+addon: $(BPY_STAMP)
+	$(BPY_PY) tools/build_addon.py --out dist
+
+demo: setup
+	@echo "make demo: not wired yet (render -> train -> attention)"; exit 1

@@ -219,7 +219,7 @@ class RenderSpec(Record):
     samples: int = integer(16, 1, 65536, "Cycles samples per pixel.")
     denoise: bool = flag(False, "Cycles denoising (OpenImageDenoise).")
     device: str = choice("CPU", ("CPU", "GPU"), "Cycles device.")
-    region: bool = flag(True, "Render a defective sample only around its defect, over its twin; falls back to "
+    region: bool = flag(False, "Render a defective sample only around its defect, over its twin; falls back to "
                         "a full render where that is not exact enough.")
     region_margin: float = number(1.0, 0.0, 100.0, "Region grown by this many pitches (covers shadows).")
 
