@@ -1,7 +1,7 @@
 # PinScope: two virtual environments (Blender's bpy needs numpy<2, the trainer wants numpy 2).
 # Every target sets up what it needs; `make setup` twice does nothing the second time.
 SHELL := /bin/bash
-PYTHON ?= python3.11
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENVS := .venvs
 BPY_ENV := $(VENVS)/blender
 TRAIN_ENV := $(VENVS)/trainer
