@@ -1,0 +1,117 @@
+"""Does the map look at the defective pin? Scores of one map against the renderer's ground truth.
+
+Pure numpy. A map here is already on the render's pixels (see maps.patch_to_pixels). Regions come
+from the exact instance mask (pixel = pin index + 1, 0 = housing/background) or, when a dataset has
+no masks, from the pin boxes rasterised the same way.
+
+Scores of one sample (None where they do not apply, e.g. pointing for an OK sample):
+- pointing_box: the map's peak lies inside the defective pin's box (grown by `tolerance` pixels).
+- pointing_mask: the peak lies on the defective pin's own mask pixels.
+- mass_defect / mass_other_pins / mass_background: shares of the map's total mass (sum to 1).
+- area_defect: the defective pin's share of the pixels; mass_defect / area_defect > 1 means the map
+  looks at the pin more than a uniform map would.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+SCORE_KEYS = ("pointing_box", "pointing_mask", "mass_defect", "mass_other_pins", "mass_background", "area_defect")
+
+
+def regions_from_boxes(pin_boxes, image_hw) -> np.ndarray:
+    """An instance image (pin index + 1, 0 elsewhere) drawn from [x0, y0, x1, y1) pixel boxes.
+
+    Boxes are drawn in pin order, so where two boxes overlap the later pin wins (an approximation the
+    exact masks do not need)."""
+    regions = np.zeros(image_hw, dtype=np.int32)
+    height, width = image_hw
+    for index, (x0, y0, x1, y1) in enumerate(pin_boxes):
+        x0, x1 = max(0, int(x0)), min(width, int(x1))
+        y0, y1 = max(0, int(y0)), min(height, int(y1))
+        if x1 > x0 and y1 > y0:
+            regions[y0:y1, x0:x1] = index + 1
+    return regions
+
+
+def peak(pixel_map: np.ndarray):
+    """(x, y) of the map's maximum, or None for a constant map (it points nowhere)."""
+    if pixel_map.size == 0 or float(pixel_map.max()) <= float(pixel_map.min()):
+        return None
+    y, x = np.unravel_index(int(np.argmax(pixel_map)), pixel_map.shape)
+    return int(x), int(y)
+
+
+def inside_box(point, box, tolerance: float = 0.0) -> bool:
+    x, y = point
+    x0, y0, x1, y1 = box
+    return x0 - tolerance <= x < x1 + tolerance and y0 - tolerance <= y < y1 + tolerance
+
+
+def sample_scores(pixel_map: np.ndarray, regions: np.ndarray | None, defect_index: int, defect_box=None,
+                  peak_map: np.ndarray | None = None, tolerance: float = 0.0) -> dict:
+    """Scores of one map (on render pixels) against its sample's regions.
+
+    pixel_map: non-negative weights, one patch value per pixel (masses); peak_map: the smooth map
+    used for the peak (defaults to pixel_map). regions: instance image or None (no ground truth:
+    only the peak is reported). defect_index: pin index of the defect, -1 for an OK sample.
+    """
+    pixel_map = np.asarray(pixel_map, dtype=np.float64)
+    if regions is not None and regions.shape != pixel_map.shape:
+        raise ValueError(f"regions: shape {regions.shape} differs from the map's {pixel_map.shape}")
+    top = peak(pixel_map if peak_map is None else peak_map)
+    result = dict.fromkeys(SCORE_KEYS)
+    result["peak"] = list(top) if top else None
+    defective = defect_index is not None and defect_index >= 0
+    if defective and defect_box is not None:
+        result["pointing_box"] = bool(top is not None and inside_box(top, defect_box, tolerance))
+    if regions is None:
+        return result
+    if defective:
+        result["pointing_mask"] = bool(top is not None and regions[top[1], top[0]] == defect_index + 1)
+    total = float(np.clip(pixel_map, 0, None).sum())
+    if total <= 0 or not math.isfinite(total):
+        return result
+    weights = np.clip(pixel_map, 0, None) / total
+    on_pins = regions > 0
+    on_defect = regions == (defect_index + 1) if defective else np.zeros_like(on_pins)
+    result["mass_background"] = float(weights[~on_pins].sum())
+    result["mass_other_pins"] = float(weights[on_pins & ~on_defect].sum())
+    if defective:
+        result["mass_defect"] = float(weights[on_defect].sum())
+        result["area_defect"] = float(on_defect.mean())
+    return result
+
+
+def mean_or_none(values):
+    kept = [float(v) for v in values if v is not None]
+    return sum(kept) / len(kept) if kept else None
+
+
+def summarise(records: list[dict]) -> dict:
+    """Means of the scores over records (booleans become rates); n counts records, n_scored those with masses."""
+    summary = {"n": len(records)}
+    for key in SCORE_KEYS:
+        summary[key] = mean_or_none(r.get(key) for r in records)
+    summary["n_scored"] = sum(1 for r in records if r.get("mass_background") is not None)
+    correct = [r["correct"] for r in records if r.get("correct") is not None]
+    summary["accuracy"] = sum(correct) / len(correct) if correct else None
+    return summary
+
+
+def pin_position(pin) -> str:
+    """A readable pin position, 1-based like QEU codes: [2, 0] -> 'c3r1'; OK samples -> 'none'."""
+    return "none" if pin is None else f"c{pin[0] + 1}r{pin[1] + 1}"
+
+
+def breakdown(records: list[dict], keys=("label", "pin", "view")) -> dict:
+    """{'overall': summary, 'by_label': {value: summary}, 'by_pin': ..., 'by_view': ...}."""
+    result = {"overall": summarise(records)}
+    for key in keys:
+        groups: dict[str, list] = {}
+        for record in records:
+            groups.setdefault(str(record.get(key)), []).append(record)
+        result[f"by_{key}"] = {value: summarise(group) for value, group in sorted(groups.items())}
+    return result
