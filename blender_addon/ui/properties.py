@@ -1,0 +1,108 @@
+"""Blender property groups generated from the generation spec, plus the panel's session state.
+
+`Scene.pinscope` holds one GenerationSpec as properties (one PropertyGroup class per record class,
+made at register time from ui/spec_props.py's plans); `Scene.pinscope_session` holds what is not
+part of the spec (output folder, preview choice, progress of a running dataset render).
+"""
+
+from __future__ import annotations
+
+import bpy
+
+from ..contract import schema
+from . import spec_props
+
+GROUP_PREFIX = "PINSCOPE_PG_"
+
+# Filled by register(): spec record class -> its generated PropertyGroup class.
+generated: dict[type, type] = {}
+
+
+def group_name(cls) -> str:
+    return GROUP_PREFIX + cls.__name__
+
+
+def _make_group(cls) -> type:
+    annotations = {}
+    for plan in spec_props.plan_record(cls):
+        options = dict(plan.options)
+        if plan.child is not None:
+            options["type"] = generated[plan.child]
+        annotations[plan.name] = getattr(bpy.props, plan.factory)(**options)
+    doc = (cls.__doc__ or cls.__name__).strip().splitlines()[0]
+    return type(group_name(cls), (bpy.types.PropertyGroup,), {"__annotations__": annotations, "__doc__": doc})
+
+
+def _tag_redraw(_self, context):
+    for area in getattr(context.screen, "areas", ()):
+        area.tag_redraw()
+
+
+class PINSCOPE_PG_session(bpy.types.PropertyGroup):
+    """Panel state that is not part of the spec."""
+
+    output_dir: bpy.props.StringProperty(
+        name="Output folder", subtype="DIR_PATH", default="",
+        description="Dataset folder (empty: the add-on preferences' default folder + the spec name)",
+    )
+    workers: bpy.props.IntProperty(
+        name="Workers", default=0, min=0, max=64,
+        description="Background render processes (0: the add-on preferences' worker count)",
+    )
+    preview_split: bpy.props.EnumProperty(
+        name="Split", items=tuple((s, s.title(), f"Preview a sample of the {s} split") for s in schema.SPLITS),
+        default="train",
+    )
+    preview_index: bpy.props.IntProperty(name="Sample", default=0, min=0, description="Sample index in the split")
+    preview_label: bpy.props.StringProperty(name="Previewed", default="", description="The previewed sample")
+    running: bpy.props.BoolProperty(name="Rendering", default=False, options={"SKIP_SAVE"})
+    progress: bpy.props.FloatProperty(
+        name="Progress", default=0.0, min=0.0, max=1.0, subtype="FACTOR", options={"SKIP_SAVE"}, update=_tag_redraw
+    )
+    progress_text: bpy.props.StringProperty(name="Status", default="", options={"SKIP_SAVE"})
+    # A new scene's property groups hold Blender defaults, and its collections (defect classes) are
+    # empty; the spec defaults are copied in once, on first use.
+    initialised: bpy.props.BoolProperty(name="Initialised", default=False)
+
+
+def ensure_initialised(scene, engine: str | None = None, device: str | None = None) -> None:
+    """Give a scene the default spec (with the preferences' engine and device) if it has none yet."""
+    if scene.pinscope_session.initialised:
+        return
+    spec = schema.GenerationSpec()
+    spec.render.engine = engine or spec.render.engine
+    spec.render.device = device or spec.render.device
+    spec_to_scene(spec, scene)
+    scene.pinscope_session.initialised = True
+
+
+def spec_from_scene(scene) -> schema.GenerationSpec:
+    """The scene's spec, validated. Raises schema.ContractError (one line, naming the field)."""
+    ensure_initialised(scene)
+    return spec_props.props_to_record(scene.pinscope, schema.GenerationSpec)
+
+
+def spec_to_scene(spec: schema.GenerationSpec, scene) -> None:
+    spec_props.record_to_props(spec, scene.pinscope)
+
+
+def classes() -> list[type]:
+    return [*generated.values(), PINSCOPE_PG_session]
+
+
+def register():
+    generated.clear()
+    for cls in spec_props.record_classes(schema.GenerationSpec):
+        generated[cls] = _make_group(cls)
+        bpy.utils.register_class(generated[cls])
+    bpy.utils.register_class(PINSCOPE_PG_session)
+    bpy.types.Scene.pinscope = bpy.props.PointerProperty(type=generated[schema.GenerationSpec], name="PinScope spec")
+    bpy.types.Scene.pinscope_session = bpy.props.PointerProperty(type=PINSCOPE_PG_session, name="PinScope")
+
+
+def unregister():
+    del bpy.types.Scene.pinscope_session
+    del bpy.types.Scene.pinscope
+    for cls in reversed(classes()):
+        bpy.utils.unregister_class(cls)
+    generated.clear()
