@@ -108,7 +108,7 @@ def gradient_relevance(attentions, gradients, prefix: int = 1) -> np.ndarray:
         raise ValueError(f"gradients: need one per attention layer ({len(layers)}), got {len(grads)}")
     batch, _, tokens, _ = layers[0].shape
     relevance = np.broadcast_to(np.eye(tokens), (batch, tokens, tokens)).copy()
-    for attention, grad in zip(layers, grads):
+    for attention, grad in zip(layers, grads, strict=True):
         if grad.shape != attention.shape:
             raise ValueError(f"gradients: shape {grad.shape} differs from its attention {attention.shape}")
         weighted = np.maximum(grad * attention, 0.0).mean(axis=1)
@@ -145,7 +145,7 @@ class Placement:
     scale_y: float = 1.0
 
     @classmethod
-    def resize(cls, image_hw, input_hw, box=None) -> "Placement":
+    def resize(cls, image_hw, input_hw, box=None) -> Placement:
         """The input is `box` = (x0, y0, x1, y1) of the image (default: all of it) resized to input_hw."""
         height, width = image_hw
         x0, y0, x1, y1 = box if box is not None else (0.0, 0.0, float(width), float(height))

@@ -1,0 +1,249 @@
+"""`attention`: maps for every chosen checkpoint, scores against the masks, pictures, report.
+
+Work per checkpoint is saved under OUT/cache/ as soon as it is done (keyed by the checkpoint's files
+and the map settings), so an interrupted run resumes where it stopped and a rerun only redraws.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import maps
+from .scores import SCORE_KEYS, pin_position, regions_from_boxes, sample_scores
+
+METHODS = ("cls", "rollout", "gradient")
+
+
+@dataclass
+class Settings:
+    run: Path
+    ckpts: str = ""
+    out: Path | None = None
+    methods: tuple = METHODS
+    samples: int = 12
+    data: Path | None = None
+    fusion: str = "mean"
+    discard: float = 0.0
+    batch_size: int = 8
+    tolerance: float = 0.0
+    limit: int = 0  # score at most this many test samples (0 = all)
+    seed: int = 0
+    split: str = "test"
+    extra: dict = field(default_factory=dict)
+
+    def map_settings(self) -> dict:
+        return {"fusion": self.fusion, "discard": self.discard, "methods": list(self.methods), "limit": self.limit,
+                "split": self.split, "seed": self.seed, "version": 1}
+
+
+def say(message: str) -> None:
+    print(f"attention: {message}", file=sys.stderr, flush=True)
+
+
+# --- checkpoints and data ----------------------------------------------------------------------
+def resolve_checkpoints(run: Path, wanted: str) -> list[tuple[str, int | None, Path]]:
+    """[(name, epoch or None, folder)] for --ckpts: '' (up to 5 spread over the run), 'all', or a list
+    of epochs and/or 'best' / 'last'."""
+    from ..checkpoints import checkpoint_root, list_checkpoints
+    from ..errors import UsageError
+
+    if not run.is_dir():
+        raise UsageError("--run", f"{run} is not a folder (train one with `make train`)")
+    numbered = list_checkpoints(run)
+    named = {n: checkpoint_root(run) / n for n in ("best", "last") if (checkpoint_root(run) / n / "model.safetensors").is_file()}
+    if not numbered and not named:
+        raise UsageError("--run", f"{run} has no checkpoints (expected {checkpoint_root(run)}/epoch-NNNN/model.safetensors)")
+    available = ", ".join([str(e) for e, _ in numbered] + list(named)) or "none"
+    if wanted in ("", None):
+        if not numbered:
+            return [(n, None, p) for n, p in named.items()][-1:]
+        picks = sorted({round(i * (len(numbered) - 1) / 4) for i in range(5)})
+        return [(f"epoch-{numbered[i][0]:04d}", numbered[i][0], numbered[i][1]) for i in picks]
+    if wanted == "all":
+        return [(f"epoch-{e:04d}", e, p) for e, p in numbered] or [(n, None, p) for n, p in named.items()]
+    chosen, by_epoch = [], dict(numbered)
+    for item in (s.strip() for s in str(wanted).split(",") if s.strip()):
+        if item in named:
+            chosen.append((item, None, named[item]))
+        elif item.isdigit() and int(item) in by_epoch:
+            chosen.append((f"epoch-{int(item):04d}", int(item), by_epoch[int(item)]))
+        else:
+            raise UsageError("--ckpts", f"{item!r} is not a checkpoint of {run} (available: {available}; or 'all')")
+    return chosen
+
+
+def dataset_folder(settings: Settings, run_config: dict) -> Path:
+    from ..errors import UsageError
+
+    if settings.data:
+        return Path(settings.data)
+    for key in ("data", "dataset", "data_dir", "dataset_dir"):
+        value = run_config.get(key)
+        if isinstance(value, str) and value:
+            for candidate in (Path(value), settings.run / value, settings.run.parent / value):
+                if (candidate / "dataset.json").is_file():
+                    return candidate
+            raise UsageError("--data", f"the run's dataset {value!r} is not found; pass --data DATASET")
+    raise UsageError("--data", f"{settings.run}/run_config.json names no dataset; pass --data DATASET")
+
+
+def check_labels(name: str, info: dict, rows, label_field_of) -> None:
+    from ..errors import UsageError
+
+    known = set(info.get("labels") or [])
+    seen = {label_field_of(r) for r in rows}
+    unknown = sorted(seen - known)
+    if unknown:
+        raise UsageError("--ckpts", f"{name} was trained on labels {sorted(known)}, but this dataset has "
+                         f"{', '.join(unknown[:5])} (a checkpoint of another dataset's label set?)")
+
+
+def fingerprint(path: Path, settings: Settings) -> str:
+    parts = [json.dumps(settings.map_settings(), sort_keys=True)]
+    for name in ("model.safetensors", "preprocess.json", "config.json"):
+        file = path / name
+        if file.is_file():
+            st = file.stat()
+            parts.append(f"{name}:{st.st_size}:{st.st_mtime_ns}")
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+
+# --- maps ----------------------------------------------------------------------------------------
+def maps_for_batch(cap, methods, fusion: str, discard: float) -> dict:
+    """{method: (B, P)} plus 'cls_heads': (B, heads, P) from one capture."""
+    result = {}
+    per_head, mean = maps.cls_attention(cap.attentions[-1], cap.prefix)
+    result["cls_heads"] = per_head
+    if "cls" in methods:
+        result["cls"] = mean
+    if "rollout" in methods:
+        result["rollout"] = maps.rollout(cap.attentions, fusion, discard, cap.prefix)
+    if "gradient" in methods:
+        result["gradient"] = maps.gradient_relevance(cap.attentions, cap.gradients, cap.prefix)
+    return result
+
+
+def compute_checkpoint(model, inputs, methods, settings: Settings, label: str) -> dict:
+    """Maps, predictions and the patch geometry of one checkpoint over all inputs, in batches."""
+    from .capture import capture, find_vit
+
+    try:
+        find_vit(model)
+    except ValueError:
+        from ..errors import UsageError
+
+        raise UsageError("--ckpts", f"{label} is not a vision transformer ({type(model).__name__}); "
+                         "attention maps need a ViT checkpoint") from None
+    chunks: dict[str, list] = {}
+    total = len(inputs)
+    geometry = None
+    for start in range(0, total, settings.batch_size):
+        cap = capture(model, inputs[start:start + settings.batch_size], gradients="gradient" in methods)
+        geometry = (cap.grid_hw, cap.patch_hw, cap.prefix)
+        for key, value in maps_for_batch(cap, methods, settings.fusion, settings.discard).items():
+            chunks.setdefault(key, []).append(value.astype(np.float32))
+        chunks.setdefault("logits", []).append(cap.logits.astype(np.float32))
+        say(f"{label}: {min(start + settings.batch_size, total)}/{total} samples")
+    out = {k: np.concatenate(v) for k, v in chunks.items()}
+    out["grid_hw"], out["patch_hw"] = np.array(geometry[0]), np.array(geometry[1])
+    out["input_hw"] = np.array(inputs.shape[-2:])
+    return out
+
+
+def load_cached(path: Path, key: str) -> dict | None:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if str(data["key"]) != key:
+                return None
+            return {k: data[k] for k in data.files if k != "key"}
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def save_cached(path: Path, key: str, arrays: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.npz")
+    np.savez_compressed(tmp, key=np.array(key), **arrays)
+    os.replace(tmp, path)
+
+
+# --- ground truth and scores ---------------------------------------------------------------------
+def read_render(split_dir: Path, rel: str):
+    import cv2
+
+    image = cv2.imread(str(split_dir / rel), cv2.IMREAD_COLOR)
+    return None if image is None else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def read_regions(split_dir: Path, row, render_hw) -> tuple[np.ndarray | None, str]:
+    """The instance image at render size and where it came from: 'mask', 'boxes' or 'none'."""
+    import cv2
+
+    if row.mask_file:
+        mask = cv2.imread(str(split_dir / row.mask_file), cv2.IMREAD_UNCHANGED)
+        if mask is not None:
+            mask = mask[..., 0] if mask.ndim == 3 else mask
+            if mask.shape != tuple(render_hw):
+                mask = cv2.resize(mask, (render_hw[1], render_hw[0]), interpolation=cv2.INTER_NEAREST)
+            return mask.astype(np.int32), "mask"
+    if row.pin_boxes:
+        return regions_from_boxes(row.pin_boxes, render_hw), "boxes"
+    return None, "none"
+
+
+def score_samples(rows, split_dir: Path, results: dict, true_ids, settings: Settings) -> tuple[list, dict]:
+    """One record per (checkpoint, method, sample) and how the regions were found {mask, boxes, none}."""
+    records, sources = [], {"mask": 0, "boxes": 0, "none": 0}
+    for i, row in enumerate(rows):
+        render = read_render(split_dir, row.file_name)
+        render_hw = render.shape[:2] if render is not None else None
+        regions, source = read_regions(split_dir, row, render_hw) if render_hw else (None, "none")
+        sources[source] += 1
+        base = {"sample": i, "file_name": row.file_name, "index": row.index, "label": row.label,
+                "pin": pin_position(row.pin), "view": row.view, "qeu_code": row.qeu_code}
+        for name, result in results.items():
+            predicted = int(result["logits"][i].argmax())
+            placement = maps.Placement.resize(render_hw, tuple(result["input_hw"])) if render_hw else None
+            for method in settings.methods:
+                record = {**base, "checkpoint": name, "method": method, "predicted": predicted,
+                          "correct": bool(predicted == int(true_ids[i]))}
+                if render_hw:
+                    grid = maps.to_grid(result[method][i], tuple(result["grid_hw"]))
+                    patch = tuple(result["patch_hw"])
+                    blocky = maps.patch_to_pixels(grid, patch, render_hw, placement, smooth=False)
+                    smooth = maps.patch_to_pixels(grid, patch, render_hw, placement, smooth=True)
+                    record.update(sample_scores(blocky, regions, row.pin_index if row.pin else -1, row.defect_box,
+                                                peak_map=smooth, tolerance=settings.tolerance))
+                else:
+                    record.update(dict.fromkeys(SCORE_KEYS))
+                records.append(record)
+    return records, sources
+
+
+def pick_samples(rows, n: int, seed: int) -> list[int]:
+    """A fixed, seeded set covering every class x view first, then the rest round-robin."""
+    from pinscope_schema import rng_for
+
+    rng = rng_for(seed, "attention-samples")
+    strata: dict[tuple, list] = {}
+    for i, row in enumerate(rows):
+        strata.setdefault((row.label, row.view), []).append(i)
+    queues = [rng.sample(v, len(v)) for _, v in sorted(strata.items())]
+    chosen = []
+    while len(chosen) < min(n, len(rows)):
+        for queue in queues:
+            if queue and len(chosen) < n:
+                chosen.append(queue.pop())
+    return chosen
+
+
+def settings_dict(settings: Settings) -> dict:
+    data = asdict(settings)
+    return {k: (str(v) if isinstance(v, Path) else v) for k, v in data.items()}

@@ -1,0 +1,45 @@
+"""Label-preserving augmentation on model-ready batches (torch): photometric jitter, noise, slight blur.
+
+No flips, crops or shifts: they would change which pin is defective (and where it is). Every random
+number comes from the generator passed in, which the loop seeds from (seed, epoch), so a resumed run
+sees exactly the batches an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class AugmentOptions:
+    gain: float = 0.1  # per-sample contrast factor 1 +/- gain
+    bias: float = 0.1  # per-sample offset +/- bias (in normalised units)
+    noise: float = 0.05  # std of added Gaussian noise (normalised units)
+    blur_prob: float = 0.2  # chance of a 3x3 Gaussian blur per sample
+
+    @property
+    def enabled(self) -> bool:
+        return any((self.gain, self.bias, self.noise, self.blur_prob))
+
+
+def augment_batch(x, generator, opts: AugmentOptions):
+    """Return an augmented copy of x (B, C, H, W) float32."""
+    import torch
+    import torch.nn.functional as F
+
+    if not opts.enabled:
+        return x
+    b, c = x.shape[:2]
+    gain = 1.0 + (torch.rand(b, 1, 1, 1, generator=generator) * 2 - 1) * opts.gain
+    bias = (torch.rand(b, 1, 1, 1, generator=generator) * 2 - 1) * opts.bias
+    out = x * gain + bias
+    if opts.noise:
+        out = out + torch.randn(out.shape, generator=generator) * opts.noise
+    if opts.blur_prob:
+        which = torch.rand(b, generator=generator) < opts.blur_prob
+        if which.any():
+            k = torch.tensor([1.0, 2.0, 1.0])
+            kernel = (k[:, None] * k[None, :] / 16.0).expand(c, 1, 3, 3).contiguous()
+            blurred = F.conv2d(F.pad(out[which], (1, 1, 1, 1), mode="replicate"), kernel, groups=c)
+            out[which] = blurred
+    return out

@@ -1,0 +1,233 @@
+"""Datasets through the contract: labels, decoded renders, references and model-ready inputs.
+
+API used by the attention tools (keep it stable):
+
+    info = checkpoint info or run_config (a dict; see `Preprocess.from_info`)
+    data = load_split(dataset_dir, "test", info)          # -> SplitData
+    data.inputs      torch.FloatTensor (N, C, H, W), normalised exactly as the model was trained
+    data.labels      torch.LongTensor (N,), ids into info["labels"]
+    data.rows        list[pinscope_schema.SampleRow] (file_name, mask_file, pin_boxes, defect_box, ...)
+    data.raw_images  np.ndarray uint8 (N, H, W, 3), the renders at the model's image size (RGB)
+    data.split_dir   Path of the split folder (row.mask_file is relative to it)
+
+Label fields: `label` (defect class, default), `pin` (which pin is defective, "ok" as its own class,
+names pinCR with 1-based column C and row R), `qeu_code` (the blog's sample code), `okng` (ok / ng).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .cache import decoded_images
+from .errors import UsageError
+from .features.inputs import INPUT_MODES, REFERENCES, compute_inputs, input_channels, normalise
+from .features.soart3 import Soart3Options
+
+LABEL_FIELDS = ("label", "pin", "qeu_code", "okng")
+
+
+@dataclass
+class Preprocess:
+    """Everything that turns a dataset row into a model input; saved in run_config and every checkpoint."""
+
+    label_field: str = "label"
+    labels: list = field(default_factory=list)
+    input_mode: str = "rgb"
+    reference: str = "unit"
+    image_size: tuple = (96, 288)  # (H, W)
+    soart3: Soart3Options = field(default_factory=Soart3Options)
+    mean: list | None = None
+    std: list | None = None
+
+    @property
+    def channels(self) -> int:
+        return input_channels(self.input_mode, self.soart3)
+
+    def check(self) -> None:
+        if self.label_field not in LABEL_FIELDS:
+            raise UsageError("--label", f"must be one of {', '.join(LABEL_FIELDS)}, got {self.label_field!r}")
+        if self.input_mode not in INPUT_MODES:
+            raise UsageError("--input", f"must be one of {', '.join(INPUT_MODES)}, got {self.input_mode!r}")
+        if self.reference not in REFERENCES:
+            raise UsageError("--reference", f"must be one of {', '.join(REFERENCES)}, got {self.reference!r}")
+        if self.input_mode == "soart3":
+            self.soart3.check()
+
+    def to_info(self) -> dict:
+        return {
+            "label_field": self.label_field, "labels": list(self.labels), "input_mode": self.input_mode,
+            "reference": self.reference if self.input_mode != "rgb" else "none",
+            "image_size": list(self.image_size), "soart3": self.soart3.to_dict(), "channels": self.channels,
+            "normalisation": {"mean": self.mean, "std": self.std, "fitted_on": "train"},
+        }
+
+    @classmethod
+    def from_info(cls, info: dict) -> Preprocess:
+        norm = info.get("normalisation") or {}
+        ref = info.get("reference", "unit")
+        return cls(label_field=info.get("label_field", "label"), labels=list(info.get("labels", [])),
+                   input_mode=info.get("input_mode", "rgb"), reference="unit" if ref == "none" else ref,
+                   image_size=tuple(info["image_size"]), soart3=Soart3Options(**info.get("soart3", {})),
+                   mean=norm.get("mean"), std=norm.get("std"))
+
+
+def pin_name(pin) -> str:
+    if pin is None:
+        return "ok"
+    col, row = pin[0] + 1, pin[1] + 1
+    return f"pin{col}{row}" if col < 10 and row < 10 else f"pin{col}-{row}"
+
+
+def label_of(row, label_field: str, ok_labels: set[str]) -> str:
+    if label_field == "label":
+        return row.label
+    if label_field == "pin":
+        return pin_name(row.pin)
+    if label_field == "qeu_code":
+        return row.qeu_code
+    return "ok" if row.label in ok_labels else "ng"
+
+
+class PinDataset:
+    """A validated dataset folder with its rows per split, read through pinscope_schema."""
+
+    def __init__(self, root, cache_dir=None, validate: bool = True):
+        from pinscope_schema import ContractError, read_manifest, read_rows, validate_dataset
+        from pinscope_schema.io import METADATA, REFERENCE
+        from pinscope_schema.records import ReferenceRow
+
+        self.root = Path(root)
+        self.cache_dir = cache_dir
+        if not self.root.is_dir():
+            raise UsageError("--data", f"{self.root} is not a folder (render one with `make render`)")
+        if validate:
+            problems = validate_dataset(self.root, check_hashes=True, require_complete=False, max_problems=3)
+            if problems:
+                raise UsageError("--data", f"invalid dataset {self.root}: " + "; ".join(problems[:3]))
+        try:
+            self.manifest = read_manifest(self.root)
+            self._rows = {s: read_rows(self.root / s / METADATA) for s in ("train", "validation", "test")}
+            self.reference_rows = read_rows(self.root / REFERENCE / METADATA, ReferenceRow)
+        except ContractError as err:
+            raise UsageError("--data", f"invalid dataset {self.root}: {err}") from None
+        for rows in self._rows.values():
+            rows.sort(key=lambda r: r.index)
+        self.reference_rows.sort(key=lambda r: r.index)
+        self.ok_labels = {c.name for c in self.manifest.spec.defects.classes if c.mode == "ok"}
+
+    @property
+    def spec_hash(self) -> str:
+        return self.manifest.spec_hash
+
+    @property
+    def render_size(self) -> tuple[int, int]:
+        return (self.manifest.spec.render.height, self.manifest.spec.render.width)
+
+    def rows(self, split: str, required: bool = True) -> list:
+        rows = self._rows.get(split, [])
+        if required and not rows:
+            raise UsageError("--data", f"split {split!r} of {self.root} is empty")
+        return rows
+
+    def vocabulary(self, label_field: str) -> list[str]:
+        """Class names for a label field, in id order (the manifest's order for `label`)."""
+        if label_field not in LABEL_FIELDS:
+            raise UsageError("--label", f"must be one of {', '.join(LABEL_FIELDS)}, got {label_field!r}")
+        if label_field == "label":
+            return list(self.manifest.labels)
+        if label_field == "okng":
+            return ["ok", "ng"]
+        if label_field == "pin":
+            g = self.manifest.spec.grid
+            return ["ok"] + [pin_name([c, r]) for r in range(g.rows) for c in range(g.cols)]
+        codes = {r.qeu_code for rows in self._rows.values() for r in rows}
+        return sorted(codes, key=lambda c: (c != "OK", c))
+
+    def label_ids(self, split: str, pre: Preprocess) -> np.ndarray:
+        index = {name: i for i, name in enumerate(pre.labels)}
+        names = [label_of(r, pre.label_field, self.ok_labels) for r in self.rows(split)]
+        missing = sorted({n for n in names if n not in index})
+        if missing:
+            raise UsageError("--label", f"{split} has classes the model does not know: {', '.join(missing[:5])}")
+        return np.array([index[n] for n in names], dtype=np.int64)
+
+    def renders(self, split: str, size, role: str = "image") -> np.ndarray:
+        """(N, H, W, 3) uint8 renders (role image) or twins (role twin) of a split, from the cache."""
+        rows = self.rows(split)
+        folder = self.root / split
+        if role == "twin":
+            if any(not r.twin_file for r in rows):
+                raise UsageError("--reference", "twin needs each sample's twin render (the dataset has none; "
+                                 "use --reference unit)")
+            rels = [r.twin_file for r in rows]
+        else:
+            rels = [r.file_name for r in rows]
+        digests = [r.sha256.get(role) for r in rows]
+        return decoded_images([folder / p for p in rels], digests, [f"{split}/{p}" for p in rels], tuple(size),
+                              self.cache_dir, progress=f"{split} {role}s")
+
+    def unit_reference(self, size) -> dict[str, np.ndarray]:
+        """Per-view mean of the reference/ renders, float32 (H, W, 3) in [0, 1]: the unit space."""
+        from pinscope_schema.io import REFERENCE
+
+        rows = self.reference_rows
+        if not rows:
+            raise UsageError("--reference", "unit needs the dataset's reference/ renders (it has none; "
+                             "render with dataset.reference > 0 or use --reference twin)")
+        folder = self.root / REFERENCE
+        arr = decoded_images([folder / r.file_name for r in rows], [r.sha256.get("image") for r in rows],
+                             [f"{REFERENCE}/{r.file_name}" for r in rows], tuple(size), self.cache_dir,
+                             progress="reference")
+        views = {}
+        for view in sorted({r.view for r in rows}):
+            idx = [i for i, r in enumerate(rows) if r.view == view]
+            views[view] = arr[idx].astype(np.float32).mean(axis=0) / 255.0
+        return views
+
+    def references(self, split: str, pre: Preprocess) -> np.ndarray | None:
+        """Reference image per sample (N, H, W, 3) float in [0, 1], or None for rgb input."""
+        if pre.input_mode == "rgb":
+            return None
+        if pre.reference == "twin":
+            return self.renders(split, pre.image_size, "twin").astype(np.float32) / 255.0
+        views = self.unit_reference(pre.image_size)
+        rows = self.rows(split)
+        missing = sorted({r.view for r in rows} - set(views))
+        if missing:
+            raise UsageError("--reference", f"unit: no reference renders for view(s) {', '.join(missing)}")
+        return np.stack([views[r.view] for r in rows])
+
+    def inputs(self, split: str, pre: Preprocess, normalised: bool = True) -> np.ndarray:
+        """(N, C, H, W) float32 model inputs of a split (normalised with pre.mean/std when asked)."""
+        renders = self.renders(split, pre.image_size)
+        out = compute_inputs(renders, self.references(split, pre), pre.input_mode, pre.soart3)
+        if normalised:
+            if pre.mean is None:
+                raise ValueError("normalisation not fitted yet (fit it on the train split first)")
+            normalise(out, pre.mean, pre.std)
+        return out
+
+
+@dataclass
+class SplitData:
+    inputs: object  # torch.FloatTensor (N, C, H, W)
+    labels: object  # torch.LongTensor (N,)
+    rows: list
+    raw_images: np.ndarray
+    split_dir: Path
+    label_names: list
+
+
+def load_split(dataset_dir, split: str, info: dict, cache_dir=None) -> SplitData:
+    """Model-ready inputs of one split, with rows and raw renders (see the module docstring)."""
+    import torch
+
+    pre = Preprocess.from_info(info)
+    ds = PinDataset(dataset_dir, cache_dir=cache_dir)
+    inputs = torch.from_numpy(ds.inputs(split, pre))
+    labels = torch.from_numpy(ds.label_ids(split, pre))
+    raw = np.asarray(ds.renders(split, pre.image_size))
+    return SplitData(inputs, labels, ds.rows(split), raw, ds.root / split, list(pre.labels))

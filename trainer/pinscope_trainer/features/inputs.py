@@ -1,0 +1,67 @@
+"""Input modes: what the model sees, computed from a render and its reference (pure numpy).
+
+- rgb:    the render alone, in [0, 1].
+- diff:   render - reference, in [-1, 1].
+- soart3: the SOART3 metric image (features/soart3.py), upsampled back to the render size.
+
+The reference is either the sample's defect-free `twin` (same camera and lights: privileged
+information a production line lacks) or the `unit` space (per-view mean of the dataset's reference/
+renders: what a real line has). Normalisation (per-channel mean/std) is fitted on the training split
+only, by `fit_normalisation`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .soart3 import Soart3Options, soart3_maps, upsample_to
+
+INPUT_MODES = ("rgb", "diff", "soart3")
+REFERENCES = ("twin", "unit")
+
+
+def input_channels(mode: str, soart3: Soart3Options, in_channels: int = 3) -> int:
+    return soart3.out_channels(in_channels) if mode == "soart3" else in_channels
+
+
+def to_float(images_u8: np.ndarray) -> np.ndarray:
+    return images_u8.astype(np.float32) * (1.0 / 255.0)
+
+
+def compute_inputs(images_u8: np.ndarray, reference: np.ndarray | None, mode: str,
+                   soart3: Soart3Options = Soart3Options(), chunk: int = 64) -> np.ndarray:
+    """(N, H, W, 3) uint8 renders (+ reference, float in [0, 1], (N, H, W, 3) or (H, W, 3)) -> (N, C, H, W) float32.
+
+    Works in chunks so the float64 SOART3 intermediates stay small.
+    """
+    n, h, w, _ = images_u8.shape
+    out = np.empty((n, input_channels(mode, soart3), h, w), dtype=np.float32)
+    for start in range(0, n, chunk):
+        stop = min(n, start + chunk)
+        y = to_float(np.asarray(images_u8[start:stop]))
+        if mode == "rgb":
+            out[start:stop] = y.transpose(0, 3, 1, 2)
+            continue
+        x = reference if reference.ndim == 3 else reference[start:stop]
+        if mode == "diff":
+            out[start:stop] = (y - x).transpose(0, 3, 1, 2)
+        else:
+            maps = soart3_maps(x, y, soart3)
+            out[start:stop] = upsample_to(maps, h, w, soart3.region)
+    return out
+
+
+def fit_normalisation(inputs: np.ndarray) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std of (N, C, H, W) training inputs (std floored so flat channels stay finite)."""
+    mean = inputs.mean(axis=(0, 2, 3), dtype=np.float64)
+    std = inputs.std(axis=(0, 2, 3), dtype=np.float64)
+    std = np.maximum(std, 1e-6)
+    return [float(v) for v in mean], [float(v) for v in std]
+
+
+def normalise(inputs: np.ndarray, mean, std) -> np.ndarray:
+    m = np.asarray(mean, dtype=np.float32)[None, :, None, None]
+    s = np.asarray(std, dtype=np.float32)[None, :, None, None]
+    inputs -= m
+    inputs /= s
+    return inputs

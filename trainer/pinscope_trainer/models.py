@@ -1,0 +1,139 @@
+"""Models: Hugging Face ViT built from a ViTConfig (named size presets), a local pretrained ViT
+(`--init PATH`, head replaced), and the torchvision ResNet-18 CNN baseline (no weights).
+
+Every model is called the same way through `forward_logits(model, pixel_values)`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .errors import UsageError
+
+# hidden, layers, heads, MLP size. "tiny" is the default: sized for a 2-core CPU (about 100 img/s at
+# 288x96, patch 16); "micro" is for tests.
+PRESETS = {
+    "micro": (32, 2, 2, 64),
+    "tiny": (192, 6, 3, 768),
+    "small": (384, 12, 6, 1536),
+    "base": (768, 12, 12, 3072),
+}
+ARCHS = ("vit", "resnet18")
+
+
+def vit_config(preset: str, image_size, patch: int, channels: int, labels: list[str], layers=None, hidden=None,
+               heads=None):
+    from transformers import ViTConfig
+
+    if preset not in PRESETS:
+        raise UsageError("--preset", f"must be one of {', '.join(PRESETS)}, got {preset!r}")
+    h, n_layers, n_heads, mlp = PRESETS[preset]
+    hidden = hidden or h
+    heads = heads or n_heads
+    if hidden % heads:
+        raise UsageError("--heads", f"must divide the hidden size ({hidden}), got {heads}")
+    if image_size[0] % patch or image_size[1] % patch:
+        raise UsageError("--patch", f"must divide the image size {image_size[0]}x{image_size[1]} (HxW), got {patch}")
+    return ViTConfig(
+        hidden_size=hidden, num_hidden_layers=layers or n_layers, num_attention_heads=heads,
+        intermediate_size=mlp * hidden // h, image_size=list(image_size), patch_size=patch, num_channels=channels,
+        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, qkv_bias=True,
+        num_labels=len(labels), id2label=dict(enumerate(labels)), label2id={n: i for i, n in enumerate(labels)},
+    )
+
+
+def build_vit(config):
+    from transformers import ViTForImageClassification
+
+    return ViTForImageClassification(config)
+
+
+def init_vit(path, image_size, channels: int, labels: list[str]):
+    """A ViT from a local folder (config.json + weights), with a new head for `labels`."""
+    path = Path(path)
+    cfg_file = path / "config.json"
+    if not cfg_file.is_file():
+        raise UsageError("--init", f"{path} has no config.json (need a local ViT folder)")
+    try:
+        cfg = json.loads(cfg_file.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise UsageError("--init", f"{cfg_file} is not valid JSON: {err}") from None
+    kind = cfg.get("model_type")
+    if kind not in ("vit", "vit_mae"):
+        raise UsageError("--init", f"{path} is not a ViT (config.json model_type {kind!r}; need 'vit' or 'vit_mae')")
+    size = cfg.get("image_size")
+    size = list(size) if isinstance(size, (list, tuple)) else [size, size]
+    if size != list(image_size) or cfg.get("num_channels", 3) != channels:
+        raise UsageError("--init", f"{path} is a ViT for {size[0]}x{size[1]} px x {cfg.get('num_channels', 3)} "
+                         f"channels; this run feeds {image_size[0]}x{image_size[1]} x {channels} "
+                         "(set --image-size / --input to match)")
+    from transformers import ViTConfig, ViTForImageClassification
+    from transformers.utils import logging as hf_logging
+
+    config = ViTConfig(**{k: v for k, v in cfg.items() if k in ViTConfig().to_dict() and k not in (
+        "model_type", "id2label", "label2id", "architectures", "transformers_version")})
+    config.num_labels = len(labels)
+    config.id2label = dict(enumerate(labels))
+    config.label2id = {n: i for i, n in enumerate(labels)}
+    model = ViTForImageClassification(config)
+    state = load_weights(path)
+    if kind == "vit_mae":  # ViTMAEForPreTraining: take its encoder (vit.*), drop the decoder
+        state = {k: v for k, v in state.items() if k.startswith("vit.")}
+    state = {k: v for k, v in state.items() if not k.startswith("classifier.")}
+    own = model.state_dict()
+    usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    if not usable:
+        raise UsageError("--init", f"{path}: no weights match a ViT of this configuration")
+    hf_logging.get_logger("transformers").setLevel(hf_logging.ERROR)
+    model.load_state_dict(usable, strict=False)
+    return model
+
+
+def load_weights(path: Path) -> dict:
+    from safetensors.torch import load_file
+
+    file = path / "model.safetensors"
+    if not file.is_file():
+        raise UsageError("--init", f"{path} has no model.safetensors")
+    return load_file(str(file))
+
+
+def build_resnet18(channels: int, num_labels: int):
+    import torch.nn as nn
+    from torchvision.models import resnet18
+
+    model = resnet18(weights=None, num_classes=num_labels)
+    if channels != 3:
+        model.conv1 = nn.Conv2d(channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
+    return model
+
+
+def resnet_config(channels: int, labels: list[str]) -> dict:
+    return {"model_type": "pinscope_resnet18", "num_channels": channels, "num_labels": len(labels),
+            "id2label": {str(i): n for i, n in enumerate(labels)}}
+
+
+def model_from_config(config: dict):
+    """Rebuild an untrained model from a checkpoint's config.json."""
+    if config.get("model_type") == "pinscope_resnet18":
+        return build_resnet18(config["num_channels"], config["num_labels"])
+    from transformers import ViTConfig
+
+    return build_vit(ViTConfig.from_dict(config))
+
+
+def model_config_dict(model) -> dict:
+    if hasattr(model, "config"):
+        return model.config.to_dict()
+    return model.pinscope_config
+
+
+def forward_logits(model, pixel_values):
+    if hasattr(model, "config"):
+        return model(pixel_values=pixel_values).logits
+    return model(pixel_values)
+
+
+def count_parameters(model) -> int:
+    return sum(p.numel() for p in model.parameters())

@@ -1,0 +1,297 @@
+"""The training loop: in-memory batches, AdamW, warmup + cosine, label smoothing, checkpoints, resume.
+
+Why it is fast on a CPU: every split is decoded once (cache.py) and turned into one model-ready tensor,
+so a step is an index into memory plus the model; there is no per-sample Python, PIL or collate work.
+Why a resumed run ends with identical weights: the batch order and augmentation of epoch e come from a
+generator seeded with (seed, e), dropout is off, and `last/` holds model, optimizer and schedule state.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .augment import AugmentOptions, augment_batch
+from .checkpoints import checkpoint_root, copy_checkpoint, epoch_dir_name, load_trainer_state, save_checkpoint
+from .data import PinDataset, Preprocess
+from .errors import UsageError
+from .features.soart3 import Soart3Options
+
+# Options that may differ between a run and its resumption without changing the result.
+RUN_ONLY = {"resume", "threads", "cache_dir", "quiet", "data", "out", "save_epochs", "save_every", "no_eval"}
+
+
+@dataclass
+class TrainOptions:
+    data: str = ""
+    out: str = ""
+    arch: str = "vit"
+    preset: str = "tiny"
+    patch: int = 16
+    layers: int | None = None
+    hidden: int | None = None
+    heads: int | None = None
+    init: str | None = None
+    label: str = "label"
+    input: str = "rgb"
+    reference: str = "unit"
+    image_size: list | None = None  # [H, W]; default: the dataset's render size
+    soart3_region: int = 4
+    soart3_tile: int = 2
+    soart3_basis: str = "raw"
+    soart3_channels: str = "concat"
+    epochs: int = 10
+    batch_size: int = 32
+    lr: float = 5e-4
+    weight_decay: float = 0.05
+    warmup: float = 0.1  # fraction of all steps
+    label_smoothing: float = 0.1
+    augment: dict = field(default_factory=lambda: asdict(AugmentOptions()))
+    seed: int = 0
+    bf16: bool = False
+    save_epochs: list = field(default_factory=list)
+    save_every: int = 0
+    resume: bool = False
+    threads: int | None = None
+    cache_dir: str | None = None
+    quiet: bool = False
+    no_eval: bool = False
+
+    def comparable(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if k not in RUN_ONLY}
+
+
+def log(opts: TrainOptions, message: str) -> None:
+    if not opts.quiet:
+        print(message, file=sys.stderr, flush=True)
+
+
+def prepare_data(opts: TrainOptions):
+    """Dataset, preprocessing (normalisation fitted on train) and model-ready tensors per split."""
+    import torch
+
+    ds = PinDataset(opts.data, cache_dir=opts.cache_dir)
+    size = tuple(opts.image_size) if opts.image_size else ds.render_size
+    pre = Preprocess(label_field=opts.label, input_mode=opts.input, reference=opts.reference, image_size=size,
+                     soart3=Soart3Options(opts.soart3_region, opts.soart3_tile, opts.soart3_basis,
+                                          opts.soart3_channels))
+    pre.check()
+    pre.labels = ds.vocabulary(opts.label)
+    from .features.inputs import fit_normalisation, normalise
+
+    tensors = {}
+    train_x = ds.inputs("train", pre, normalised=False)
+    pre.mean, pre.std = fit_normalisation(train_x)
+    tensors["train"] = (torch.from_numpy(normalise(train_x, pre.mean, pre.std)),
+                        torch.from_numpy(ds.label_ids("train", pre)))
+    for split in ("validation", "test"):
+        if ds.rows(split, required=False):
+            tensors[split] = (torch.from_numpy(ds.inputs(split, pre)), torch.from_numpy(ds.label_ids(split, pre)))
+    if "validation" not in tensors:
+        raise UsageError("--data", f"split 'validation' of {ds.root} is empty")
+    return ds, pre, tensors
+
+
+def build_model(opts: TrainOptions, pre: Preprocess):
+    from . import models
+
+    if opts.arch not in models.ARCHS:
+        raise UsageError("--arch", f"must be one of {', '.join(models.ARCHS)}, got {opts.arch!r}")
+    if opts.arch == "resnet18":
+        model = models.build_resnet18(pre.channels, len(pre.labels))
+        model.pinscope_config = models.resnet_config(pre.channels, pre.labels)
+        return model
+    if opts.init:
+        return models.init_vit(opts.init, pre.image_size, pre.channels, pre.labels)
+    cfg = models.vit_config(opts.preset, pre.image_size, opts.patch, pre.channels, pre.labels, opts.layers,
+                            opts.hidden, opts.heads)
+    return models.build_vit(cfg)
+
+
+def lr_lambda(total_steps: int, warmup_steps: int):
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+    return factor
+
+
+def predict(model, inputs, batch_size: int = 128, bf16: bool = False):
+    """Logits (float32) for a tensor of inputs, in eval mode, without gradients."""
+    import torch
+
+    from .models import forward_logits
+
+    was_training = model.training
+    model.eval()
+    outs = []
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        for start in range(0, len(inputs), batch_size):
+            outs.append(forward_logits(model, inputs[start:start + batch_size]).float())
+    model.train(was_training)
+    return torch.cat(outs)
+
+
+def write_metrics_csv(path: Path, history: list[dict]) -> None:
+    if not history:
+        return
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(history[0]))
+        writer.writeheader()
+        writer.writerows(history)
+    os.replace(tmp, path)
+
+
+def write_json(path: Path, data) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+def check_resume(out: Path, opts: TrainOptions, spec_hash: str) -> bool:
+    """True when the run continues from out/checkpoints/last (same config), False for a fresh run."""
+    config_file = out / "run_config.json"
+    if not config_file.exists():
+        return False
+    if not opts.resume:
+        raise UsageError("--out", f"{out} already holds a run; pass --resume to continue it or choose another folder")
+    old = json.loads(config_file.read_text())
+    mine = opts.comparable()
+    theirs = old.get("args", {})
+    theirs = {k: v for k, v in theirs.items() if k not in RUN_ONLY}
+    diffs = [k for k in sorted(set(mine) | set(theirs)) if mine.get(k) != theirs.get(k)]
+    if diffs:
+        k = diffs[0]
+        raise UsageError("--resume", f"{out} was made with another config ({k}: {theirs.get(k)!r} there, "
+                         f"{mine.get(k)!r} here); use the same options or another --out")
+    if old.get("dataset", {}).get("spec_hash") != spec_hash:
+        raise UsageError("--resume", f"{out} was trained on another dataset (spec_hash "
+                         f"{old.get('dataset', {}).get('spec_hash')}, --data has {spec_hash})")
+    return (checkpoint_root(out) / "last" / "trainer_state.pt").is_file()
+
+
+def train(opts: TrainOptions) -> dict:
+    """Train, checkpoint, evaluate; returns the summary dict (also written to the run folder)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    import torch
+    from tqdm import tqdm
+
+    if opts.threads:
+        torch.set_num_threads(opts.threads)
+    out = Path(opts.out)
+    for name in ("epochs", "batch_size"):
+        if getattr(opts, name) < 1:
+            raise UsageError(f"--{name.replace('_', '-')}", f"must be >= 1, got {getattr(opts, name)}")
+    bad = [e for e in opts.save_epochs if not 1 <= e <= opts.epochs]
+    if bad:
+        raise UsageError("--save-epochs", f"epochs must lie in 1..{opts.epochs} (--epochs), got {bad[0]}")
+    ds, pre, tensors = prepare_data(opts)
+    resuming = check_resume(out, opts, ds.spec_hash)
+    torch.manual_seed(opts.seed)
+    model = build_model(opts, pre)
+    from .models import count_parameters, forward_logits
+
+    info = {**pre.to_info(), "arch": opts.arch, "dataset": str(Path(opts.data).resolve()),
+            "spec_hash": ds.spec_hash, "bf16": opts.bf16}
+    train_x, train_y = tensors["train"]
+    val_x, val_y = tensors["validation"]
+    steps_per_epoch = math.ceil(len(train_x) / opts.batch_size)
+    total = steps_per_epoch * opts.epochs
+    optimizer = torch.optim.AdamW(model.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(total, max(1, int(opts.warmup * total))))
+    loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=opts.label_smoothing)
+    aug = AugmentOptions(**opts.augment)
+    start_epoch, history, best = 1, [], {"val_acc": -1.0, "val_loss": float("inf"), "epoch": 0}
+    if resuming:
+        last = checkpoint_root(out) / "last"
+        from safetensors.torch import load_file
+
+        model.load_state_dict(load_file(str(last / "model.safetensors")))
+        state = load_trainer_state(last)
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        start_epoch, history, best = state["epoch"] + 1, list(state["history"]), dict(state["best"])
+        log(opts, f"resuming {out} after epoch {state['epoch']}")
+    out.mkdir(parents=True, exist_ok=True)
+    run_config = {"args": asdict(opts), "dataset": {"path": str(Path(opts.data).resolve()), "spec_hash": ds.spec_hash,
+                  "counts": {s: len(t[0]) for s, t in tensors.items()}}, "preprocess": pre.to_info(),
+                  "model": {"arch": opts.arch, "parameters": count_parameters(model)},
+                  "versions": {"torch": torch.__version__, "transformers": _version("transformers")}}
+    write_json(out / "run_config.json", run_config)
+    if not resuming:
+        write_metrics_csv(out / "metrics.csv", [])
+    save_epochs = set(opts.save_epochs)
+    model.train()
+    for epoch in range(start_epoch, opts.epochs + 1):
+        from pinscope_schema import derive_seed
+
+        gen = torch.Generator().manual_seed(derive_seed(opts.seed, "epoch", epoch))
+        order = torch.randperm(len(train_x), generator=gen)
+        t0, seen, loss_sum, correct = time.perf_counter(), 0, 0.0, 0
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch}/{opts.epochs}", leave=False, disable=opts.quiet,
+                   file=sys.stderr)
+        for step in bar:
+            idx = order[step * opts.batch_size:(step + 1) * opts.batch_size]
+            x = augment_batch(train_x[idx], gen, aug)
+            y = train_y[idx]
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=opts.bf16):
+                logits = forward_logits(model, x)
+            loss = loss_fn(logits.float(), y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            seen += len(idx)
+            loss_sum += loss.item() * len(idx)
+            correct += (logits.argmax(1) == y).sum().item()
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+        seconds = time.perf_counter() - t0
+        val_logits = predict(model, val_x, bf16=opts.bf16)
+        val_loss = torch.nn.functional.cross_entropy(val_logits, val_y).item()
+        val_acc = (val_logits.argmax(1) == val_y).float().mean().item()
+        row = {"epoch": epoch, "step": epoch * steps_per_epoch, "lr": scheduler.get_last_lr()[0],
+               "train_loss": loss_sum / seen, "train_acc": correct / seen, "val_loss": val_loss, "val_acc": val_acc,
+               "seconds": round(seconds, 3), "img_per_s": round(seen / seconds, 2)}
+        history.append(row)
+        log(opts, f"epoch {epoch}/{opts.epochs}: loss {row['train_loss']:.4f} train_acc {row['train_acc']:.3f} "
+                  f"val_loss {val_loss:.4f} val_acc {val_acc:.3f} ({row['img_per_s']:.0f} img/s)")
+        improved = (val_acc, -val_loss) > (best["val_acc"], -best["val_loss"])
+        if improved:
+            best = {"val_acc": val_acc, "val_loss": val_loss, "epoch": epoch}
+        epoch_info = {**info, "epoch": epoch, "val_acc": val_acc, "val_loss": val_loss}
+        state = {"epoch": epoch, "step": epoch * steps_per_epoch, "optimizer": optimizer.state_dict(),
+                 "scheduler": scheduler.state_dict(), "history": history, "best": best}
+        root = checkpoint_root(out)
+        keep = epoch in save_epochs or (opts.save_every and epoch % opts.save_every == 0)
+        if keep:
+            save_checkpoint(root / epoch_dir_name(epoch), model, epoch_info, state)
+        if improved:
+            if keep:
+                copy_checkpoint(root / epoch_dir_name(epoch), root / "best")
+            else:
+                save_checkpoint(root / "best", model, epoch_info, state)
+        # last/ is written after best/ so a kill in between resumes this epoch's successor correctly
+        save_checkpoint(root / "last", model, epoch_info, state)
+        write_metrics_csv(out / "metrics.csv", history)
+    summary = {"run": str(out), "epochs": opts.epochs, "best_epoch": best["epoch"], "best_val_acc": best["val_acc"]}
+    if not opts.no_eval:
+        from .evaluate import evaluate_run
+
+        summary.update(evaluate_run(out, tensors=tensors, quiet=opts.quiet))
+    return summary
+
+
+def _version(name: str) -> str:
+    from importlib.metadata import version
+
+    return version(name)
