@@ -1,0 +1,302 @@
+"""Operators that edit the spec or the viewport scene: spec files, defect classes, grid, defect preview.
+
+Every operator reads the panel's spec through properties.spec_from_scene (validated by the contract)
+and hands it to the renderer's functions; a bad value is reported as the contract's one-line error.
+The render operators live in ui/render_ops.py.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import bpy
+from bpy_extras.io_utils import ExportHelper, ImportHelper
+
+from ..contract import schema
+from . import prefs, properties
+
+
+def spec_or_report(operator, context):
+    """The scene's validated spec, or None after reporting the contract's one-line error."""
+    try:
+        return properties.spec_from_scene(context.scene)
+    except schema.ContractError as err:
+        operator.report({"ERROR"}, str(err))
+        return None
+
+
+def ensure_spec(context):
+    preferences = prefs.get(context)
+    engine = preferences.engine if preferences else None
+    device = preferences.device if preferences else None
+    properties.ensure_initialised(context.scene, engine, device)
+
+
+# --- spec files ----------------------------------------------------------------------------------
+
+
+class PINSCOPE_OT_save_spec(bpy.types.Operator, ExportHelper):
+    """Save the panel's spec as JSON (the same file the headless CLI reads)"""
+
+    bl_idname = "pinscope.save_spec"
+    bl_label = "Save Spec"
+    filename_ext = ".json"
+    filter_glob: bpy.props.StringProperty(default="*.json", options={"HIDDEN"})
+
+    def execute(self, context):
+        ensure_spec(context)
+        spec = spec_or_report(self, context)
+        if spec is None:
+            return {"CANCELLED"}
+        path = Path(bpy.path.abspath(self.filepath))
+        partial = path.with_name(path.name + ".partial")
+        partial.write_text(json.dumps(spec.to_dict(), indent=2) + "\n", encoding="utf-8")
+        partial.replace(path)
+        self.report({"INFO"}, f"Saved spec {spec.name} ({spec.fingerprint()}) to {path}")
+        return {"FINISHED"}
+
+
+class PINSCOPE_OT_load_spec(bpy.types.Operator, ImportHelper):
+    """Load a spec JSON (or TOML) into the panel"""
+
+    bl_idname = "pinscope.load_spec"
+    bl_label = "Load Spec"
+    bl_options = {"REGISTER", "UNDO"}
+    filename_ext = ".json"
+    filter_glob: bpy.props.StringProperty(default="*.json;*.toml", options={"HIDDEN"})
+
+    def execute(self, context):
+        try:
+            spec = schema.load_spec(bpy.path.abspath(self.filepath))
+        except schema.ContractError as err:
+            self.report({"ERROR"}, str(err))
+            return {"CANCELLED"}
+        properties.spec_to_scene(spec, context.scene)
+        context.scene.pinscope_session.initialised = True
+        self.report({"INFO"}, f"Loaded spec {spec.name} ({spec.fingerprint()})")
+        return {"FINISHED"}
+
+
+class PINSCOPE_OT_reset_spec(bpy.types.Operator):
+    """Replace the panel's spec with the defaults (engine and device from the preferences)"""
+
+    bl_idname = "pinscope.reset_spec"
+    bl_label = "Default Spec"
+    bl_options = {"REGISTER", "UNDO"}
+
+    def execute(self, context):
+        context.scene.pinscope_session.initialised = False
+        ensure_spec(context)
+        return {"FINISHED"}
+
+
+# --- defect classes (the Defects panel's list) ---------------------------------------------------
+
+
+class PINSCOPE_OT_defect_class_add(bpy.types.Operator):
+    """Add a defect class (a new label) after the selected one"""
+
+    bl_idname = "pinscope.defect_class_add"
+    bl_label = "Add Defect Class"
+    bl_options = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def poll(cls, context):
+        if len(context.scene.pinscope.defects.classes) >= _max_classes():
+            cls.poll_message_set(f"A spec holds at most {_max_classes()} defect classes")
+            return False
+        return True
+
+    def execute(self, context):
+        ensure_spec(context)
+        defects = context.scene.pinscope.defects
+        names = {c.name for c in defects.classes}
+        number = next(n for n in range(1, 1000) if f"class_{n}" not in names)
+        item = defects.classes.add()
+        properties.spec_props.record_to_props(schema.DefectClass(name=f"class_{number}", mode="retract",
+                                                                 low=0.5, high=0.5), item)
+        target = min(defects.classes_index + 1, len(defects.classes) - 1)
+        defects.classes.move(len(defects.classes) - 1, target)
+        defects.classes_index = target
+        return {"FINISHED"}
+
+
+class PINSCOPE_OT_defect_class_remove(bpy.types.Operator):
+    """Remove the selected defect class"""
+
+    bl_idname = "pinscope.defect_class_remove"
+    bl_label = "Remove Defect Class"
+    bl_options = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def poll(cls, context):
+        defects = context.scene.pinscope.defects
+        if len(defects.classes) <= 1:
+            cls.poll_message_set("A spec needs at least one defect class")
+            return False
+        if not 0 <= defects.classes_index < len(defects.classes):
+            cls.poll_message_set("Select a defect class in the list first")
+            return False
+        return True
+
+    def execute(self, context):
+        defects = context.scene.pinscope.defects
+        defects.classes.remove(defects.classes_index)
+        defects.classes_index = min(defects.classes_index, len(defects.classes) - 1)
+        return {"FINISHED"}
+
+
+def _max_classes() -> int:
+    meta = next(f.metadata for f in schema.DefectSpec.__dataclass_fields__.values() if f.name == "classes")
+    return meta["max_items"]
+
+
+# --- the viewport scene --------------------------------------------------------------------------
+
+# The last built PinScene and the spec fingerprint it was built from. Undo or deleting the objects
+# invalidates it (checked by _cached_pin_scene); the defect preview then rebuilds.
+_built: dict = {"fingerprint": None, "pin_scene": None}
+
+
+def _alive(pin_scene) -> bool:
+    try:
+        return all(obj.name is not None for obj in pin_scene.pins)
+    except ReferenceError:
+        return False
+
+
+def build_pin_scene(spec):
+    from ..scene.build import build_scene
+
+    pin_scene = build_scene(spec)
+    _built.update(fingerprint=spec.fingerprint(), pin_scene=pin_scene)
+    return pin_scene
+
+
+def pin_scene_for(spec):
+    """The built scene for this spec, building it first if there is none (or it is stale)."""
+    pin_scene = _built["pin_scene"]
+    if pin_scene is None or _built["fingerprint"] != spec.fingerprint() or not _alive(pin_scene):
+        pin_scene = build_pin_scene(spec)
+    return pin_scene
+
+
+def forget_pin_scene():
+    _built.update(fingerprint=None, pin_scene=None)
+
+
+class PINSCOPE_OT_build_grid(bpy.types.Operator):
+    """Build (or rebuild) the pin grid, housing, cameras and lights from the spec"""
+
+    bl_idname = "pinscope.build_grid"
+    bl_label = "Build / Update Grid"
+    bl_options = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def poll(cls, context):
+        if context.mode != "OBJECT":
+            cls.poll_message_set("Switch to Object Mode to rebuild the grid")
+            return False
+        return True
+
+    def execute(self, context):
+        ensure_spec(context)
+        spec = spec_or_report(self, context)
+        if spec is None:
+            return {"CANCELLED"}
+        pin_scene = build_pin_scene(spec)
+        context.scene.pinscope_session.preview_label = ""
+        self.report({"INFO"}, f"Built {len(pin_scene.pins)} pins ({spec.grid.cols} x {spec.grid.rows})")
+        return {"FINISHED"}
+
+
+def describe_plan(plan) -> str:
+    """What the panel shows for a previewed sample, e.g. 'retract 31D05 (centre)'."""
+    return f"{plan.label} {plan.qeu_code} ({plan.view})"
+
+
+class PINSCOPE_OT_preview_defect(bpy.types.Operator):
+    """Apply the chosen sample's defect to the viewport grid (label shown in the panel)"""
+
+    bl_idname = "pinscope.preview_defect"
+    bl_label = "Preview Defect"
+    bl_options = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def poll(cls, context):
+        if context.mode != "OBJECT":
+            cls.poll_message_set("Switch to Object Mode to preview a defect")
+            return False
+        return True
+
+    def execute(self, context):
+        from ..core.sampling import plan_sample
+        from ..scene.apply import apply_plan
+
+        ensure_spec(context)
+        spec = spec_or_report(self, context)
+        if spec is None:
+            return {"CANCELLED"}
+        session = context.scene.pinscope_session
+        try:
+            plan = plan_sample(spec, session.preview_split, session.preview_index)
+        except (schema.ContractError, ValueError, IndexError) as err:
+            self.report({"ERROR"}, str(err))
+            return {"CANCELLED"}
+        apply_plan(pin_scene_for(spec), plan)
+        session.preview_label = describe_plan(plan)
+        self.report({"INFO"}, f"Previewing {session.preview_label}")
+        return {"FINISHED"}
+
+
+class PINSCOPE_OT_reset_defect(bpy.types.Operator):
+    """Put every pin back in place (the OK state)"""
+
+    bl_idname = "pinscope.reset_defect"
+    bl_label = "Reset Defect"
+    bl_options = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def poll(cls, context):
+        pin_scene = _built["pin_scene"]
+        if pin_scene is None or not _alive(pin_scene):
+            cls.poll_message_set("Build the grid first")
+            return False
+        return True
+
+    def execute(self, context):
+        from ..scene.apply import reset_defects
+
+        reset_defects(_built["pin_scene"])
+        context.scene.pinscope_session.preview_label = ""
+        return {"FINISHED"}
+
+
+classes = (
+    PINSCOPE_OT_save_spec,
+    PINSCOPE_OT_load_spec,
+    PINSCOPE_OT_reset_spec,
+    PINSCOPE_OT_defect_class_add,
+    PINSCOPE_OT_defect_class_remove,
+    PINSCOPE_OT_build_grid,
+    PINSCOPE_OT_preview_defect,
+    PINSCOPE_OT_reset_defect,
+)
+
+
+def register():
+    from . import render_ops
+
+    for cls in classes:
+        bpy.utils.register_class(cls)
+    render_ops.register()
+
+
+def unregister():
+    from . import render_ops
+
+    render_ops.unregister()
+    for cls in reversed(classes):
+        bpy.utils.unregister_class(cls)
+    forget_pin_scene()
