@@ -164,17 +164,23 @@ def check_shards(shard_dirs, out_dir=None) -> list[_Shard]:
     first = shards[0]
     for shard in shards[1:]:
         if shard.manifest.spec_hash != first.manifest.spec_hash:
-            raise _refuse(f"{shard.root} was made from a different spec (spec_hash {shard.manifest.spec_hash}) than "
-                          f"{first.root} (spec_hash {first.manifest.spec_hash}); shards must share one spec")
+            raise _refuse(
+                f"{shard.root} was made from a different spec (spec_hash {shard.manifest.spec_hash}) than "
+                f"{first.root} (spec_hash {first.manifest.spec_hash}); shards must share one spec"
+            )
         if shard.count != first.count:
-            raise _refuse(f"{shard.root} is shard {shard_label(shard.index, shard.count)} but {first.root} is "
-                          f"shard {shard_label(first.index, first.count)}; all shards must split into the same N")
+            raise _refuse(
+                f"{shard.root} is shard {shard_label(shard.index, shard.count)} but {first.root} is "
+                f"shard {shard_label(first.index, first.count)}; all shards must split into the same N"
+            )
     count = first.count
     by_index: dict[int, _Shard] = {}
     for shard in shards:
         if shard.index in by_index:
-            raise _refuse(f"overlap: shard {shard_label(shard.index, count)} given twice ({by_index[shard.index].root} "
-                          f"and {shard.root})")
+            raise _refuse(
+                f"overlap: shard {shard_label(shard.index, count)} given twice ({by_index[shard.index].root} "
+                f"and {shard.root})"
+            )
         by_index[shard.index] = shard
     missing = [i for i in range(count) if i not in by_index]
     if missing:
@@ -199,9 +205,11 @@ def check_shards(shard_dirs, out_dir=None) -> list[_Shard]:
             have = {r.index for r in shard.rows[part]} | already[part]
             lacking = sorted(allowed - have)
             if lacking:
-                raise _refuse(f"gap: shard {shard_label(shard.index, count)} ({shard.root}) lacks {len(lacking)} "
-                              f"{part} samples (first: {lacking[0]}); re-run it with --shard "
-                              f"{shard_label(shard.index, count)} to finish it")
+                raise _refuse(
+                    f"gap: shard {shard_label(shard.index, count)} ({shard.root}) lacks {len(lacking)} "
+                    f"{part} samples (first: {lacking[0]}); re-run it with --shard "
+                    f"{shard_label(shard.index, count)} to finish it"
+                )
     return sorted(shards, key=lambda s: s.index)
 
 

@@ -37,8 +37,18 @@ def png_bytes(value: int, width: int = 6, height: int = 3) -> bytes:
 
 
 def make_spec(train=7, validation=3, test=4, reference=3, twin_share=1, seed=0) -> GenerationSpec:
-    return GenerationSpec.from_dict({"seed": seed, "dataset": {"train": train, "validation": validation, "test": test,
-                                                               "reference": reference, "twin_share": twin_share}})
+    return GenerationSpec.from_dict(
+        {
+            "seed": seed,
+            "dataset": {
+                "train": train,
+                "validation": validation,
+                "test": test,
+                "reference": reference,
+                "twin_share": twin_share,
+            },
+        }
+    )
 
 
 def fake_render(writer: DatasetWriter, part: str, index: int) -> None:
@@ -50,8 +60,14 @@ def fake_render(writer: DatasetWriter, part: str, index: int) -> None:
     if part == REFERENCE:
         (folder / "images").mkdir(parents=True, exist_ok=True)
         (folder / "images" / stem).write_bytes(png_bytes(200 + index))
-        writer.add_reference(ReferenceRow(file_name=f"images/{stem}", index=index, seed=index,
-                                          sha256={"image": file_digest(folder / "images" / stem)}))
+        writer.add_reference(
+            ReferenceRow(
+                file_name=f"images/{stem}",
+                index=index,
+                seed=index,
+                sha256={"image": file_digest(folder / "images" / stem)},
+            )
+        )
         return
     share = writer.spec.dataset.twin_share
     twin = f"twins/{(index - index % share):06d}.png"
@@ -60,12 +76,27 @@ def fake_render(writer: DatasetWriter, part: str, index: int) -> None:
         (folder / rel).parent.mkdir(parents=True, exist_ok=True)
         (folder / rel).write_bytes(data)
     ok = index % 2 == 0
-    writer.add_sample(SampleRow(
-        file_name=f"images/{stem}", label="ok" if ok else "retract", mode="ok" if ok else "retract",
-        pin=None if ok else [0, 1], pin_index=-1 if ok else 3, qeu_code="OK" if ok else "12D05",
-        dz=0.0 if ok else -0.5, split=part, index=index, seed=index, twin_file=twin, mask_file=f"masks/{stem}",
-        sha256={"image": file_digest(folder / f"images/{stem}"), "twin": file_digest(folder / twin),
-                "mask": file_digest(folder / f"masks/{stem}")}))
+    writer.add_sample(
+        SampleRow(
+            file_name=f"images/{stem}",
+            label="ok" if ok else "retract",
+            mode="ok" if ok else "retract",
+            pin=None if ok else [0, 1],
+            pin_index=-1 if ok else 3,
+            qeu_code="OK" if ok else "12D05",
+            dz=0.0 if ok else -0.5,
+            split=part,
+            index=index,
+            seed=index,
+            twin_file=twin,
+            mask_file=f"masks/{stem}",
+            sha256={
+                "image": file_digest(folder / f"images/{stem}"),
+                "twin": file_digest(folder / twin),
+                "mask": file_digest(folder / f"masks/{stem}"),
+            },
+        )
+    )
 
 
 def fake_run(spec: GenerationSpec, root: Path, shard=None) -> Path:
@@ -112,8 +143,9 @@ def test_twin_groups_stay_in_one_shard_and_shards_are_balanced():
     for i in range(3):
         train = shard_plan(spec, i, 3)["train"]
         sizes.append(len(train))
-        assert {x // 4 for x in train}.isdisjoint({x // 4 for j in range(3) if j != i
-                                                   for x in shard_plan(spec, j, 3)["train"]})
+        assert {x // 4 for x in train}.isdisjoint(
+            {x // 4 for j in range(3) if j != i for x in shard_plan(spec, j, 3)["train"]}
+        )
     assert max(sizes) - min(sizes) <= 4
 
 
