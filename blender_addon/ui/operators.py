@@ -73,7 +73,6 @@ class PINSCOPE_OT_load_spec(bpy.types.Operator, ImportHelper):
             self.report({"ERROR"}, str(err))
             return {"CANCELLED"}
         properties.spec_to_scene(spec, context.scene)
-        context.scene.pinscope_session.initialised = True
         self.report({"INFO"}, f"Loaded spec {spec.name} ({spec.fingerprint()})")
         return {"FINISHED"}
 

@@ -73,7 +73,6 @@ def ensure_initialised(scene, engine: str | None = None, device: str | None = No
     spec.render.engine = engine or spec.render.engine
     spec.render.device = device or spec.render.device
     spec_to_scene(spec, scene)
-    scene.pinscope_session.initialised = True
 
 
 def spec_from_scene(scene) -> schema.GenerationSpec:
@@ -84,6 +83,7 @@ def spec_from_scene(scene) -> schema.GenerationSpec:
 
 def spec_to_scene(spec: schema.GenerationSpec, scene) -> None:
     spec_props.record_to_props(spec, scene.pinscope)
+    scene.pinscope_session.initialised = True
 
 
 def classes() -> list[type]:
