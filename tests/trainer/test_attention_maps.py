@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from pinscope_trainer.attention import maps, scores
 
 GRID = (2, 5)  # non-square on purpose: 2 rows x 5 columns of patches

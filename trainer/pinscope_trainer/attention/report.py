@@ -47,25 +47,32 @@ def overlay(image: np.ndarray, values: np.ndarray, alpha: float = 0.5, colormap:
     return np.clip(mixed, 0, 255).astype(np.uint8)
 
 
-def mark(image: np.ndarray, box=None, point=None, hit: bool | None = None) -> np.ndarray:
-    """Draw the defect box (white) and the map's peak (green when inside the box, red otherwise)."""
+def mark(image: np.ndarray, box=None, point=None, hit: bool | None = None, factor: int = 1) -> np.ndarray:
+    """Draw the defect box (white) and the map's peak (green when inside the box, red otherwise).
+
+    box and point are in the pixels of the unscaled picture; `factor` is how much `image` was enlarged."""
     import cv2
 
     image = np.ascontiguousarray(image.copy())
     if box is not None:
-        x0, y0, x1, y1 = (int(v) for v in box)
+        x0, y0, x1, y1 = (int(v * factor) for v in box)
         cv2.rectangle(image, (x0, y0), (max(x0, x1 - 1), max(y0, y1 - 1)), WHITE, 1)
     if point is not None:
         colour = GREEN if hit else RED if hit is not None else WHITE
-        cv2.drawMarker(image, tuple(int(v) for v in point), colour, cv2.MARKER_CROSS, 9, 2)
+        centre = tuple(int((v + 0.5) * factor) for v in point)
+        cv2.drawMarker(image, centre, colour, cv2.MARKER_CROSS, 9, 2)
     return image
+
+
+def scale_factor(width: int, min_width: int = 240) -> int:
+    return max(1, int(np.ceil(min_width / max(width, 1))))
 
 
 def scaled(image: np.ndarray, min_width: int = 240) -> np.ndarray:
     """Enlarge small pictures by a whole factor (nearest), so patches stay sharp."""
     import cv2
 
-    factor = max(1, int(np.ceil(min_width / image.shape[1])))
+    factor = scale_factor(image.shape[1], min_width)
     if factor == 1:
         return image
     return cv2.resize(image, (image.shape[1] * factor, image.shape[0] * factor), interpolation=cv2.INTER_NEAREST)
@@ -106,7 +113,8 @@ def grid(cells: list[list[np.ndarray]], row_titles=None, col_titles=None) -> np.
         if row_titles:
             lines = str(row_titles[r]).split("\n")
             for i, line in enumerate(lines[: max(1, height // TEXT_HEIGHT)]):
-                canvas[y + i * TEXT_HEIGHT:y + (i + 1) * TEXT_HEIGHT, PAD:title_width] = text_strip(line, title_width - PAD)
+                top_line = y + i * TEXT_HEIGHT
+                canvas[top_line:top_line + TEXT_HEIGHT, PAD:title_width] = text_strip(line, title_width - PAD)
         for c, cell in enumerate(row):
             x = title_width + PAD + c * (width + PAD)
             canvas[y:y + height, x:x + width] = cell
@@ -136,6 +144,7 @@ def plot_over_epochs(series: dict, epochs: list, path: Path, title: str) -> Path
             ys = [np.nan if v is None else v for v in values.get(key, [])]
             ax.plot(epochs, ys, marker="o", label=method)
         ax.set_title(key)
+        ax.set_xticks(epochs)
         ax.set_xlabel("epoch")
         ax.set_ylim(0, 1)
         ax.grid(alpha=0.3)

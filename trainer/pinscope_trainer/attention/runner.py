@@ -10,7 +10,7 @@ import hashlib
 import json
 import os
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -36,11 +36,10 @@ class Settings:
     limit: int = 0  # score at most this many test samples (0 = all)
     seed: int = 0
     split: str = "test"
-    extra: dict = field(default_factory=dict)
 
     def map_settings(self) -> dict:
         return {"fusion": self.fusion, "discard": self.discard, "methods": list(self.methods), "limit": self.limit,
-                "split": self.split, "seed": self.seed, "version": 1}
+                "split": self.split, "seed": self.seed, "version": 2}
 
 
 def say(message: str) -> None:
@@ -57,9 +56,10 @@ def resolve_checkpoints(run: Path, wanted: str) -> list[tuple[str, int | None, P
     if not run.is_dir():
         raise UsageError("--run", f"{run} is not a folder (train one with `make train`)")
     numbered = list_checkpoints(run)
-    named = {n: checkpoint_root(run) / n for n in ("best", "last") if (checkpoint_root(run) / n / "model.safetensors").is_file()}
+    root = checkpoint_root(run)
+    named = {n: root / n for n in ("best", "last") if (root / n / "model.safetensors").is_file()}
     if not numbered and not named:
-        raise UsageError("--run", f"{run} has no checkpoints (expected {checkpoint_root(run)}/epoch-NNNN/model.safetensors)")
+        raise UsageError("--run", f"{run} has no checkpoints (expected {root}/epoch-NNNN/model.safetensors)")
     available = ", ".join([str(e) for e, _ in numbered] + list(named)) or "none"
     if wanted in ("", None):
         if not numbered:
@@ -86,6 +86,8 @@ def dataset_folder(settings: Settings, run_config: dict) -> Path:
         return Path(settings.data)
     for key in ("data", "dataset", "data_dir", "dataset_dir"):
         value = run_config.get(key)
+        if isinstance(value, dict):  # the trainer writes {"path": ..., "spec_hash": ...}
+            value = value.get("path")
         if isinstance(value, str) and value:
             for candidate in (Path(value), settings.run / value, settings.run.parent / value):
                 if (candidate / "dataset.json").is_file():
@@ -94,11 +96,12 @@ def dataset_folder(settings: Settings, run_config: dict) -> Path:
     raise UsageError("--data", f"{settings.run}/run_config.json names no dataset; pass --data DATASET")
 
 
-def check_labels(name: str, info: dict, rows, label_field_of) -> None:
+def check_labels(name: str, info: dict, row_labels) -> None:
+    """Refuse a checkpoint whose classes do not cover the dataset's (another dataset's label set)."""
     from ..errors import UsageError
 
     known = set(info.get("labels") or [])
-    seen = {label_field_of(r) for r in rows}
+    seen = set(row_labels)
     unknown = sorted(seen - known)
     if unknown:
         raise UsageError("--ckpts", f"{name} was trained on labels {sorted(known)}, but this dataset has "
@@ -117,12 +120,10 @@ def fingerprint(path: Path, settings: Settings) -> str:
 
 # --- maps ----------------------------------------------------------------------------------------
 def maps_for_batch(cap, methods, fusion: str, discard: float) -> dict:
-    """{method: (B, P)} plus 'cls_heads': (B, heads, P) from one capture."""
+    """{method: (B, P)} plus 'cls_heads': (B, heads, P) from one capture (rollout/gradient only if asked)."""
     result = {}
     per_head, mean = maps.cls_attention(cap.attentions[-1], cap.prefix)
-    result["cls_heads"] = per_head
-    if "cls" in methods:
-        result["cls"] = mean
+    result["cls_heads"], result["cls"] = per_head, mean  # cls always: the per-head panel shows the mean too
     if "rollout" in methods:
         result["rollout"] = maps.rollout(cap.attentions, fusion, discard, cap.prefix)
     if "gradient" in methods:

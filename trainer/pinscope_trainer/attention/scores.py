@@ -9,7 +9,7 @@ Scores of one sample (None where they do not apply, e.g. pointing for an OK samp
 - pointing_mask: the peak lies on the defective pin's own mask pixels.
 - mass_defect / mass_other_pins / mass_background: shares of the map's total mass (sum to 1).
 - area_defect: the defective pin's share of the pixels; mass_defect / area_defect > 1 means the map
-  looks at the pin more than a uniform map would.
+  looks at the pin more than a uniform map would (lift_defect is that ratio).
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ import math
 
 import numpy as np
 
-SCORE_KEYS = ("pointing_box", "pointing_mask", "mass_defect", "mass_other_pins", "mass_background", "area_defect")
+SCORE_KEYS = ("pointing_box", "pointing_mask", "mass_defect", "mass_other_pins", "mass_background", "area_defect",
+              "lift_defect")
 
 
 def regions_from_boxes(pin_boxes, image_hw) -> np.ndarray:
@@ -82,6 +83,8 @@ def sample_scores(pixel_map: np.ndarray, regions: np.ndarray | None, defect_inde
     if defective:
         result["mass_defect"] = float(weights[on_defect].sum())
         result["area_defect"] = float(on_defect.mean())
+        if result["area_defect"] > 0:
+            result["lift_defect"] = result["mass_defect"] / result["area_defect"]
     return result
 
 
