@@ -16,6 +16,13 @@ from .errors import UsageError
 
 class OneLineParser(argparse.ArgumentParser):
     def error(self, message):  # argparse's default prints the whole usage block
+        # "argument --label: invalid choice: ..." -> field "--label"
+        if message.startswith("argument ") and ": " in message:
+            field, problem = message[len("argument "):].split(": ", 1)
+            raise UsageError(field.split("/")[-1], problem)
+        if message.startswith("the following arguments are required: "):
+            missing = message.split(": ", 1)[1].split(", ")
+            raise UsageError(missing[0].split("/")[-1], f"required (missing: {', '.join(missing)})")
         raise UsageError(self.prog.split()[-1], message)
 
 

@@ -12,6 +12,7 @@ import csv
 import json
 import math
 import os
+import signal
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -231,6 +232,7 @@ def train(opts: TrainOptions) -> dict:
     if not resuming:
         write_metrics_csv(out / "metrics.csv", [])
     save_epochs = set(opts.save_epochs)
+    kill_at = tuple(int(v) for v in os.environ["PINSCOPE_KILL_AT"].split(":")) if os.environ.get("PINSCOPE_KILL_AT") else None
     model.train()
     for epoch in range(start_epoch, opts.epochs + 1):
         from pinscope_schema import derive_seed
@@ -241,6 +243,8 @@ def train(opts: TrainOptions) -> dict:
         bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch}/{opts.epochs}", leave=False, disable=opts.quiet,
                    file=sys.stderr)
         for step in bar:
+            if kill_at == (epoch, step):  # fault injection for the kill-and-resume test: a real SIGKILL
+                os.kill(os.getpid(), signal.SIGKILL)
             idx = order[step * opts.batch_size:(step + 1) * opts.batch_size]
             x = augment_batch(train_x[idx], gen, aug)
             y = train_y[idx]

@@ -1,0 +1,104 @@
+"""Data path: label fields, input modes (shape and range), the decode cache, train-only normalisation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pinscope_trainer import cache as cache_mod
+from pinscope_trainer.data import PinDataset, Preprocess, load_split
+from pinscope_trainer.errors import UsageError
+
+
+def preprocess(ds, mode, reference="unit", **kw):
+    return Preprocess(labels=ds.vocabulary("label"), input_mode=mode, reference=reference, image_size=(32, 96), **kw)
+
+
+@pytest.mark.parametrize("mode,reference,channels,low,high", [
+    ("rgb", "unit", 3, 0.0, 1.0),
+    ("diff", "twin", 3, -1.0, 1.0),
+    ("diff", "unit", 3, -1.0, 1.0),
+    ("soart3", "twin", 3, -14.0, 14.0),
+    ("soart3", "unit", 3, -14.0, 14.0),
+])
+def test_input_modes_shape_and_range(synthetic_dataset, cache_dir, mode, reference, channels, low, high):
+    ds = PinDataset(synthetic_dataset, cache_dir=cache_dir)
+    x = ds.inputs("train", preprocess(ds, mode, reference), normalised=False)
+    assert x.shape == (48, channels, 32, 96) and x.dtype == np.float32
+    assert np.isfinite(x).all() and x.min() >= low and x.max() <= high
+    assert x.std() > 0.01
+
+
+def test_twin_diff_is_zero_outside_the_defect(synthetic_dataset, cache_dir):
+    """The twin shares lighting and noise-free geometry, so diff concentrates on the defective pin."""
+    ds = PinDataset(synthetic_dataset, cache_dir=cache_dir)
+    x = ds.inputs("train", preprocess(ds, "diff", "twin"), normalised=False)
+    row_index = next(i for i, r in enumerate(ds.rows("train")) if r.label == "retract")
+    row = ds.rows("train")[row_index]
+    x0, y0, x1, y1 = row.defect_box
+    energy = np.abs(x[row_index]).sum(axis=0)
+    inside = energy[y0:y1, x0:x1].mean()
+    outside = np.delete(energy.ravel(), [yy * 96 + xx for yy in range(y0, y1) for xx in range(x0, x1)]).mean()
+    assert inside > 5 * outside
+
+
+def test_soart3_per_channel_has_nine_channels(synthetic_dataset, cache_dir):
+    from pinscope_trainer.features.soart3 import Soart3Options
+
+    ds = PinDataset(synthetic_dataset, cache_dir=cache_dir)
+    pre = preprocess(ds, "soart3", "twin", soart3=Soart3Options(region=4, channels="per"))
+    assert ds.inputs("validation", pre, normalised=False).shape == (16, 9, 32, 96)
+
+
+def test_label_fields(synthetic_dataset, cache_dir):
+    ds = PinDataset(synthetic_dataset, cache_dir=cache_dir)
+    rows = ds.rows("train")
+    assert ds.vocabulary("label") == ["ok", "retract", "tilt_x", "tilt_y"]
+    pins = ds.vocabulary("pin")
+    assert len(pins) == 28 and pins[0] == "ok" and "pin31" in pins  # column 3, row 1 (1-based)
+    for field in ("label", "pin", "qeu_code", "okng"):
+        pre = Preprocess(label_field=field, labels=ds.vocabulary(field), image_size=(32, 96))
+        ids = ds.label_ids("train", pre)
+        names = [pre.labels[i] for i in ids]
+        for row, name in zip(rows, names):
+            if field == "okng":
+                assert name == ("ok" if row.label == "ok" else "ng")
+            elif field == "pin":
+                assert name == ("ok" if row.pin is None else f"pin{row.pin[0] + 1}{row.pin[1] + 1}")
+            else:
+                assert name == getattr(row, field)
+    with pytest.raises(UsageError, match="--label"):
+        ds.vocabulary("colour")
+
+
+def test_cache_decodes_once_and_keys_on_size(synthetic_dataset, cache_dir, monkeypatch):
+    ds = PinDataset(synthetic_dataset, cache_dir=cache_dir)
+    first = np.array(ds.renders("train", (32, 96)))
+
+    def refuse(*_a, **_k):
+        raise AssertionError("decoded again although cached")
+
+    monkeypatch.setattr(cache_mod, "decode_image", refuse)
+    again = ds.renders("train", (32, 96))
+    assert isinstance(again, np.memmap) and np.array_equal(first, again)
+    with pytest.raises(AssertionError, match="decoded again"):
+        ds.renders("train", (16, 48))  # another preprocessing size is another cache entry
+
+
+def test_load_split_for_the_attention_tools(synthetic_dataset, cache_dir):
+    ds = PinDataset(synthetic_dataset, cache_dir=cache_dir)
+    pre = preprocess(ds, "diff", "unit")
+    from pinscope_trainer.features.inputs import fit_normalisation
+
+    pre.mean, pre.std = fit_normalisation(ds.inputs("train", pre, normalised=False))
+    data = load_split(synthetic_dataset, "test", pre.to_info(), cache_dir=cache_dir)
+    assert tuple(data.inputs.shape) == (16, 3, 32, 96) and data.labels.shape == (16,)
+    assert data.raw_images.shape == (16, 32, 96, 3) and data.raw_images.dtype == np.uint8
+    assert data.rows[0].mask_file and (data.split_dir / data.rows[0].mask_file).is_file()
+    # normalised with the *train* statistics: the test split's own mean is not forced to zero
+    train = ds.inputs("train", pre)
+    assert abs(float(train.mean())) < 1e-3
+    raw_test = ds.inputs("test", pre, normalised=False)
+    expected = (raw_test - np.array(pre.mean, dtype=np.float32)[None, :, None, None]) / np.array(
+        pre.std, dtype=np.float32)[None, :, None, None]
+    np.testing.assert_allclose(data.inputs.numpy(), expected, rtol=1e-5, atol=1e-5)

@@ -1,0 +1,103 @@
+"""Training loop: loss goes down, checkpoints at the requested epochs reload to identical logits,
+kill-and-resume ends with the same weights, the ResNet baseline trains through the same loop."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import torch
+from safetensors.torch import load_file
+
+from pinscope_trainer.checkpoints import list_checkpoints, load_checkpoint, load_trainer_state
+from pinscope_trainer.cli import main
+from pinscope_trainer.data import load_split
+
+
+def read_metrics(run):
+    with open(run / "metrics.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_tiny_vit_loss_goes_down(tiny_args, synthetic_dataset, tmp_path, cache_dir):
+    run = tmp_path / "run"
+    args = tiny_args(synthetic_dataset, run, cache_dir, "--input", "diff", "--reference", "twin", "--epochs", "8",
+                     "--lr", "2e-3", "--no-augment", "--no-eval")
+    assert main(args) == 0
+    rows = read_metrics(run)
+    assert len(rows) == 8
+    assert float(rows[-1]["train_loss"]) < 0.9 * float(rows[0]["train_loss"])
+
+
+def test_checkpoints_at_requested_epochs_reload_to_identical_logits(tiny_args, synthetic_dataset, tmp_path, cache_dir):
+    run = tmp_path / "run"
+    args = tiny_args(synthetic_dataset, run, cache_dir, "--epochs", "4", "--save-epochs", "1,3", "--save-every", "2")
+    assert main(args) == 0
+    assert [e for e, _ in list_checkpoints(run)] == [1, 2, 3, 4]
+    for name in ("best", "last"):
+        assert (run / "checkpoints" / name / "model.safetensors").is_file()
+    state = load_trainer_state(run / "checkpoints" / "epoch-0003")  # weights_only=True: no pickle
+    assert state["epoch"] == 3 and len(state["history"]) == 3
+    model, info = load_checkpoint(run / "checkpoints" / "epoch-0004")
+    assert not model.training and info["labels"] == ["ok", "retract", "tilt_x", "tilt_y"]
+    data = load_split(synthetic_dataset, "validation", info, cache_dir=cache_dir)
+    with torch.no_grad():
+        logits = model(pixel_values=data.inputs).logits
+        again = load_checkpoint(run / "checkpoints" / "last")[0](pixel_values=data.inputs).logits
+    assert torch.equal(logits, again)
+    # the loss the loop logged for epoch 4 is the loss of the reloaded weights
+    logged = float(read_metrics(run)[3]["val_loss"])
+    assert abs(torch.nn.functional.cross_entropy(logits, data.labels).item() - logged) < 1e-5
+    run_config = json.loads((run / "run_config.json").read_text())
+    assert run_config["dataset"]["spec_hash"] and run_config["preprocess"]["normalisation"]["fitted_on"] == "train"
+    for name in ("metrics.json", "confusion.json", "confusion.png", "curves.png"):
+        assert (run / "eval" / name).is_file()
+    metrics = json.loads((run / "eval" / "metrics.json").read_text())
+    assert set(metrics["test"]["per_class"]) == {"ok", "retract", "tilt_x", "tilt_y"}
+    assert "| test |" in (run / "report.md").read_text()
+
+
+def run_cli(args, env_extra=None):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env_extra or {})}
+    return subprocess.run([sys.executable, "-m", "pinscope_trainer.cli", *args], env=env, capture_output=True,
+                          text=True, timeout=240)
+
+
+def test_kill_and_resume_gives_identical_weights(tiny_args, synthetic_dataset, tmp_path, cache_dir):
+    common = ("--epochs", "3", "--no-eval")
+    whole, broken = tmp_path / "whole", tmp_path / "broken"
+    assert main(tiny_args(synthetic_dataset, whole, cache_dir, *common)) == 0
+    killed = run_cli(tiny_args(synthetic_dataset, broken, cache_dir, *common), {"PINSCOPE_KILL_AT": "3:1"})
+    assert killed.returncode == -9, killed.stderr  # SIGKILL in the middle of epoch 3
+    assert load_trainer_state(broken / "checkpoints" / "last")["epoch"] == 2
+    resumed = run_cli(tiny_args(synthetic_dataset, broken, cache_dir, *common, "--resume"))
+    assert resumed.returncode == 0, resumed.stderr
+    a = load_file(str(whole / "checkpoints" / "last" / "model.safetensors"))
+    b = load_file(str(broken / "checkpoints" / "last" / "model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert read_metrics(whole) == [dict(r, seconds=w["seconds"], img_per_s=w["img_per_s"])
+                                   for r, w in zip(read_metrics(broken), read_metrics(whole))]
+
+
+def test_resnet_baseline_trains_through_the_same_loop(tiny_args, synthetic_dataset, tmp_path, cache_dir):
+    run = tmp_path / "cnn"
+    assert main(tiny_args(synthetic_dataset, run, cache_dir, "--arch", "resnet18", "--epochs", "2",
+                          "--input", "soart3", "--reference", "unit", "--save-epochs", "2")) == 0
+    model, info = load_checkpoint(run / "checkpoints" / "epoch-0002")
+    assert info["arch"] == "resnet18" and not hasattr(model, "config")
+    data = load_split(synthetic_dataset, "test", info, cache_dir=cache_dir)
+    with torch.no_grad():
+        assert model(data.inputs).shape == (16, 4)
+    assert json.loads((run / "eval" / "metrics.json").read_text())["test"]["n"] == 16
+
+
+def test_bf16_autocast_and_evaluate_command(tiny_args, synthetic_dataset, tmp_path, cache_dir, capsys):
+    run = tmp_path / "bf16"
+    assert main(tiny_args(synthetic_dataset, run, cache_dir, "--bf16", "--epochs", "1", "--no-eval")) == 0
+    assert not (run / "eval").exists()
+    assert main(["evaluate", "--run", str(run), "--checkpoint", "last"]) == 0
+    assert "test acc" in capsys.readouterr().out
+    assert (run / "eval" / "metrics.json").is_file()
