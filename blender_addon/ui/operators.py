@@ -165,19 +165,32 @@ def _alive(pin_scene) -> bool:
         return False
 
 
-def build_pin_scene(spec):
+SESSION_CARRIED = ("output_dir", "workers", "preview_split", "preview_index")
+
+
+def build_pin_scene(context, spec):
+    """Build into the renderer's dedicated "PinScope" scene (the user's objects stay out of renders)
+    and show it: the window switches to it, with the spec and panel settings copied along."""
     from ..scene.build import build_scene
 
+    source = context.scene
     pin_scene = build_scene(spec)
+    target = pin_scene.scene
+    if target != source:
+        properties.spec_to_scene(spec, target)
+        for name in SESSION_CARRIED:
+            setattr(target.pinscope_session, name, getattr(source.pinscope_session, name))
+        if context.window is not None:
+            context.window.scene = target
     _built.update(fingerprint=spec.fingerprint(), pin_scene=pin_scene)
     return pin_scene
 
 
-def pin_scene_for(spec):
+def pin_scene_for(context, spec):
     """The built scene for this spec, building it first if there is none (or it is stale)."""
     pin_scene = _built["pin_scene"]
     if pin_scene is None or _built["fingerprint"] != spec.fingerprint() or not _alive(pin_scene):
-        pin_scene = build_pin_scene(spec)
+        pin_scene = build_pin_scene(context, spec)
     return pin_scene
 
 
@@ -204,8 +217,9 @@ class PINSCOPE_OT_build_grid(bpy.types.Operator):
         spec = spec_or_report(self, context)
         if spec is None:
             return {"CANCELLED"}
-        pin_scene = build_pin_scene(spec)
-        context.scene.pinscope_session.preview_label = ""
+        pin_scene = build_pin_scene(context, spec)
+        for scene in {context.scene, pin_scene.scene}:
+            scene.pinscope_session.preview_label = ""
         self.report({"INFO"}, f"Built {len(pin_scene.pins)} pins ({spec.grid.cols} x {spec.grid.rows})")
         return {"FINISHED"}
 
@@ -243,9 +257,11 @@ class PINSCOPE_OT_preview_defect(bpy.types.Operator):
         except (schema.ContractError, ValueError, IndexError) as err:
             self.report({"ERROR"}, str(err))
             return {"CANCELLED"}
-        apply_plan(pin_scene_for(spec), plan)
-        session.preview_label = describe_plan(plan)
-        self.report({"INFO"}, f"Previewing {session.preview_label}")
+        pin_scene = pin_scene_for(context, spec)
+        apply_plan(pin_scene, plan)
+        for scene in {context.scene, pin_scene.scene}:  # the one shown, and the one the window may switch to
+            scene.pinscope_session.preview_label = describe_plan(plan)
+        self.report({"INFO"}, f"Previewing {describe_plan(plan)}")
         return {"FINISHED"}
 
 
@@ -267,8 +283,10 @@ class PINSCOPE_OT_reset_defect(bpy.types.Operator):
     def execute(self, context):
         from ..scene.apply import reset_defects
 
-        reset_defects(_built["pin_scene"])
-        context.scene.pinscope_session.preview_label = ""
+        pin_scene = _built["pin_scene"]
+        reset_defects(pin_scene)
+        for scene in {context.scene, pin_scene.scene}:
+            scene.pinscope_session.preview_label = ""
         return {"FINISHED"}
 
 

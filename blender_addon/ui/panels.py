@@ -7,47 +7,27 @@ spec sections go in which sub-panel, and the defect class list.
 
 from __future__ import annotations
 
-from dataclasses import fields
-
 import bpy
 
 from ..contract import schema
-from . import spec_props
+from . import panel_layout
 
 CATEGORY = "PinScope"
-# Readable labels for the components of short integer lists.
-COMPONENT_LABELS = {"pin": ("Column", "Row")}
-# Sub-panel -> spec sections it draws. Sections no sub-panel names are drawn by PINSCOPE_PT_other.
-SECTION_PANELS = {
-    "grid": ("grid", "pins"),
-    "housing": ("housing",),
-    "defects": ("defects",),
-    "camera": ("camera", "lights"),
-    "render": ("render",),
-    "dataset": ("dataset",),
-}
-
-
-def _nested_sections(cls):
-    return [f for f in fields(cls) if f.metadata["kind"] == "nested"]
+PANELS = {panel.key: panel for panel in panel_layout.SUB_PANELS}
 
 
 def draw_record(layout, group, cls, skip=()):
     """Draw every plain field of a record group (nested records and lists are drawn by their panel)."""
-    plans = {plan.name: plan for plan in spec_props.plan_record(cls)}
-    for plan in plans.values():
-        if plan.field in skip or plan.field in spec_props.HIDDEN_FIELDS or plan.role == "index":
-            continue
-        if plan.factory in ("PointerProperty", "CollectionProperty"):
-            continue
+    plans = panel_layout.drawn_plans(cls, skip)
+    switches = {plan.name for plan in plans if plan.role == "random"}
+    for plan in plans:
         if plan.role == "random":
             layout.prop(group, plan.name)
             continue
         column = layout.column(align=True)
-        random_switch = f"{plan.field}_random"
-        if random_switch in plans:
-            column.enabled = not getattr(group, random_switch)
-        labels = COMPONENT_LABELS.get(plan.name)
+        if f"{plan.field}_random" in switches:
+            column.enabled = not getattr(group, f"{plan.field}_random")
+        labels = panel_layout.COMPONENT_LABELS.get(plan.name)
         if labels and plan.factory == "IntVectorProperty":
             for i, label in enumerate(labels):
                 column.prop(group, plan.name, index=i, text=label)
@@ -99,7 +79,7 @@ class _SpecSubPanel(_SidebarPanel):
         layout.use_property_split = True
         layout.use_property_decorate = False
         spec_group = context.scene.pinscope
-        types = {f.name: f.metadata["cls"] for f in _nested_sections(schema.GenerationSpec)}
+        types = panel_layout.section_types(schema.GenerationSpec)
         for name in self.sections:
             if len(self.sections) > 1:
                 layout.label(text=name.capitalize())
@@ -109,12 +89,12 @@ class _SpecSubPanel(_SidebarPanel):
 class PINSCOPE_PT_grid(_SpecSubPanel, bpy.types.Panel):
     bl_label = "Grid & Shapes"
     bl_options = set()
-    sections = SECTION_PANELS["grid"]
+    sections = PANELS["grid"].sections
 
 
 class PINSCOPE_PT_housing(_SpecSubPanel, bpy.types.Panel):
     bl_label = "Housing"
-    sections = SECTION_PANELS["housing"]
+    sections = PANELS["housing"].sections
 
 
 class PINSCOPE_UL_defect_classes(bpy.types.UIList):
@@ -127,7 +107,7 @@ class PINSCOPE_UL_defect_classes(bpy.types.UIList):
 
 class PINSCOPE_PT_defects(_SpecSubPanel, bpy.types.Panel):
     bl_label = "Defects"
-    sections = SECTION_PANELS["defects"]
+    sections = PANELS["defects"].sections
 
     def draw(self, context):
         layout = self.layout
@@ -150,12 +130,12 @@ class PINSCOPE_PT_defects(_SpecSubPanel, bpy.types.Panel):
 
 class PINSCOPE_PT_camera(_SpecSubPanel, bpy.types.Panel):
     bl_label = "Camera & Lights"
-    sections = SECTION_PANELS["camera"]
+    sections = PANELS["camera"].sections
 
 
 class PINSCOPE_PT_render(_SpecSubPanel, bpy.types.Panel):
     bl_label = "Render"
-    sections = SECTION_PANELS["render"]
+    sections = PANELS["render"].sections
 
 
 def draw_progress(layout, session):
@@ -165,7 +145,7 @@ def draw_progress(layout, session):
 class PINSCOPE_PT_dataset(_SpecSubPanel, bpy.types.Panel):
     bl_label = "Dataset"
     bl_options = set()
-    sections = SECTION_PANELS["dataset"]
+    sections = PANELS["dataset"].sections
 
     def draw(self, context):
         layout = self.layout
@@ -197,8 +177,7 @@ class PINSCOPE_PT_other(_SpecSubPanel, bpy.types.Panel):
 
     @staticmethod
     def extra_sections():
-        claimed = {name for names in SECTION_PANELS.values() for name in names}
-        return tuple(f.name for f in _nested_sections(schema.GenerationSpec) if f.name not in claimed)
+        return panel_layout.unclaimed_sections(schema.GenerationSpec)
 
     def draw(self, context):
         self.sections = self.extra_sections()

@@ -16,12 +16,13 @@ import bpy
 
 from ..contract import schema
 from . import jobs, prefs
-from .operators import ensure_spec, pin_scene_for, spec_or_report
+from .operators import describe_plan, ensure_spec, pin_scene_for, spec_or_report
 
 ADDON_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT = "//pinscope_datasets"
 TIMER_STEP_S = 0.25
 PREVIEW_IMAGES = ("PinScope Preview", "PinScope Twin")
+CYCLES_SEED_LIMIT = 2**31 - 1  # Cycles' seed is a 32-bit int; plan seeds are wider
 
 # The one dataset render that may run at a time (a module global so Cancel and unregister reach it).
 _running: dict = {"job": None, "timer": None, "wm": None, "cancel": False}
@@ -82,9 +83,9 @@ class PINSCOPE_OT_render_preview(bpy.types.Operator):
         return True
 
     def execute(self, context):
-        from ..core.sampling import plan_sample
-        from ..scene.apply import apply_plan, reset_defects
-        from ..scene.render import render_still
+        from ..core.sampling import ok_plan_like, plan_sample
+        from ..scene.apply import apply_plan
+        from ..scene.render import render_image
 
         ensure_spec(context)
         spec = spec_or_report(self, context)
@@ -92,18 +93,20 @@ class PINSCOPE_OT_render_preview(bpy.types.Operator):
             return {"CANCELLED"}
         session = context.scene.pinscope_session
         plan = plan_sample(spec, session.preview_split, session.preview_index)
-        pin_scene = pin_scene_for(spec)
+        pin_scene = pin_scene_for(context, spec)
         images = []
         with tempfile.TemporaryDirectory(prefix="pinscope-preview-") as tmp:
-            for name, defective in zip(PREVIEW_IMAGES, (True, False)):
-                path = Path(tmp) / f"{'sample' if defective else 'twin'}.png"
-                apply_plan(pin_scene, plan) if defective else reset_defects(pin_scene)
-                render_still(pin_scene, spec, plan, path)
+            # The twin is the same shot (camera, lights, colour) with every pin in place.
+            for name, shot in zip(PREVIEW_IMAGES, (plan, ok_plan_like(plan))):
+                path = Path(tmp) / f"{name.split()[-1].lower()}.png"
+                apply_plan(pin_scene, shot)
+                render_image(pin_scene, path, shot.seed % CYCLES_SEED_LIMIT)
                 images.append(_load_image(name, path))
         apply_plan(pin_scene, plan)  # leave the viewport showing the sample
-        session.preview_label = f"{plan.label} {plan.qeu_code} ({plan.view})"
+        for scene in {context.scene, pin_scene.scene}:
+            scene.pinscope_session.preview_label = describe_plan(plan)
         _show_image(context, images[0])
-        self.report({"INFO"}, f"Rendered {session.preview_label} and its twin into {', '.join(PREVIEW_IMAGES)}")
+        self.report({"INFO"}, f"Rendered {describe_plan(plan)} and its twin into {', '.join(PREVIEW_IMAGES)}")
         return {"FINISHED"}
 
 
@@ -162,6 +165,9 @@ class PINSCOPE_OT_render_dataset(bpy.types.Operator):
             self.report({"ERROR"}, why)
             return {"CANCELLED"}
         binary, workers = worker_settings(context)
+        if binary and not Path(binary).is_file():
+            self.report({"ERROR"}, f"Blender binary {binary} (add-on preferences) does not exist")
+            return {"CANCELLED"}
         spec_json = json.dumps(spec.to_dict(), indent=2)
         try:
             job = jobs.DatasetJob(spec_json, out, ADDON_DIR, binary, workers)
