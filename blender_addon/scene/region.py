@@ -1,0 +1,154 @@
+"""Render only what changes: a defective sample rendered inside its defect region, over its full twin.
+
+A sample differs from its defect-free twin (same camera, lights and Cycles seed) only near the
+defective pin. So the twin is rendered in full, and the sample only inside a border (region) render:
+the defect box (the pin where it is and where it belongs, `core.mask.defect_box`) grown by
+`render.region_margin` pitches so the pin's shadow and nearby reflections are inside too. The region's
+pixels replace the twin's; outside it the twin *is* the sample's render up to what the defect casts
+beyond the margin. Cycles samples every pixel from (seed, pixel) alone, so pixels inside the region
+are the very values a full render would give.
+
+When a region would not save time (it covers most of the image) or is known not to be exact enough
+(`FULL_RENDER_MODES`, measured by bench/render_scale_bench.py: PSNR >= 40 dB against full renders),
+the sample is rendered in full instead. The pure part (`region_box`, `wants_region`, `psnr`) needs no
+bpy; `render_region` is the Blender glue.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+
+# Modes rendered in full even when region rendering is on. Measured per mode with
+# bench/render_scale_bench.py (docs/performance.md); empty means every mode passed the 40 dB check.
+FULL_RENDER_MODES: frozenset = frozenset()
+MAX_REGION_FRACTION = 0.5  # above this share of the image a border render saves too little to bother
+PSNR_TARGET_DB = 40.0
+
+
+def pitch_pixels(spec, pose, plan) -> float:
+    """How many pixels one grid pitch spans at the defective pin (the margin's unit)."""
+    from ..core.layout import pin_centre
+
+    col, row = plan.pin
+    centre = pin_centre(spec, col, row)
+    top = spec.pins.height / 2.0
+    a, b = (centre[0], centre[1], top), (centre[0] + spec.grid.pitch, centre[1], top)
+    (ua, va), (ub, vb) = pose.project([a, b])
+    return math.hypot(ub - ua, vb - va)
+
+
+def region_box(spec, pose, plan, defect_box, margin: float | None = None) -> list | None:
+    """Pixel box [x0, y0, x1, y1) to re-render: the defect box grown by `margin` pitches, inside the image."""
+    if defect_box is None or plan is None or plan.pin is None:
+        return None
+    margin = spec.render.region_margin if margin is None else margin
+    grow = int(math.ceil(margin * pitch_pixels(spec, pose, plan)))
+    width, height = spec.render.width, spec.render.height
+    x0, y0, x1, y1 = defect_box
+    box = [max(0, x0 - grow), max(0, y0 - grow), min(width, x1 + grow), min(height, y1 + grow)]
+    if box[2] <= box[0] or box[3] <= box[1]:
+        return None  # the defect is outside the picture: nothing there to re-render
+    return box
+
+
+def wants_region(spec, plan, box) -> bool:
+    """Render this sample as region-over-twin? Only defective samples with a twin and a small enough region."""
+    if not spec.render.region or plan is None or not plan.is_defective or box is None:
+        return False
+    if plan.mode in FULL_RENDER_MODES:
+        return False
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    return area <= MAX_REGION_FRACTION * spec.render.width * spec.render.height
+
+
+def psnr(a, b, peak: float = 255.0) -> float:
+    """Peak signal-to-noise ratio in dB over the whole image (inf when identical)."""
+    import numpy as np
+
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"images differ in shape: {a.shape} vs {b.shape}")
+    mse = float(np.mean((a - b) ** 2))
+    return math.inf if mse == 0.0 else 10.0 * math.log10(peak * peak / mse)
+
+
+def border_fractions(box, width: int, height: int) -> tuple:
+    """Blender's border (min_x, max_x, min_y, max_y; y up) for a pixel box with v down.
+
+    Blender turns a border into pixels by truncating fraction * size, so each edge is put half a pixel
+    inside its pixel: truncation then lands exactly on the intended pixel.
+    """
+    x0, y0, x1, y1 = box
+    return ((x0 + 0.5) / width, (x1 + 0.5) / width, (height - y1 + 0.5) / height, (height - y0 + 0.5) / height)
+
+
+# --- Blender glue ------------------------------------------------------------------------------
+def load_pixels(path):
+    """An 8-bit PNG as a float array (H, W, 4), rows bottom-up as Blender stores them."""
+    import bpy
+    import numpy as np
+
+    image = bpy.data.images.load(str(path), check_existing=False)
+    try:
+        width, height = image.size
+        pixels = np.empty(width * height * 4, np.float32)
+        image.pixels.foreach_get(pixels)
+        return pixels.reshape(height, width, 4)
+    finally:
+        bpy.data.images.remove(image)
+
+
+def save_pixels(pixels, path) -> None:
+    """Write (H, W, 4) bottom-up float pixels as an 8-bit RGB PNG via a temporary name."""
+    import bpy
+
+    from ..contract import schema
+
+    height, width = pixels.shape[:2]
+    image = bpy.data.images.new("pinscope_region_composite", width, height, alpha=False)
+    try:
+        image.pixels.foreach_set(pixels.reshape(-1))
+        tmp = schema.temp_path_for(path)
+        image.filepath_raw = str(tmp)
+        image.file_format = "PNG"
+        image.save()
+        os.replace(tmp, path)
+    finally:
+        bpy.data.images.remove(image)
+
+
+def composite(twin, region, box, height: int):
+    """The twin with `box` (v down) taken from the region render; both arrays bottom-up (H, W, 4)."""
+    x0, y0, x1, y1 = box
+    out = twin.copy()
+    out[height - y1:height - y0, x0:x1] = region[height - y1:height - y0, x0:x1]
+    return out
+
+
+def render_region(pin_scene, path, seed: int, box, twin_path) -> float:
+    """Render the scene only inside `box` (grown by a pixel against edge rounding), paste it over the twin
+    at `twin_path` and write the result to `path`. Returns the seconds spent inside the render call."""
+    from .render import render_image
+
+    scene = pin_scene.scene
+    settings = scene.render
+    width, height = settings.resolution_x, settings.resolution_y
+    grown = [max(0, box[0] - 1), max(0, box[1] - 1), min(width, box[2] + 1), min(height, box[3] + 1)]
+    min_x, max_x, min_y, max_y = border_fractions(grown, width, height)
+    settings.use_border, settings.use_crop_to_border = True, False
+    settings.border_min_x, settings.border_max_x = min_x, max_x
+    settings.border_min_y, settings.border_max_y = min_y, max_y
+    region_tmp = path.with_name(f".region-{os.getpid()}{path.suffix}")
+    try:
+        seconds = render_image(pin_scene, region_tmp, seed)
+    finally:
+        settings.use_border = False
+    start = time.perf_counter()
+    merged = composite(load_pixels(twin_path), load_pixels(region_tmp), box, height)
+    save_pixels(merged, path)
+    os.unlink(region_tmp)
+    pin_scene.region_composite_s = getattr(pin_scene, "region_composite_s", 0.0) + time.perf_counter() - start
+    return seconds
