@@ -183,3 +183,19 @@ def test_breakdown_groups_by_label_pin_and_view():
     assert table["by_view"]["left"]["mass_defect"] == pytest.approx(0.3)
     assert set(table["by_pin"]) == {"c1r1", "c2r1", "none"}
     assert scores.pin_position([2, 0]) == "c3r1" and scores.pin_position(None) == "none"
+
+
+def test_pointing_uses_the_top_patch_mapped_onto_a_larger_render():
+    # a 2 x 5 grid of 8 px patches on a 16 x 40 input, shown on a 32 x 80 render (each patch: 16 x 16 px)
+    grid = np.zeros(GRID)
+    grid[0, 2] = 1.0
+    placement = maps.Placement.resize((32, 80), (16, 40))
+    blocky = maps.patch_to_pixels(grid, 8, (32, 80), placement, smooth=False)
+    regions = np.zeros((32, 80), dtype=np.int32)
+    regions[12:20, 44:52] = 1  # pin 0 straddles patches (0, 2), (0, 3), (1, 2) and (1, 3)
+    regions[20:28, 4:12] = 2
+    hit = scores.sample_scores(blocky, regions, defect_index=0, defect_box=[44, 12, 52, 20])
+    assert hit["pointing_box"] is True and hit["pointing_mask"] is True and hit["peak"] == [40, 8]
+    miss = scores.sample_scores(blocky, regions, defect_index=1, defect_box=[4, 20, 12, 28])
+    assert miss["pointing_box"] is False and miss["mass_defect"] == 0.0
+    assert hit["mass_defect"] == pytest.approx(4 * 4 / 256)  # the 4 x 4 corner of the pin inside the top patch

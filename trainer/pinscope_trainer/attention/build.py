@@ -23,7 +23,7 @@ from .runner import (
     score_samples,
     settings_dict,
 )
-from .scores import breakdown
+from .scores import breakdown, sample_scores
 
 SCORE_COLUMNS = ["n", "accuracy", "pointing_box", "pointing_mask", "mass_defect", "area_defect", "lift_defect",
                  "mass_other_pins", "mass_background"]
@@ -122,22 +122,18 @@ def write_jsonl(path: Path, records) -> None:
 
 
 # --- pictures ------------------------------------------------------------------------------------
-def render_overlay(render, result, method: str, i: int, row, head: int | None = None):
+def render_overlay(render, result, method: str, i: int, row, head: int | None = None, tolerance: float = 0.0):
+    """The map over the raw render, with the defect box and the top patch's centre (green: a hit)."""
     grid_hw, patch = tuple(result["grid_hw"]), tuple(result["patch_hw"])
     values = result["cls_heads"][i, head] if head is not None else result[method][i]
     placement = maps.Placement.resize(render.shape[:2], tuple(result["input_hw"]))
-    smooth = maps.patch_to_pixels(maps.to_grid(values, grid_hw), patch, render.shape[:2], placement)
-    point = report_peak(smooth)
-    hit = None if row.defect_box is None or point is None else bool(
-        row.defect_box[0] <= point[0] < row.defect_box[2] and row.defect_box[1] <= point[1] < row.defect_box[3])
+    grid = maps.to_grid(values, grid_hw)
+    smooth = maps.patch_to_pixels(grid, patch, render.shape[:2], placement)
+    blocky = maps.patch_to_pixels(grid, patch, render.shape[:2], placement, smooth=False)
+    found = sample_scores(blocky, None, row.pin_index if row.pin else -1, row.defect_box, tolerance=tolerance)
     factor = report.scale_factor(render.shape[1])
-    return report.mark(report.scaled(report.overlay(render, smooth)), row.defect_box, point, hit, factor)
-
-
-def report_peak(smooth):
-    from .scores import peak
-
-    return peak(smooth)
+    return report.mark(report.scaled(report.overlay(render, smooth)), row.defect_box, found["peak"],
+                       found["pointing_box"], factor)
 
 
 def row_title(row, i: int) -> str:

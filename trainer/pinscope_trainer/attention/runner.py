@@ -219,9 +219,8 @@ def score_samples(rows, split_dir: Path, results: dict, true_ids, settings: Sett
                     grid = maps.to_grid(result[method][i], tuple(result["grid_hw"]))
                     patch = tuple(result["patch_hw"])
                     blocky = maps.patch_to_pixels(grid, patch, render_hw, placement, smooth=False)
-                    smooth = maps.patch_to_pixels(grid, patch, render_hw, placement, smooth=True)
                     record.update(sample_scores(blocky, regions, row.pin_index if row.pin else -1, row.defect_box,
-                                                peak_map=smooth, tolerance=settings.tolerance))
+                                                tolerance=settings.tolerance))
                 else:
                     record.update(dict.fromkeys(SCORE_KEYS))
                 records.append(record)

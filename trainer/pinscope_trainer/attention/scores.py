@@ -5,8 +5,9 @@ from the exact instance mask (pixel = pin index + 1, 0 = housing/background) or,
 no masks, from the pin boxes rasterised the same way.
 
 Scores of one sample (None where they do not apply, e.g. pointing for an OK sample):
-- pointing_box: the map's peak lies inside the defective pin's box (grown by `tolerance` pixels).
-- pointing_mask: the peak lies on the defective pin's own mask pixels.
+- pointing_box: the map's peak (its top patch) touches the defective pin's box (grown by `tolerance`
+  pixels).
+- pointing_mask: the peak touches the defective pin's own mask pixels.
 - mass_defect / mass_other_pins / mass_background: shares of the map's total mass (sum to 1).
 - area_defect: the defective pin's share of the pixels; mass_defect / area_defect > 1 means the map
   looks at the pin more than a uniform map would (lift_defect is that ratio).
@@ -37,41 +38,52 @@ def regions_from_boxes(pin_boxes, image_hw) -> np.ndarray:
     return regions
 
 
-def peak(pixel_map: np.ndarray):
-    """(x, y) of the map's maximum, or None for a constant map (it points nowhere)."""
+def peak_pixels(pixel_map: np.ndarray):
+    """Pixels where the map is at its maximum (for a one-value-per-patch map: the top patch), or None
+    for a constant map (it points nowhere)."""
     if pixel_map.size == 0 or float(pixel_map.max()) <= float(pixel_map.min()):
         return None
-    y, x = np.unravel_index(int(np.argmax(pixel_map)), pixel_map.shape)
-    return int(x), int(y)
+    return pixel_map >= pixel_map.max()
 
 
-def inside_box(point, box, tolerance: float = 0.0) -> bool:
-    x, y = point
+def peak(pixel_map: np.ndarray):
+    """(x, y) centre of the peak pixels, or None for a constant map."""
+    top = peak_pixels(pixel_map)
+    if top is None:
+        return None
+    ys, xs = np.nonzero(top)
+    return int(round(xs.mean())), int(round(ys.mean()))
+
+
+def grown_box_mask(box, image_hw, tolerance: float = 0.0) -> np.ndarray:
     x0, y0, x1, y1 = box
-    return x0 - tolerance <= x < x1 + tolerance and y0 - tolerance <= y < y1 + tolerance
+    ys, xs = np.arange(image_hw[0])[:, None], np.arange(image_hw[1])[None, :]
+    return (xs >= x0 - tolerance) & (xs < x1 + tolerance) & (ys >= y0 - tolerance) & (ys < y1 + tolerance)
 
 
 def sample_scores(pixel_map: np.ndarray, regions: np.ndarray | None, defect_index: int, defect_box=None,
-                  peak_map: np.ndarray | None = None, tolerance: float = 0.0) -> dict:
+                  tolerance: float = 0.0) -> dict:
     """Scores of one map (on render pixels) against its sample's regions.
 
-    pixel_map: non-negative weights, one patch value per pixel (masses); peak_map: the smooth map
-    used for the peak (defaults to pixel_map). regions: instance image or None (no ground truth:
-    only the peak is reported). defect_index: pin index of the defect, -1 for an OK sample.
+    pixel_map: non-negative weights on the render's pixels; use one value per patch (maps.patch_to_pixels
+    with smooth=False) so that the peak is the top patch: the model cannot point finer than a patch,
+    and a hit means the top patch touches the defect. regions: instance image or None (no ground truth).
+    defect_index: pin index of the defect, -1 for an OK sample.
     """
     pixel_map = np.asarray(pixel_map, dtype=np.float64)
     if regions is not None and regions.shape != pixel_map.shape:
         raise ValueError(f"regions: shape {regions.shape} differs from the map's {pixel_map.shape}")
-    top = peak(pixel_map if peak_map is None else peak_map)
+    top = peak_pixels(pixel_map)
     result = dict.fromkeys(SCORE_KEYS)
-    result["peak"] = list(top) if top else None
+    result["peak"] = list(peak(pixel_map)) if top is not None else None
     defective = defect_index is not None and defect_index >= 0
     if defective and defect_box is not None:
-        result["pointing_box"] = bool(top is not None and inside_box(top, defect_box, tolerance))
+        box = grown_box_mask(defect_box, pixel_map.shape, tolerance)
+        result["pointing_box"] = bool(top is not None and (top & box).any())
     if regions is None:
         return result
     if defective:
-        result["pointing_mask"] = bool(top is not None and regions[top[1], top[0]] == defect_index + 1)
+        result["pointing_mask"] = bool(top is not None and (top & (regions == defect_index + 1)).any())
     total = float(np.clip(pixel_map, 0, None).sum())
     if total <= 0 or not math.isfinite(total):
         return result
