@@ -1,0 +1,143 @@
+"""What each sample shows: label, defective pin, defect amounts, view and jitter.
+
+Everything derives from (spec seed, split, index) through the contract's `derive_seed` / `rng_for`, so
+a sample is the same whatever order, worker or shard renders it. Classes are balanced per split by
+stratified allocation (largest remainder of the quotas) followed by a seeded permutation of the split.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+
+from ..contract import schema
+from .defects import draw_defect, qeu_code, rendered_shape
+from .layout import pin_index
+
+SPLIT_NAMES = ("train", "validation", "test")
+
+
+@dataclass
+class SamplePlan:
+    """One render to make. `pin` is (col, row) or None for an OK sample."""
+
+    split: str
+    index: int
+    label: str
+    mode: str
+    pin: tuple | None
+    pin_index: int
+    shape: str
+    dx: float
+    dy: float
+    dz: float
+    tilt_x: float
+    tilt_y: float
+    view: str
+    seed: int
+    jitter: dict = field(default_factory=dict)
+    qeu_code: str = "OK"
+    magnitude: float = 0.0
+
+    @property
+    def is_defective(self) -> bool:
+        return self.mode != "ok"
+
+    @property
+    def render_seed(self) -> int:
+        """Cycles seed shared by the sample and its twin: their noise differs only where the defect reaches."""
+        return self.seed % (2**31 - 1)
+
+
+def allocate(quotas, total: int) -> list:
+    """Split `total` samples over classes in proportion to `quotas` (largest remainder, ties by order)."""
+    weight = sum(quotas)
+    exact = [q * total / weight for q in quotas]
+    counts = [int(x) for x in exact]
+    order = sorted(range(len(quotas)), key=lambda i: (-(exact[i] - counts[i]), i))
+    for i in order[: total - sum(counts)]:
+        counts[i] += 1
+    return counts
+
+
+@functools.lru_cache(maxsize=16)
+def _class_sequence(seed: int, split: str, total: int, quotas: tuple) -> bytes:
+    counts = allocate(quotas, total)
+    sequence = bytearray()
+    for class_id, n in enumerate(counts):
+        sequence.extend([class_id] * n)
+    schema.rng_for(seed, split, "classes").shuffle(sequence)
+    return bytes(sequence)
+
+
+def class_of(spec, split: str, index: int) -> int:
+    total = spec.dataset.split_sizes()[split]
+    if not 0 <= index < total:
+        raise IndexError(f"{split} index {index} outside 0..{total - 1}")
+    quotas = tuple(c.quota for c in spec.defects.classes)
+    return _class_sequence(spec.seed, split, total, quotas)[index]
+
+
+def draw_jitter(spec, rng) -> dict:
+    """Per-shot nuisance: camera shift/roll (METHOD.md §1), light energies, pin colour."""
+    cam, lights, pins = spec.camera, spec.lights, spec.pins
+    return {
+        "cam_dx": rng.uniform(-cam.jitter_x, cam.jitter_x),
+        "cam_dy": rng.uniform(-cam.jitter_y, cam.jitter_y),
+        "cam_roll": rng.uniform(-cam.jitter_rot_z, cam.jitter_rot_z),
+        "light_a": lights.energy + rng.uniform(0.0, lights.energy_jitter),
+        "light_b": lights.energy + rng.uniform(0.0, lights.energy_jitter),
+        "color_r": rng.uniform(-pins.color_jitter, pins.color_jitter),
+        "color_g": rng.uniform(-pins.color_jitter, pins.color_jitter),
+        "color_b": rng.uniform(-pins.color_jitter, pins.color_jitter),
+    }
+
+
+def plan_sample(spec, split: str, index: int) -> SamplePlan:
+    """The deterministic plan of sample `index` of `split`."""
+    if split not in SPLIT_NAMES:
+        raise ValueError(f"split must be one of {', '.join(SPLIT_NAMES)}, got {split!r}")
+    cls = spec.defects.classes[class_of(spec, split, index)]
+    rng = schema.rng_for(spec.seed, split, index, "sample")
+    views = spec.camera.views
+    view = views[rng.randrange(len(views))]
+    jitter = draw_jitter(spec, rng)
+    if cls.mode == "ok":
+        pin, shape = None, ""
+        amounts = draw_defect(cls, rng)
+    else:
+        if spec.defects.pin is not None:
+            pin = tuple(spec.defects.pin)
+        else:
+            pin = (rng.randrange(spec.grid.cols), rng.randrange(spec.grid.rows))
+        shape = rendered_shape(spec, pin[0], pin[1], cls.mode)
+        amounts = draw_defect(cls, rng)
+    return SamplePlan(
+        split=split, index=index, label=cls.name, mode=cls.mode, pin=pin,
+        pin_index=-1 if pin is None else pin_index(spec, *pin), shape=shape,
+        dx=amounts["dx"], dy=amounts["dy"], dz=amounts["dz"], tilt_x=amounts["tilt_x"], tilt_y=amounts["tilt_y"],
+        view=view, seed=schema.derive_seed(spec.seed, split, index), jitter=jitter,
+        qeu_code="OK" if pin is None else qeu_code(pin[0], pin[1], cls.mode, amounts["magnitude"]),
+        magnitude=amounts["magnitude"],
+    )
+
+
+def plan_reference(spec, index: int) -> SamplePlan:
+    """An OK render of the unit space: normal variation only; views taken in turn so each is covered."""
+    rng = schema.rng_for(spec.seed, "reference", index)
+    views = spec.camera.views
+    ok_name = next((c.name for c in spec.defects.classes if c.mode == "ok"), "ok")
+    return SamplePlan(
+        split="reference", index=index, label=ok_name, mode="ok", pin=None, pin_index=-1, shape="",
+        dx=0.0, dy=0.0, dz=0.0, tilt_x=0.0, tilt_y=0.0, view=views[index % len(views)],
+        seed=schema.derive_seed(spec.seed, "reference", index), jitter=draw_jitter(spec, rng),
+    )
+
+
+def ok_plan_like(plan: SamplePlan) -> SamplePlan:
+    """The defect-free twin of `plan`: same view, jitter and render seed, no defect."""
+    return SamplePlan(
+        split=plan.split, index=plan.index, label=plan.label, mode="ok", pin=None, pin_index=-1, shape="",
+        dx=0.0, dy=0.0, dz=0.0, tilt_x=0.0, tilt_y=0.0, view=plan.view, seed=plan.seed,
+        jitter=dict(plan.jitter),
+    )

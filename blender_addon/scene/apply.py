@@ -1,0 +1,79 @@
+"""Per-sample changes through the data API: camera and light jitter, pin colour, the defective pin.
+
+`apply_plan` first undoes the previous sample's defect (`reset_defects`), so only the objects that
+differ between two samples are touched and the scene is never rebuilt.
+"""
+
+from __future__ import annotations
+
+from ..core.camera import camera_pose
+from ..core.defects import pin_placement
+from ..core.layout import pin_cell
+
+
+def reset_defects(pin_scene) -> None:
+    """Put the pin a defect changed back where, and as what, it belongs."""
+    index = pin_scene.dirty_pin
+    if index is None:
+        return
+    spec = pin_scene.spec
+    col, row = pin_cell(spec, index)
+    obj = pin_scene.pins[index]
+    nominal_mesh = pin_scene.meshes[spec.grid.shape_at(col, row)]
+    if obj.data != nominal_mesh:
+        obj.data = nominal_mesh
+    placement = pin_placement(spec, col, row)
+    obj.location, obj.rotation_euler = placement.loc, placement.euler
+    if obj.hide_render:
+        obj.hide_render = False
+    pin_scene.dirty_pin = None
+
+
+def _clamp(value: float) -> float:
+    return min(1.0, max(0.0, value))
+
+
+def apply_nuisance(pin_scene, plan) -> None:
+    """Camera pose for the plan's view and jitter, light energies, pin colour."""
+    spec, scene = pin_scene.spec, pin_scene.scene
+    jitter = plan.jitter
+    camera = pin_scene.cameras[plan.view]
+    pose = camera_pose(spec, plan.view, jitter)
+    camera.location, camera.rotation_euler = pose.location, pose.euler
+    if scene.camera != camera:
+        scene.camera = camera
+    pin_scene.current_view = plan.view
+    for light, key in zip(pin_scene.lights, ("light_a", "light_b")):
+        light.data.energy = jitter.get(key, spec.lights.energy)
+    base = spec.pins.color
+    colour = (_clamp(base[0] + jitter.get("color_r", 0.0)), _clamp(base[1] + jitter.get("color_g", 0.0)),
+              _clamp(base[2] + jitter.get("color_b", 0.0)), 1.0)
+    material = pin_scene.pin_material
+    bsdf = next(n for n in material.node_tree.nodes if n.type == "BSDF_PRINCIPLED")
+    bsdf.inputs["Base Color"].default_value = colour
+    material.diffuse_color = colour
+
+
+def apply_defect(pin_scene, plan) -> None:
+    """Change the plan's defective pin (nothing for an OK plan)."""
+    reset_defects(pin_scene)
+    if plan.pin is None:
+        return
+    spec = pin_scene.spec
+    col, row = plan.pin
+    index = row * spec.grid.cols + col
+    obj = pin_scene.pins[index]
+    pin_scene.dirty_pin = index
+    if plan.mode == "missing":
+        obj.hide_render = True
+        return
+    if plan.mode == "wrong_shape":
+        obj.data = pin_scene.meshes[plan.shape]
+    placement = pin_placement(spec, col, row, plan.dx, plan.dy, plan.dz, plan.tilt_x, plan.tilt_y)
+    obj.location, obj.rotation_euler = placement.loc, placement.euler
+
+
+def apply_plan(pin_scene, plan) -> None:
+    """Make the scene show `plan`: its view and jitter, and its defect."""
+    apply_nuisance(pin_scene, plan)
+    apply_defect(pin_scene, plan)

@@ -1,0 +1,182 @@
+"""Build the PinScope scene once from a spec: pins, housing, materials, cameras, lights, world.
+
+Everything lives in a "PinScope" collection of a dedicated "PinScope" scene (so the user's scene and
+the factory-startup cube stay out of the render); building again replaces the previous PinScope
+objects and their data. Per-sample changes go through `scene.apply`, never through a rebuild.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import bpy
+
+from ..core.camera import SENSOR_WIDTH
+from ..core.layout import housing_box, light_rig, other_shape, pin_cells
+from ..core.shapes import box_mesh, prism_mesh
+from .render import configure_render
+
+COLLECTION = "PinScope"
+SCENE = "PinScope"
+PREFIX = "PinScope"
+
+
+@dataclass
+class PinScene:
+    spec: object
+    scene: object
+    collection: object
+    pins: list  # pin objects in pin-index order
+    cameras: dict  # view -> camera object
+    lights: list
+    housing: object | None
+    meshes: dict  # shape -> shared mesh
+    pin_material: object
+    housing_material: object
+    base_camera: dict = field(default_factory=dict)  # view -> (location, euler) before jitter
+    dirty_pin: int | None = None  # index of the pin a defect changed (reset_defects restores it)
+    current_view: str = ""
+
+
+def _remove_previous(collection_name: str) -> None:
+    old = bpy.data.collections.get(collection_name)
+    if old is not None:
+        for obj in list(old.objects):
+            bpy.data.objects.remove(obj, do_unlink=True)
+        bpy.data.collections.remove(old)
+    for blocks in (bpy.data.meshes, bpy.data.materials, bpy.data.cameras, bpy.data.lights):
+        for block in list(blocks):
+            if block.name.startswith(PREFIX) and block.users == 0:
+                blocks.remove(block)
+
+
+def _target_scene(scene):
+    if scene is not None:
+        return scene
+    existing = bpy.data.scenes.get(SCENE)
+    return existing if existing is not None else bpy.data.scenes.new(SCENE)
+
+
+def _new_mesh(name, verts, faces, smooth=None):
+    mesh = bpy.data.meshes.new(name)
+    mesh.from_pydata(verts, [], faces)
+    if smooth is not None:
+        mesh.polygons.foreach_set("use_smooth", smooth)
+    mesh.update()
+    return mesh
+
+
+def _principled(material):
+    if hasattr(material, "use_nodes") and not material.use_nodes:
+        material.use_nodes = True
+    for node in material.node_tree.nodes:
+        if node.type == "BSDF_PRINCIPLED":
+            return node
+    raise RuntimeError("material has no Principled BSDF node")
+
+
+def _new_material(name, colour, metallic, roughness):
+    material = bpy.data.materials.new(name)
+    bsdf = _principled(material)
+    bsdf.inputs["Base Color"].default_value = (*colour, 1.0)
+    bsdf.inputs["Metallic"].default_value = metallic
+    bsdf.inputs["Roughness"].default_value = roughness
+    # Workbench reads these viewport values instead of the node tree.
+    material.diffuse_color = (*colour, 1.0)
+    material.metallic = metallic
+    material.roughness = roughness
+    return material
+
+
+def _new_object(name, data, collection):
+    obj = bpy.data.objects.new(name, data)
+    collection.objects.link(obj)
+    return obj
+
+
+def _setup_world(scene, spec) -> None:
+    world = scene.world
+    if world is None or not world.name.startswith(PREFIX):
+        world = bpy.data.worlds.get(f"{PREFIX} World") or bpy.data.worlds.new(f"{PREFIX} World")
+        scene.world = world
+    if hasattr(world, "use_nodes") and not world.use_nodes:
+        world.use_nodes = True
+    background = next((n for n in world.node_tree.nodes if n.type == "BACKGROUND"), None)
+    if background is None:
+        background = world.node_tree.nodes.new("ShaderNodeBackground")
+        output = next(n for n in world.node_tree.nodes if n.type == "OUTPUT_WORLD")
+        world.node_tree.links.new(background.outputs[0], output.inputs[0])
+    background.inputs["Color"].default_value = (1.0, 1.0, 1.0, 1.0)
+    background.inputs["Strength"].default_value = spec.lights.world_strength
+    world.color = (spec.lights.world_strength,) * 3  # Workbench's world colour
+
+
+def _shapes_needed(spec) -> set:
+    shapes = set(spec.grid.shapes())
+    if any(c.mode == "wrong_shape" for c in spec.defects.classes):
+        shapes |= {other_shape(s) for s in list(shapes)}
+    return shapes
+
+
+def build_scene(spec, scene=None) -> PinScene:
+    """Create (or re-create) the PinScope objects for `spec` and configure the renderer."""
+    scene = _target_scene(scene)
+    _remove_previous(COLLECTION)
+    collection = bpy.data.collections.new(COLLECTION)
+    scene.collection.children.link(collection)
+
+    pins_spec = spec.pins
+    meshes = {}
+    for shape in sorted(_shapes_needed(spec)):
+        verts, faces, smooth = prism_mesh(pins_spec, shape)
+        meshes[shape] = _new_mesh(f"{PREFIX} {shape} pin", verts, faces, smooth)
+    pin_material = _new_material(f"{PREFIX} Pin", tuple(pins_spec.color), pins_spec.metallic, pins_spec.roughness)
+    for mesh in meshes.values():
+        mesh.materials.append(pin_material)
+
+    from ..core.defects import pin_placement
+
+    pins = []
+    for index, (col, row) in enumerate(pin_cells(spec)):
+        obj = _new_object(f"{PREFIX} Pin {index:03d} c{col}r{row}", meshes[spec.grid.shape_at(col, row)], collection)
+        placement = pin_placement(spec, col, row)
+        obj.location, obj.rotation_euler = placement.loc, placement.euler
+        obj.pass_index = index + 1
+        pins.append(obj)
+
+    housing, housing_material = None, _new_material(f"{PREFIX} Housing", tuple(spec.housing.color), 0.0, 0.6)
+    box = housing_box(spec)
+    if box is not None:
+        verts, faces = box_mesh(box)
+        mesh = _new_mesh(f"{PREFIX} housing", verts, faces)
+        mesh.materials.append(housing_material)
+        housing = _new_object(f"{PREFIX} Housing", mesh, collection)
+
+    from ..core.camera import camera_pose
+
+    cameras, base_camera = {}, {}
+    for view in spec.camera.views:
+        data = bpy.data.cameras.new(f"{PREFIX} Camera {view}")
+        data.lens, data.sensor_fit, data.sensor_width = spec.camera.lens, "HORIZONTAL", SENSOR_WIDTH
+        data.clip_start, data.clip_end = 0.05, max(100.0, spec.camera.height * 4)
+        obj = _new_object(f"{PREFIX} Camera {view}", data, collection)
+        pose = camera_pose(spec, view)
+        obj.location, obj.rotation_euler = pose.location, pose.euler
+        cameras[view], base_camera[view] = obj, (pose.location, pose.euler)
+    scene.camera = cameras[spec.camera.views[0]]
+
+    lights = []
+    for pose in light_rig(spec):
+        data = bpy.data.lights.new(pose.name, "AREA")
+        data.shape, data.size, data.size_y = "RECTANGLE", pose.size, pose.size_y
+        data.energy = spec.lights.energy
+        obj = _new_object(pose.name, data, collection)
+        obj.location = pose.location
+        obj.rotation_euler = tuple(math.radians(a) for a in pose.rotation_deg)
+        lights.append(obj)
+
+    _setup_world(scene, spec)
+    configure_render(scene, spec)
+    return PinScene(spec, scene, collection, pins, cameras, lights, housing, meshes, pin_material,
+                    housing_material, base_camera, None, spec.camera.views[0])

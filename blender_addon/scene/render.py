@@ -1,0 +1,127 @@
+"""Render settings and the three per-sample outputs: image, defect-free twin, exact instance mask.
+
+Engine ids differ across Blender versions (EEVEE is BLENDER_EEVEE up to 4.1 and again from 5.0,
+BLENDER_EEVEE_NEXT in 4.2-4.4); `configure_render` picks whichever this Blender knows. Colour management
+is pinned to the Standard view so renders look the same on 3.4 (Filmic default) and 4.x/5.x (AgX).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+
+import bpy
+
+from ..core import mask as mask_core
+from ..core.camera import camera_pose
+from ..core.png import write_png
+
+ENGINE_IDS = {
+    "CYCLES": ("CYCLES",),
+    "WORKBENCH": ("BLENDER_WORKBENCH",),
+    "EEVEE": ("BLENDER_EEVEE", "BLENDER_EEVEE_NEXT"),
+}
+
+
+def render_threads() -> int:
+    """Threads per Blender process: PINSCOPE_THREADS, else every core (workers set it to share cores)."""
+    try:
+        return max(1, int(os.environ.get("PINSCOPE_THREADS", "0"))) if os.environ.get("PINSCOPE_THREADS") \
+            else (os.cpu_count() or 1)
+    except ValueError:
+        return os.cpu_count() or 1
+
+
+def _set_engine(scene, engine: str) -> None:
+    for identifier in ENGINE_IDS[engine]:
+        try:
+            scene.render.engine = identifier
+            return
+        except TypeError:
+            continue
+    raise RuntimeError(f"this Blender ({bpy.app.version_string}) has no {engine} engine")
+
+
+def configure_render(scene, spec) -> None:
+    r = spec.render
+    settings = scene.render
+    _set_engine(scene, r.engine)
+    settings.resolution_x, settings.resolution_y, settings.resolution_percentage = r.width, r.height, 100
+    settings.pixel_aspect_x = settings.pixel_aspect_y = 1.0
+    settings.use_border = False
+    settings.film_transparent = False
+    settings.threads_mode, settings.threads = "FIXED", render_threads()
+    image = settings.image_settings
+    image.file_format, image.color_mode, image.color_depth, image.compression = "PNG", "RGB", "8", 15
+    settings.use_file_extension = True
+    view = scene.view_settings
+    view.view_transform, view.look, view.exposure, view.gamma = "Standard", "None", 0.0, 1.0
+    scene.display_settings.display_device = "sRGB"
+    if r.engine == "CYCLES":
+        cycles = scene.cycles
+        cycles.device = r.device
+        cycles.samples = r.samples
+        cycles.use_denoising = r.denoise
+        # Fixed sample count and seed: a sample and its twin differ only where the defect reaches.
+        cycles.use_adaptive_sampling = False
+        cycles.use_animated_seed = False
+        cycles.seed = spec.seed % (2**31 - 1)
+        if hasattr(cycles, "time_limit"):
+            cycles.time_limit = 0.0
+        # Keep the synced scene between renders: only the objects a sample changed are re-synced.
+        settings.use_persistent_data = True
+    elif r.engine == "WORKBENCH":
+        shading = scene.display.shading
+        shading.light, shading.color_type = "STUDIO", "MATERIAL"
+        shading.show_shadows, shading.show_cavity, shading.show_specular_highlight = True, False, True
+        scene.display.render_aa = "8"
+    elif r.engine == "EEVEE":
+        eevee = scene.eevee
+        if hasattr(eevee, "taa_render_samples"):
+            eevee.taa_render_samples = r.samples
+
+
+def render_image(pin_scene, path, seed: int) -> float:
+    """Render the scene as it is now to `path` (PNG, via a temporary name). Returns render seconds."""
+    scene = pin_scene.scene
+    if scene.render.engine == "CYCLES":
+        scene.cycles.seed = seed
+    tmp = _temp(path)
+    scene.render.filepath = str(tmp)
+    start = time.perf_counter()
+    bpy.ops.render.render(write_still=True, scene=scene.name)
+    seconds = time.perf_counter() - start
+    os.replace(tmp, path)
+    return seconds
+
+
+def copy_file(src, dst) -> None:
+    tmp = _temp(dst)
+    shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)
+
+
+def mask_bit_depth(spec) -> int:
+    return 8 if spec.grid.pin_count < 255 else 16
+
+
+def geometry_outputs(spec, plan, mask_path=None) -> dict:
+    """pin_boxes, defect_box and (when mask_path is given) the instance mask PNG, all from geometry."""
+    start = time.perf_counter()
+    pose = camera_pose(spec, plan.view, plan.jitter)
+    boxes = mask_core.pin_boxes(spec, pose, plan)
+    out = {"pin_boxes": boxes, "defect_box": mask_core.defect_box(spec, pose, plan, boxes)}
+    if mask_path is not None:
+        pixels = mask_core.rasterise(pose, mask_core.scene_solids(spec, plan))
+        tmp = _temp(mask_path)
+        write_png(tmp, pixels, mask_bit_depth(spec))
+        os.replace(tmp, mask_path)
+    out["seconds"] = time.perf_counter() - start
+    return out
+
+
+def _temp(path):
+    from ..contract import schema
+
+    return schema.temp_path_for(path)

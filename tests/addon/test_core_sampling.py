@@ -1,0 +1,99 @@
+"""Pure core: per-sample plans are balanced, deterministic and independent of rendering order."""
+
+from collections import Counter
+
+import pytest
+
+from blender_addon.contract import schema
+from blender_addon.core import sampling
+
+
+def spec_with(**parts):
+    return schema.GenerationSpec.from_dict(parts)
+
+
+def test_classes_are_balanced_in_every_split():
+    spec = spec_with(dataset={"train": 103, "validation": 10, "test": 7})
+    for split, size in spec.dataset.split_sizes().items():
+        counts = Counter(sampling.plan_sample(spec, split, i).label for i in range(size))
+        assert sum(counts.values()) == size
+        assert max(counts.values()) - min(counts.values()) <= 1, (split, counts)
+
+
+def test_quotas_set_the_class_shares():
+    classes = [{"name": "ok", "mode": "ok", "quota": 3}, {"name": "gone", "mode": "missing", "quota": 1}]
+    spec = spec_with(defects={"classes": classes}, dataset={"train": 40})
+    counts = Counter(sampling.plan_sample(spec, "train", i).label for i in range(40))
+    assert counts == {"ok": 30, "gone": 10}
+    assert sampling.allocate([1, 1, 1], 10) == [4, 3, 3]
+
+
+def test_plans_are_deterministic_and_order_free():
+    spec = spec_with(seed=7)
+    forward = [sampling.plan_sample(spec, "train", i) for i in range(30)]
+    backward = [sampling.plan_sample(spec, "train", i) for i in reversed(range(30))][::-1]
+    assert forward == backward
+    other_seed = [sampling.plan_sample(spec_with(seed=8), "train", i) for i in range(30)]
+    assert forward != other_seed
+    assert [p.seed for p in forward] == [schema.derive_seed(7, "train", i) for i in range(30)]
+
+
+def test_defective_pins_are_uniform_unless_fixed():
+    spec = spec_with(dataset={"train": 2000})
+    pins = Counter(p.pin for p in (sampling.plan_sample(spec, "train", i) for i in range(2000)) if p.pin)
+    assert len(pins) == 27  # every pin gets defects
+    assert max(pins.values()) < 3 * min(pins.values())
+    fixed = spec_with(defects={"pin": [2, 0]})
+    plans = [sampling.plan_sample(fixed, "test", i) for i in range(40)]
+    assert {p.pin for p in plans if p.pin} == {(2, 0)}
+    assert {p.qeu_code for p in plans if p.mode == "retract"} == {"31D05"}
+
+
+def test_plan_fields_match_their_class():
+    classes = [
+        {"name": "ok", "mode": "ok"}, {"name": "low", "mode": "retract", "low": 0.2, "high": 0.4},
+        {"name": "up", "mode": "raise", "low": 0.3, "high": 0.3}, {"name": "sh", "mode": "shift", "low": 0.1, "high": 0.1},
+        {"name": "tx", "mode": "tilt_x", "low": 5, "high": 15, "random_sign": True},
+        {"name": "gone", "mode": "missing"}, {"name": "swap", "mode": "wrong_shape"},
+    ]
+    spec = spec_with(defects={"classes": classes}, dataset={"train": 140})
+    plans = [sampling.plan_sample(spec, "train", i) for i in range(140)]
+    signs = set()
+    for p in plans:
+        if p.mode == "ok":
+            assert p.pin is None and p.pin_index == -1 and p.qeu_code == "OK"
+        else:
+            assert p.pin_index == p.pin[1] * 3 + p.pin[0]
+        if p.mode == "retract":
+            assert -0.4 <= p.dz <= -0.2 and p.dx == p.dy == 0
+        if p.mode == "raise":
+            assert p.dz == pytest.approx(0.3)
+        if p.mode == "shift":
+            assert (p.dx**2 + p.dy**2) ** 0.5 == pytest.approx(0.1) and p.dz == 0
+        if p.mode == "tilt_x":
+            assert 5 <= abs(p.tilt_x) <= 15 and p.tilt_y == 0
+            signs.add(p.tilt_x > 0)
+        if p.mode == "wrong_shape":
+            assert p.shape != spec.grid.shape_at(*p.pin) and p.shape in ("square", "round")
+        if p.mode in ("ok", "missing", "wrong_shape"):
+            assert p.dx == p.dy == p.dz == p.tilt_x == p.tilt_y == 0
+        assert p.view in ("left", "centre", "right")
+        assert set(p.jitter) >= {"cam_dx", "cam_dy", "cam_roll", "light_a", "light_b"}
+        assert abs(p.jitter["cam_dx"]) <= 0.025 and 350 <= p.jitter["light_a"] <= 400
+    assert signs == {True, False}
+
+
+def test_reference_plans_are_ok_and_cover_every_view():
+    spec = spec_with()
+    refs = [sampling.plan_reference(spec, i) for i in range(6)]
+    assert all(r.mode == "ok" and r.pin is None for r in refs)
+    assert [r.view for r in refs] == ["left", "centre", "right"] * 2
+    assert len({r.jitter["light_a"] for r in refs}) == 6  # lighting noise differs per render
+
+
+def test_index_outside_the_split_is_refused():
+    spec = spec_with(dataset={"train": 3})
+    with pytest.raises(IndexError):
+        sampling.plan_sample(spec, "train", 3)
+    with pytest.raises(ValueError):
+        sampling.plan_sample(spec, "training", 0)
