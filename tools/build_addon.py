@@ -15,9 +15,10 @@ import argparse
 import re
 import subprocess
 import sys
-import tomllib
 import zipfile
 from pathlib import Path
+
+import tomllib
 
 REPO = Path(__file__).resolve().parent.parent
 ADDON_SRC = REPO / "blender_addon"
@@ -91,8 +92,7 @@ def find_validator() -> Path | None:
 
 
 def validate(zip_path: Path, validator: Path) -> tuple[int, str]:
-    result = subprocess.run([sys.executable, str(validator), "validate", str(zip_path)],
-                            capture_output=True, text=True)
+    result = subprocess.run([sys.executable, str(validator), "validate", str(zip_path)], capture_output=True, text=True)
     return result.returncode, (result.stdout + result.stderr).strip()
 
 
@@ -107,8 +107,11 @@ def main(argv=None) -> int:
         return 0
     validator = find_validator()
     if validator is None:
-        print("build_addon: Blender's extension validator not found (run with the Blender env's python); "
-              "use --no-validate to skip it", file=sys.stderr)
+        print(
+            "build_addon: Blender's extension validator not found (run with the Blender env's python); "
+            "use --no-validate to skip it",
+            file=sys.stderr,
+        )
         return 2
     code, output = validate(zip_path, validator)
     print(output)

@@ -32,8 +32,17 @@ def render_command(addon_dir: Path, blender_binary: str, cli_args: list[str]) ->
         parent = str(addon_dir.parent)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (parent, env.get("PYTHONPATH", "")) if p)
         return [sys.executable, "-m", f"{addon_dir.name}.cli", *cli_args], env
-    command = [blender_binary, "--background", "--factory-startup", "--python-exit-code", "1",
-               "--python", str(addon_dir / "cli.py"), "--", *cli_args]
+    command = [
+        blender_binary,
+        "--background",
+        "--factory-startup",
+        "--python-exit-code",
+        "1",
+        "--python",
+        str(addon_dir / "cli.py"),
+        "--",
+        *cli_args,
+    ]
     return command, env
 
 
@@ -94,8 +103,14 @@ class DatasetJob:
         with open(self.log_path, "wb") as log:
             # A session of its own: Ctrl+C in Blender's terminal must not kill the render half-way;
             # cancel() sends the interrupt deliberately.
-            self.process = subprocess.Popen(self.command, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                                            stderr=subprocess.STDOUT, start_new_session=True)
+            self.process = subprocess.Popen(
+                self.command,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
     def poll(self) -> JobStatus:
         done, total = read_progress(self.progress_path)

@@ -113,8 +113,9 @@ class PINSCOPE_OT_defect_class_add(bpy.types.Operator):
         names = {c.name for c in defects.classes}
         number = next(n for n in range(1, 1000) if f"class_{n}" not in names)
         item = defects.classes.add()
-        properties.spec_props.record_to_props(schema.DefectClass(name=f"class_{number}", mode="retract",
-                                                                 low=0.5, high=0.5), item)
+        properties.spec_props.record_to_props(
+            schema.DefectClass(name=f"class_{number}", mode="retract", low=0.5, high=0.5), item
+        )
         target = min(defects.classes_index + 1, len(defects.classes) - 1)
         defects.classes.move(len(defects.classes) - 1, target)
         defects.classes_index = target

@@ -62,8 +62,11 @@ def unclaimed_sections(root) -> tuple:
 def drawn_plans(cls, skip=()) -> list[spec_props.PropPlan]:
     """The plain properties a record's section draws, in field order (lists are drawn by their panel)."""
     return [
-        plan for plan in spec_props.plan_record(cls)
-        if plan.field not in skip and plan.field not in spec_props.HIDDEN_FIELDS and plan.role != "index"
+        plan
+        for plan in spec_props.plan_record(cls)
+        if plan.field not in skip
+        and plan.field not in spec_props.HIDDEN_FIELDS
+        and plan.role != "index"
         and plan.factory not in ("PointerProperty", "CollectionProperty")
     ]
 

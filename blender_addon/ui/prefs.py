@@ -23,24 +23,35 @@ class PINSCOPE_AP_preferences(bpy.types.AddonPreferences):
     bl_idname = ADDON_PACKAGE
 
     output_dir: bpy.props.StringProperty(
-        name="Default output folder", subtype="DIR_PATH", default="//pinscope_datasets",
+        name="Default output folder",
+        subtype="DIR_PATH",
+        default="//pinscope_datasets",
         description="Datasets go to <this folder>/<spec name> unless the panel names a folder ('//' = next to "
-                    "the .blend file)",
+        "the .blend file)",
     )
     engine: bpy.props.EnumProperty(
-        name="Default engine", items=_render_choices("engine"), default="CYCLES",
+        name="Default engine",
+        items=_render_choices("engine"),
+        default="CYCLES",
         description="Render engine written into new specs",
     )
     device: bpy.props.EnumProperty(
-        name="Default device", items=_render_choices("device"), default="CPU",
+        name="Default device",
+        items=_render_choices("device"),
+        default="CPU",
         description="Cycles device written into new specs",
     )
     workers: bpy.props.IntProperty(
-        name="Workers", default=1, min=1, max=64,
+        name="Workers",
+        default=1,
+        min=1,
+        max=64,
         description="Background render processes for Render Dataset (each takes one shard of the samples)",
     )
     blender_binary: bpy.props.StringProperty(
-        name="Blender binary", subtype="FILE_PATH", default="",
+        name="Blender binary",
+        subtype="FILE_PATH",
+        default="",
         description="Blender executable for background workers (empty: the running Blender)",
     )
 

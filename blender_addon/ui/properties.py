@@ -42,15 +42,21 @@ class PINSCOPE_PG_session(bpy.types.PropertyGroup):
     """Panel state that is not part of the spec."""
 
     output_dir: bpy.props.StringProperty(
-        name="Output folder", subtype="DIR_PATH", default="",
+        name="Output folder",
+        subtype="DIR_PATH",
+        default="",
         description="Dataset folder (empty: the add-on preferences' default folder + the spec name)",
     )
     workers: bpy.props.IntProperty(
-        name="Workers", default=0, min=0, max=64,
+        name="Workers",
+        default=0,
+        min=0,
+        max=64,
         description="Background render processes (0: the add-on preferences' worker count)",
     )
     preview_split: bpy.props.EnumProperty(
-        name="Split", items=tuple((s, s.title(), f"Preview a sample of the {s} split") for s in schema.SPLITS),
+        name="Split",
+        items=tuple((s, s.title(), f"Preview a sample of the {s} split") for s in schema.SPLITS),
         default="train",
     )
     preview_index: bpy.props.IntProperty(name="Sample", default=0, min=0, description="Sample index in the split")

@@ -97,7 +97,7 @@ class PINSCOPE_OT_render_preview(bpy.types.Operator):
         images = []
         with tempfile.TemporaryDirectory(prefix="pinscope-preview-") as tmp:
             # The twin is the same shot (camera, lights, colour) with every pin in place.
-            for name, shot in zip(PREVIEW_IMAGES, (plan, ok_plan_like(plan))):
+            for name, shot in zip(PREVIEW_IMAGES, (plan, ok_plan_like(plan)), strict=True):
                 path = Path(tmp) / f"{name.split()[-1].lower()}.png"
                 apply_plan(pin_scene, shot)
                 render_image(pin_scene, path, shot.seed % CYCLES_SEED_LIMIT)
@@ -144,7 +144,9 @@ class PINSCOPE_OT_render_dataset(bpy.types.Operator):
     bl_label = "Render Dataset"
 
     blocking: bpy.props.BoolProperty(
-        name="Wait", default=False, options={"HIDDEN", "SKIP_SAVE"},
+        name="Wait",
+        default=False,
+        options={"HIDDEN", "SKIP_SAVE"},
         description="Wait for the workers instead of running modally (scripts and tests)",
     )
 
@@ -243,8 +245,7 @@ class PINSCOPE_OT_open_output(bpy.types.Operator):
         return {"FINISHED"}
 
 
-classes = (PINSCOPE_OT_render_preview, PINSCOPE_OT_render_dataset, PINSCOPE_OT_cancel_render,
-           PINSCOPE_OT_open_output)
+classes = (PINSCOPE_OT_render_preview, PINSCOPE_OT_render_dataset, PINSCOPE_OT_cancel_render, PINSCOPE_OT_open_output)
 
 
 def register():

@@ -83,8 +83,11 @@ def plan_field(f, owner: str = "") -> list[PropPlan]:
         opts = dict(base, default=vector_default, size=size, min=lo, max=meta["hi"])
         plans = [PropPlan(name, "IntVectorProperty", opts, name)]
         if meta["nullable"]:
-            random = dict(name=f"Random {label_for(f).lower()}", default=default is None,
-                          description=f"Leave {name} unset (null): {meta.get('doc', '')}")
+            random = dict(
+                name=f"Random {label_for(f).lower()}",
+                default=default is None,
+                description=f"Leave {name} unset (null): {meta.get('doc', '')}",
+            )
             plans.insert(0, PropPlan(f"{name}_random", "BoolProperty", random, name, "random"))
         return plans
     raise TypeError(f"{owner}.{name}: field kind {kind!r} has no panel mapping (add one in ui/spec_props.py)")

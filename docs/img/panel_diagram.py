@@ -19,9 +19,9 @@ import matplotlib  # noqa: E402
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import pinscope_schema as schema  # noqa: E402
 from matplotlib.patches import FancyBboxPatch, Rectangle  # noqa: E402
 
-import pinscope_schema as schema  # noqa: E402
 from blender_addon.ui import panel_layout  # noqa: E402
 
 ROW = 0.26  # inches per row
@@ -107,25 +107,50 @@ def draw(out: Path):
             ax.add_patch(Rectangle((0.05, y - ROW * 0.45), PANEL_W - 0.1, ROW * 0.9, color=HEADER))
             ax.text(0.12, y, "v  " + text, color=TEXT, va="center", fontsize=8.5, weight="bold")
         elif kind == "button":
-            ax.add_patch(FancyBboxPatch((0.2, y - ROW * 0.36), PANEL_W - 0.4, ROW * 0.72,
-                                        boxstyle="round,pad=0,rounding_size=0.05", color=BUTTON))
+            ax.add_patch(
+                FancyBboxPatch(
+                    (0.2, y - ROW * 0.36),
+                    PANEL_W - 0.4,
+                    ROW * 0.72,
+                    boxstyle="round,pad=0,rounding_size=0.05",
+                    color=BUTTON,
+                )
+            )
             ax.text(PANEL_W / 2, y, text, color=TEXT, va="center", ha="center", fontsize=7.5)
         elif kind in ("field", "item", "check"):
             ax.text(1.45, y, text, color=TEXT, va="center", ha="right", fontsize=7)
-            ax.add_patch(FancyBboxPatch((1.55, y - ROW * 0.36), PANEL_W - 1.75, ROW * 0.72,
-                                        boxstyle="round,pad=0,rounding_size=0.04",
-                                        color=FIELD if kind != "item" else "#33475b"))
+            ax.add_patch(
+                FancyBboxPatch(
+                    (1.55, y - ROW * 0.36),
+                    PANEL_W - 1.75,
+                    ROW * 0.72,
+                    boxstyle="round,pad=0,rounding_size=0.04",
+                    color=FIELD if kind != "item" else "#33475b",
+                )
+            )
             shown = ("[x] " if value == "on" else "[ ] ") if kind == "check" else value
             ax.text(1.65, y, shown, color=TEXT, va="center", fontsize=7)
         else:  # label / list caption
             ax.text(0.25, y, text, color="#a8c8e8", va="center", fontsize=7.5, style="italic")
         if note:
             number += 1
-            ax.annotate(f"{number}  {note}", xy=(PANEL_W + 0.25, y), xytext=(PANEL_W + 0.45, y),
-                        va="center", fontsize=7.5, color=NOTE,
-                        arrowprops=dict(arrowstyle="-", color=NOTE, lw=0.8))
-    ax.text(0.1, height - ROW * 0.5, "View3D > Sidebar (N) > PinScope; all sub-panels expanded, default spec values",
-            color="#9a9a9a", fontsize=6.5, va="center")
+            ax.annotate(
+                f"{number}  {note}",
+                xy=(PANEL_W + 0.25, y),
+                xytext=(PANEL_W + 0.45, y),
+                va="center",
+                fontsize=7.5,
+                color=NOTE,
+                arrowprops=dict(arrowstyle="-", color=NOTE, lw=0.8),
+            )
+    ax.text(
+        0.1,
+        height - ROW * 0.5,
+        "View3D > Sidebar (N) > PinScope; all sub-panels expanded, default spec values",
+        color="#9a9a9a",
+        fontsize=6.5,
+        va="center",
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110, facecolor="white")
     print(f"wrote {out} ({len(rows)} rows)")

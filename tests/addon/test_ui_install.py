@@ -31,7 +31,10 @@ def facts(tmp_path_factory):
     env.pop("PYTHONPATH", None)
     result = subprocess.run(
         [sys.executable, str(HERE / "ui_install_child.py"), str(zip_path), str(work), str(work / "facts.json")],
-        env=env, capture_output=True, text=True, timeout=300,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     observed = json.loads((work / "facts.json").read_text()) if (work / "facts.json").exists() else {}
     observed["_returncode"], observed["_stderr"] = result.returncode, result.stderr[-3000:]

@@ -91,8 +91,9 @@ def preview(package, spec):
     plan = plan_sample(spec, "train", index)
     scene = bpy.context.scene
     scene.pinscope_session.preview_split, scene.pinscope_session.preview_index = "train", index
-    pins = sorted((o for o in bpy.data.collections["PinScope"].objects if " Pin " in o.name),
-                  key=lambda o: o.pass_index)
+    pins = sorted(
+        (o for o in bpy.data.collections["PinScope"].objects if " Pin " in o.name), key=lambda o: o.pass_index
+    )
     before = [o.matrix_world.copy() for o in pins]
     facts["reset_poll_before_preview"] = bpy.ops.pinscope.reset_defect.poll()
     facts["preview_defect"] = sorted(bpy.ops.pinscope.preview_defect())
@@ -106,8 +107,11 @@ def preview(package, spec):
     start = time.perf_counter()
     facts["render_preview"] = sorted(bpy.ops.pinscope.render_preview())
     facts["render_preview_s"] = round(time.perf_counter() - start, 2)
-    facts["preview_images"] = {name: list(bpy.data.images[name].size)
-                               for name in ("PinScope Preview", "PinScope Twin") if name in bpy.data.images}
+    facts["preview_images"] = {
+        name: list(bpy.data.images[name].size)
+        for name in ("PinScope Preview", "PinScope Twin")
+        if name in bpy.data.images
+    }
     facts["preview_differs_from_twin"] = _pixels("PinScope Preview") != _pixels("PinScope Twin")
 
 
@@ -149,13 +153,20 @@ def disable():
     facts["leftover_statusbar_draw"] = [
         f.__module__ for f in getattr(bpy.types.STATUSBAR_HT_header.draw, "_draw_funcs", []) if f.__module__ in ours
     ]
-    handlers = [h for name in dir(bpy.app.handlers) if not name.startswith("_")
-                for h in (getattr(bpy.app.handlers, name) if isinstance(getattr(bpy.app.handlers, name), list) else [])]
+    handlers = [
+        h
+        for name in dir(bpy.app.handlers)
+        if not name.startswith("_")
+        for h in (getattr(bpy.app.handlers, name) if isinstance(getattr(bpy.app.handlers, name), list) else [])
+    ]
     facts["leftover_handlers"] = [h.__module__ for h in handlers if getattr(h, "__module__", "").startswith(MODULE)]
     render_ops = sys.modules[f"{MODULE}.ui.render_ops"]
     facts["leftover_job"] = render_ops._running["job"] is not None or render_ops._running["timer"] is not None
-    facts["leftover_timers"] = [name for name in dir(render_ops) if callable(getattr(render_ops, name))
-                                and bpy.app.timers.is_registered(getattr(render_ops, name))]
+    facts["leftover_timers"] = [
+        name
+        for name in dir(render_ops)
+        if callable(getattr(render_ops, name)) and bpy.app.timers.is_registered(getattr(render_ops, name))
+    ]
     facts["generated_groups_registered"] = [
         cls.__name__ for cls in package.ui.properties.classes() if getattr(cls, "is_registered", False)
     ]
