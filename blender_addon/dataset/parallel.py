@@ -38,9 +38,11 @@ class WorkerFailed(RuntimeError):
     """A worker exited non-zero; str() is one line naming the shard and the worker's last log line."""
 
 
+PACKAGE_DIR = Path(__file__).resolve().parents[1]  # the add-on package (blender_addon/ in the repository)
+
+
 def worker_prefix(blender: str | None = None) -> list[str]:
     """How to start one more PinScope CLI: through the real Blender binary or this interpreter's bpy module."""
-    cli_script = Path(__file__).resolve().parents[1] / "cli.py"
     if blender is None:
         try:
             import bpy
@@ -49,15 +51,50 @@ def worker_prefix(blender: str | None = None) -> list[str]:
         except ImportError:
             blender = None
     if blender:
-        return [blender, "--background", "--factory-startup", "--python-exit-code", "1", "--python", str(cli_script),
-                "--"]
-    return [sys.executable, "-m", "blender_addon.cli"]
+        return [
+            blender,
+            "--background",
+            "--factory-startup",
+            "--python-exit-code",
+            "1",
+            "--python",
+            str(PACKAGE_DIR / "cli.py"),
+            "--",
+        ]
+    return [sys.executable, "-m", f"{PACKAGE_DIR.name}.cli"]
 
 
-def worker_command(spec_path, shard_dir, index: int, count: int, *, skip_done_in=None, progress_path=None,
-                   limit: int | None = None, blender: str | None = None) -> list[str]:
-    command = worker_prefix(blender) + ["render", "--spec", str(spec_path), "--out", str(shard_dir),
-                                        "--shard", f"{index}/{count}", "--quiet"]
+def worker_env(threads: int | None = None) -> dict:
+    """Environment of a worker: the add-on's parent folder importable (for `-m`), render threads capped."""
+    env = dict(os.environ)
+    parent = str(PACKAGE_DIR.parent)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (parent, env.get("PYTHONPATH", "")) if p)
+    if threads:
+        env["PINSCOPE_THREADS"] = str(threads)
+    return env
+
+
+def worker_command(
+    spec_path,
+    shard_dir,
+    index: int,
+    count: int,
+    *,
+    skip_done_in=None,
+    progress_path=None,
+    limit: int | None = None,
+    blender: str | None = None,
+) -> list[str]:
+    command = worker_prefix(blender) + [
+        "render",
+        "--spec",
+        str(spec_path),
+        "--out",
+        str(shard_dir),
+        "--shard",
+        f"{index}/{count}",
+        "--quiet",
+    ]
     if skip_done_in is not None:
         command += ["--skip-done-in", str(skip_done_in)]
     if progress_path is not None:
@@ -84,13 +121,18 @@ def start_locked(command: list[str], shard_dir: Path, log_path: Path, threads: i
     shard_dir.mkdir(parents=True, exist_ok=True)
     lock_fd = os.open(shard_dir.parent / f".{shard_dir.name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
     fcntl.flock(lock_fd, fcntl.LOCK_EX)
-    env = dict(os.environ)
-    if threads:
-        env["PINSCOPE_THREADS"] = str(threads)
+    env = worker_env(threads)
     log = open(log_path, "ab")
     try:
-        return subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                pass_fds=(lock_fd,), preexec_fn=_die_with_parent)
+        return subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            pass_fds=(lock_fd,),
+            preexec_fn=_die_with_parent,
+        )
     finally:
         log.close()
         os.close(lock_fd)  # the child keeps its inherited copy, hence the lock, until it exits
@@ -119,6 +161,17 @@ def read_progress(path: Path) -> tuple[int, int]:
     return 0, 0
 
 
+def rows_in(folder: Path) -> int:
+    """Complete metadata lines in a dataset folder (a cheap progress count; a torn last line is not counted)."""
+    count = 0
+    for part in PARTS:
+        try:
+            count += (folder / part / schema.METADATA).read_bytes().count(b"\n")
+        except OSError:
+            pass
+    return count
+
+
 @dataclass
 class ShardJob:
     """One shard's worker: where it writes, what it still has to do, and its current process."""
@@ -128,6 +181,7 @@ class ShardJob:
     folder: Path
     todo: int  # samples this shard must render (its part minus what the output already has)
     restarts: int = 0
+    base: int = 0  # samples done before the current process started
     process: subprocess.Popen | None = None
     finished: bool = False
     runs: list = field(default_factory=list)
@@ -156,13 +210,23 @@ def prepare_work(spec, out_dir: Path, count: int) -> tuple[Path, list[ShardJob]]
 class ProgressBar:
     """One combined line on stderr: samples done over all workers, rate and ETA."""
 
-    def __init__(self, total: int, workers: int, stream=None, quiet: bool = False):
+    def __init__(self, total: int, workers: int, stream=None, quiet: bool = False, jsonl_path=None):
         self.total, self.workers, self.quiet = total, workers, quiet
         self.stream = stream or sys.stderr
+        self.jsonl_path = Path(jsonl_path) if jsonl_path else None
         self.start = time.monotonic()
         self.last_draw = 0.0
+        self.last_done = -1
 
     def draw(self, done: int, final: bool = False) -> None:
+        """Redraw the bar (at most twice a second) and append {"done", "total"} to the JSONL file on change."""
+        done = min(done, self.total)
+        if self.jsonl_path is not None and done != self.last_done:
+            self.last_done = done
+            schema.io.append_line(
+                self.jsonl_path,
+                {"done": done, "total": self.total, "elapsed_s": round(time.monotonic() - self.start, 3)},
+            )
         now = time.monotonic()
         if self.quiet or (not final and now - self.last_draw < 0.5):
             return
@@ -172,21 +236,41 @@ class ProgressBar:
         eta = (self.total - done) / rate if rate > 0 else 0.0
         width = 24
         filled = int(width * done / self.total) if self.total else width
-        self.stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{self.total} samples, "
-                          f"{self.workers} workers, {rate:.2f}/s, ETA {int(eta) // 60}:{int(eta) % 60:02d} ")
+        self.stream.write(
+            f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{self.total} samples, "
+            f"{self.workers} workers, {rate:.2f}/s, ETA {int(eta) // 60}:{int(eta) % 60:02d} "
+        )
         if final:
             self.stream.write("\n")
         self.stream.flush()
 
 
-def render_parallel(spec, out_dir, workers: int, *, quiet: bool = False, restart_every: int | None = None,
-                    max_restarts: int = 2, blender: str | None = None, should_stop=None, stream=None,
-                    poll_s: float = 0.25) -> dict:
+def shard_remaining(spec, job: ShardJob, out_dir: Path) -> int:
+    """Samples of the job's shard found neither in its folder nor in the output."""
+    plan, have, already = shard_plan(spec, job.index, job.count), done_in(job.folder), done_in(out_dir)
+    return sum(len(set(plan[p]) - have[p] - already[p]) for p in PARTS)
+
+
+def render_parallel(
+    spec,
+    out_dir,
+    workers: int,
+    *,
+    quiet: bool = False,
+    progress_path=None,
+    restart_every: int | None = None,
+    max_restarts: int = 2,
+    blender: str | None = None,
+    should_stop=None,
+    stream=None,
+    poll_s: float = 0.25,
+) -> dict:
     """Render `spec` into `out_dir` with `workers` local processes; returns a small summary dict.
 
     restart_every=K starts a fresh worker process every K samples (bounds memory if Blender leaks);
     a worker that crashes is restarted up to `max_restarts` times (its shard resumes where it stopped).
     Raises WorkerFailed (one line) if a shard cannot be finished; everything rendered so far is kept.
+    Ctrl+C / SIGINT stops the workers after their current sample (KeyboardInterrupt propagates).
     """
     if workers < 1:
         raise schema.ContractError("--workers", f"must be >= 1, got {workers}")
@@ -194,22 +278,32 @@ def render_parallel(spec, out_dir, workers: int, *, quiet: bool = False, restart
     spec_path, jobs = prepare_work(spec, out_dir, workers)
     work = out_dir / WORK_DIR
     total = sum(job.todo for job in jobs)
-    bar = ProgressBar(total, workers, stream, quiet)
+    bar = ProgressBar(total, workers, stream, quiet, progress_path)
     threads = max(1, (os.cpu_count() or 1) // workers)
 
+    def progress_file(job: ShardJob) -> Path:
+        return work / f"{job.folder.name}.progress.jsonl"
+
     def launch(job: ShardJob) -> None:
-        command = worker_command(spec_path, job.folder, job.index, job.count, skip_done_in=out_dir,
-                                 progress_path=work / f"{job.folder.name}.progress.jsonl", limit=restart_every,
-                                 blender=blender)
+        # Samples finished before this process started; its own progress file counts the rest.
+        job.base = job.todo - shard_remaining(spec, job, out_dir)
+        progress_file(job).unlink(missing_ok=True)
+        command = worker_command(
+            spec_path,
+            job.folder,
+            job.index,
+            job.count,
+            skip_done_in=out_dir,
+            progress_path=progress_file(job),
+            limit=restart_every,
+            blender=blender,
+        )
         job.process = start_locked(command, job.folder, work / f"{job.folder.name}.log", threads)
 
-    def shard_remaining(job: ShardJob) -> int:
-        plan, have, already = shard_plan(spec, job.index, job.count), done_in(job.folder), done_in(out_dir)
-        return sum(len(set(plan[p]) - have[p] - already[p]) for p in PARTS)
-
     def done_now() -> int:
-        return sum(max(0, job.todo - shard_remaining(job)) if job.finished else
-                   read_progress(work / f"{job.folder.name}.progress.jsonl")[0] for job in jobs)
+        return sum(
+            job.todo if job.finished else min(job.todo, job.base + read_progress(progress_file(job))[0]) for job in jobs
+        )
 
     for job in jobs:
         if job.todo == 0:
@@ -226,7 +320,7 @@ def render_parallel(spec, out_dir, workers: int, *, quiet: bool = False, restart
                     continue
                 code = job.process.returncode
                 job.runs.append(code)
-                if code == 0 and shard_remaining(job) == 0:
+                if code == 0 and shard_remaining(spec, job, out_dir) == 0:
                     job.finished = True
                 elif code == 0 and restart_every:
                     launch(job)  # the planned restart after K samples
@@ -236,8 +330,10 @@ def render_parallel(spec, out_dir, workers: int, *, quiet: bool = False, restart
                 else:
                     _stop_all(jobs)
                     log = work / f"{job.folder.name}.log"
-                    raise WorkerFailed(f"worker for shard {job.label} exited with {code}: {last_log_line(log)} "
-                                       f"(log: {log}); re-run the same command to resume")
+                    raise WorkerFailed(
+                        f"worker for shard {job.label} exited with {code}: {last_log_line(log)} "
+                        f"(log: {log}); re-run the same command to resume"
+                    )
             bar.draw(done_now())
             time.sleep(poll_s)
     except KeyboardInterrupt:
@@ -250,15 +346,20 @@ def render_parallel(spec, out_dir, workers: int, *, quiet: bool = False, restart
     if problems:
         raise WorkerFailed(f"merged dataset is not valid: {problems[0]} (shards kept in {work})")
     shutil.rmtree(work, ignore_errors=True)
-    return {"workers": workers, "samples": total, "render_s": round(render_s, 3),
-            "restarts": sum(job.restarts for job in jobs), "merge": report.summary()}
+    return {
+        "workers": workers,
+        "samples": total,
+        "render_s": round(render_s, 3),
+        "restarts": sum(job.restarts for job in jobs),
+        "merge": report.summary(),
+    }
 
 
 def _stop_all(jobs) -> None:
-    """Ask running workers to stop (SIGTERM lets the CLI finish its current sample), then make sure."""
+    """Ask running workers to stop (SIGINT: the CLI finishes its current sample), then make sure."""
     running = [job.process for job in jobs if job.process is not None and job.process.poll() is None]
     for process in running:
-        process.terminate()
+        process.send_signal(signal.SIGINT)
     deadline = time.monotonic() + 30
     for process in running:
         try:

@@ -26,7 +26,7 @@ from .parallel import (
     WorkerFailed,
     last_log_line,
     prepare_work,
-    read_progress,
+    rows_in,
     start_locked,
     worker_command,
 )
@@ -59,8 +59,10 @@ def _connect(address: str | None, num_cpus: int | None):
         import ray
     except ImportError:
         raise schema.ContractError(
-            "--executor", "ray is not installed in this environment; install it with "
-            "`pip install -r requirements/ray.txt` or use --executor local") from None
+            "--executor",
+            "ray is not installed in this environment; install it with "
+            "`pip install -r requirements/ray.txt` or use --executor local",
+        ) from None
     if ray.is_initialized():
         return ray, False
     address = address or os.environ.get("RAY_ADDRESS") or None
@@ -71,9 +73,20 @@ def _connect(address: str | None, num_cpus: int | None):
     return ray, True
 
 
-def render_with_ray(spec, out_dir, shards: int | None = None, *, address: str | None = None,
-                    num_cpus: int | None = None, max_retries: int = 3, quiet: bool = False,
-                    blender: str | None = None, stream=None, poll_s: float = 0.5) -> dict:
+def render_with_ray(
+    spec,
+    out_dir,
+    shards: int | None = None,
+    *,
+    address: str | None = None,
+    num_cpus: int | None = None,
+    max_retries: int = 3,
+    quiet: bool = False,
+    progress_path=None,
+    blender: str | None = None,
+    stream=None,
+    poll_s: float = 0.5,
+) -> dict:
     """Render `spec` into `out_dir` as `shards` Ray tasks (default: the cluster's CPU count), then merge."""
     ray, started_here = _connect(address, num_cpus)
     try:
@@ -87,13 +100,21 @@ def render_with_ray(spec, out_dir, shards: int | None = None, *, address: str | 
         for job in jobs:
             if job.todo == 0:
                 continue
+            job.base = rows_in(job.folder)  # rows of an earlier, interrupted attempt
             progress = work / f"{job.folder.name}.progress.jsonl"
-            command = worker_command(spec_path, job.folder, job.index, job.count, skip_done_in=out_dir,
-                                     progress_path=progress, blender=blender)
+            command = worker_command(
+                spec_path,
+                job.folder,
+                job.index,
+                job.count,
+                skip_done_in=out_dir,
+                progress_path=progress,
+                blender=blender,
+            )
             ref = task.remote(command, str(job.folder), str(work / f"{job.folder.name}.log"), threads_per_task)
             refs[ref] = job
         total = sum(job.todo for job in jobs)
-        bar = ProgressBar(total, count, stream, quiet)
+        bar = ProgressBar(total, count, stream, quiet, progress_path)
         pending, results, started = list(refs), [], time.monotonic()
         while pending:
             ready, pending = ray.wait(pending, num_returns=len(pending), timeout=poll_s)
@@ -103,10 +124,12 @@ def render_with_ray(spec, out_dir, shards: int | None = None, *, address: str | 
                 except Exception as err:  # a RayTaskError wraps ours; keep the message one line
                     job = refs[ref]
                     cause = getattr(err, "cause", None) or err
-                    raise WorkerFailed(f"ray task for shard {job.label} failed after retries: "
-                                       f"{str(cause).strip().splitlines()[-1] if str(cause).strip() else cause!r}; "
-                                       f"re-run the same command to resume") from None
-            bar.draw(sum(read_progress(work / f"{job.folder.name}.progress.jsonl")[0] for job in jobs))
+                    raise WorkerFailed(
+                        f"ray task for shard {job.label} failed after retries: "
+                        f"{str(cause).strip().splitlines()[-1] if str(cause).strip() else cause!r}; "
+                        f"re-run the same command to resume"
+                    ) from None
+            bar.draw(sum(min(job.todo, rows_in(job.folder) - job.base) for job in jobs))
         render_s = time.monotonic() - started
         bar.draw(total, final=True)
         report = merge([job.folder for job in jobs], out_dir, link=True)
@@ -114,8 +137,14 @@ def render_with_ray(spec, out_dir, shards: int | None = None, *, address: str | 
         if problems:
             raise WorkerFailed(f"merged dataset is not valid: {problems[0]} (shards kept in {work})")
         shutil.rmtree(work, ignore_errors=True)
-        return {"executor": "ray", "shards": count, "samples": total, "render_s": round(render_s, 3),
-                "nodes": sorted({r["node"] for r in results}), "merge": report.summary()}
+        return {
+            "executor": "ray",
+            "shards": count,
+            "samples": total,
+            "render_s": round(render_s, 3),
+            "nodes": sorted({r["node"] for r in results}),
+            "merge": report.summary(),
+        }
     finally:
         if started_here:
             ray.shutdown()

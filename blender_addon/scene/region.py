@@ -124,7 +124,7 @@ def composite(twin, region, box, height: int):
     """The twin with `box` (v down) taken from the region render; both arrays bottom-up (H, W, 4)."""
     x0, y0, x1, y1 = box
     out = twin.copy()
-    out[height - y1:height - y0, x0:x1] = region[height - y1:height - y0, x0:x1]
+    out[height - y1 : height - y0, x0:x1] = region[height - y1 : height - y0, x0:x1]
     return out
 
 
