@@ -72,16 +72,19 @@ class PINSCOPE_PT_main(_SidebarPanel, bpy.types.Panel):
 class _SpecSubPanel(_SidebarPanel):
     bl_parent_id = "PINSCOPE_PT_main"
     bl_options = {"DEFAULT_CLOSED"}
-    sections: tuple = ()
+    sections = ()  # spec sections drawn (set by each sub-panel)
 
     def draw(self, context):
+        self.draw_sections(context, self.sections)
+
+    def draw_sections(self, context, sections):
         layout = self.layout
         layout.use_property_split = True
         layout.use_property_decorate = False
         spec_group = context.scene.pinscope
         types = panel_layout.section_types(schema.GenerationSpec)
-        for name in self.sections:
-            if len(self.sections) > 1:
+        for name in sections:
+            if len(sections) > 1:
                 layout.label(text=name.capitalize())
             draw_record(layout.column(), getattr(spec_group, name), types[name])
 
@@ -180,8 +183,7 @@ class PINSCOPE_PT_other(_SpecSubPanel, bpy.types.Panel):
         return panel_layout.unclaimed_sections(schema.GenerationSpec)
 
     def draw(self, context):
-        self.sections = self.extra_sections()
-        super().draw(context)
+        self.draw_sections(context, self.extra_sections())
 
 
 def draw_status_bar(self, context):

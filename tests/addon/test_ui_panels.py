@@ -1,0 +1,99 @@
+"""Panels, operators and their poll messages, registered from the repository package (real bpy).
+
+Headless bpy cannot draw a panel (there is no GPU window), so these tests check what a draw would
+use: every operator id and property name the panels refer to exists, and every spec section has a
+sub-panel. Operators run for real; where one cannot run, its poll message is checked.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import bpy
+import pinscope_schema as schema
+import pytest
+
+import blender_addon
+from blender_addon.ui import panel_layout, panels, properties
+
+PANELS_SOURCE = (Path(panels.__file__)).read_text()
+
+
+@pytest.fixture(scope="module")
+def scene():
+    blender_addon.register()
+    yield bpy.context.scene
+    blender_addon.unregister()
+
+
+def _poll_message(op) -> str:
+    with pytest.raises(RuntimeError) as err:
+        op()
+    return str(err.value).split(".poll() ", 1)[1]
+
+
+def test_every_operator_the_panels_show_is_registered(scene):
+    ids = set(re.findall(r'operator\("pinscope\.(\w+)"', PANELS_SOURCE))
+    assert len(ids) >= 12
+    assert ids <= set(dir(bpy.ops.pinscope))
+
+
+def test_every_session_property_the_panels_show_exists(scene):
+    names = set(re.findall(r'prop\(session, "(\w+)"', PANELS_SOURCE))
+    assert names and names <= set(properties.PINSCOPE_PG_session.bl_rna.properties.keys())
+
+
+def test_every_spec_section_has_a_sub_panel_and_every_drawn_name_is_a_property(scene):
+    assert panel_layout.unclaimed_sections(schema.GenerationSpec) == ()
+    assert not panels.PINSCOPE_PT_other.poll(bpy.context)
+    types = panel_layout.section_types(schema.GenerationSpec)
+    for panel in panel_layout.SUB_PANELS:
+        for section in panel.sections:
+            rna = properties.generated[types[section]].bl_rna.properties
+            assert {plan.name for plan in panel_layout.drawn_plans(types[section])} <= set(rna.keys())
+    for cls in panels.classes[1:]:
+        assert cls.bl_category == "PinScope" and cls.bl_space_type == "VIEW_3D"
+        assert cls is panels.PINSCOPE_PT_main or cls.bl_parent_id == "PINSCOPE_PT_main"
+
+
+def test_poll_messages_say_why_an_operator_cannot_run(scene):
+    from blender_addon.ui import operators
+
+    operators.forget_pin_scene()
+    assert _poll_message(bpy.ops.pinscope.reset_defect) == "Build the grid first"
+    assert _poll_message(bpy.ops.pinscope.cancel_render) == "No dataset render is running"
+    properties.spec_to_scene(schema.GenerationSpec(), scene)
+    scene.pinscope_session.output_dir = "/nonexistent/pinscope-out"
+    assert _poll_message(bpy.ops.pinscope.open_output).endswith("does not exist yet: render the dataset first")
+    while len(scene.pinscope.defects.classes) > 1:
+        scene.pinscope.defects.classes.remove(0)
+    assert _poll_message(bpy.ops.pinscope.defect_class_remove) == "A spec needs at least one defect class"
+
+
+def test_defect_class_list_operators_keep_the_spec_valid(scene):
+    properties.spec_to_scene(schema.GenerationSpec(), scene)
+    defects = scene.pinscope.defects
+    defects.classes_index = 1
+    assert bpy.ops.pinscope.defect_class_add() == {"FINISHED"}
+    assert [c.name for c in defects.classes] == ["ok", "retract", "class_1", "tilt_x", "tilt_y"]
+    assert defects.classes_index == 2
+    spec = properties.spec_from_scene(scene)
+    assert spec.labels == ["ok", "retract", "class_1", "tilt_x", "tilt_y"]
+    assert bpy.ops.pinscope.defect_class_remove() == {"FINISHED"}
+    assert properties.spec_from_scene(scene).labels == ["ok", "retract", "tilt_x", "tilt_y"]
+
+
+def test_reset_spec_uses_the_defaults(scene):
+    scene.pinscope.grid.rows = 5
+    scene.pinscope.defects.classes.clear()
+    assert bpy.ops.pinscope.reset_spec() == {"FINISHED"}
+    assert properties.spec_from_scene(scene).to_dict() == schema.GenerationSpec().to_dict()
+
+
+def test_an_invalid_panel_spec_is_reported_not_built(scene):
+    properties.spec_to_scene(schema.GenerationSpec(), scene)
+    scene.pinscope.pins.square_width = 1.5  # wider than the pitch (1.0)
+    with pytest.raises(RuntimeError, match=r"spec\.pins\.square_width: square pins .* must be narrower"):
+        bpy.ops.pinscope.build_grid()
+    assert "PinScope" not in bpy.data.collections
