@@ -27,22 +27,13 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pinscope_schema import (
-    MANIFEST,
-    METADATA,
-    REFERENCE,
-    SPLITS,
-    ContractError,
-    DatasetWriter,
-    GenerationSpec,
-    ReferenceRow,
-    SampleRow,
-    file_digest,
-    read_manifest,
-    scan_rows,
-    temp_path_for,
-)
-from pinscope_schema.validate import validate_dataset
+from ..contract import schema
+
+MANIFEST, METADATA, REFERENCE, SPLITS = schema.MANIFEST, schema.METADATA, schema.REFERENCE, schema.SPLITS
+ContractError, DatasetWriter, GenerationSpec = schema.ContractError, schema.DatasetWriter, schema.GenerationSpec
+ReferenceRow, SampleRow = schema.ReferenceRow, schema.SampleRow
+file_digest, read_manifest, scan_rows = schema.file_digest, schema.read_manifest, schema.scan_rows
+temp_path_for, validate_dataset = schema.temp_path_for, schema.validate_dataset
 
 PARTS = (*SPLITS, REFERENCE)  # every kind of row a dataset folder holds, in merge order
 WORK_DIR = ".work"  # scratch folder inside an output (shard folders of --workers / --executor ray)
