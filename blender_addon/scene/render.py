@@ -7,8 +7,10 @@ is pinned to the Standard view so renders look the same on 3.4 (Filmic default) 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import sys
 import time
 
 import bpy
@@ -51,6 +53,7 @@ def configure_render(scene, spec) -> None:
     settings.pixel_aspect_x = settings.pixel_aspect_y = 1.0
     settings.use_border = False
     settings.film_transparent = False
+    settings.dither_intensity = 0.0  # no per-pixel noise on top of the render: twins match exactly off-defect
     settings.threads_mode, settings.threads = "FIXED", render_threads()
     image = settings.image_settings
     image.file_format, image.color_mode, image.color_depth, image.compression = "PNG", "RGB", "8", 15
@@ -82,6 +85,26 @@ def configure_render(scene, spec) -> None:
             eevee.taa_render_samples = r.samples
 
 
+@contextlib.contextmanager
+def stdout_silenced():
+    """Blender prints per-tile progress ("Fra:1 Mem:...", "Saved: ...") on stdout during a render; keep
+    stdout for our own output (--progress-jsonl). Errors still reach stderr and raise in Python."""
+    sys.stdout.flush()
+    try:
+        saved = os.dup(1)
+    except OSError:  # no real stdout (embedded): nothing to silence
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
+
+
 def render_image(pin_scene, path, seed: int) -> float:
     """Render the scene as it is now to `path` (PNG, via a temporary name). Returns render seconds."""
     scene = pin_scene.scene
@@ -89,9 +112,12 @@ def render_image(pin_scene, path, seed: int) -> float:
         scene.cycles.seed = seed
     tmp = _temp(path)
     scene.render.filepath = str(tmp)
-    start = time.perf_counter()
-    bpy.ops.render.render(write_still=True, scene=scene.name)
-    seconds = time.perf_counter() - start
+    with stdout_silenced():
+        start = time.perf_counter()
+        result = bpy.ops.render.render(write_still=True, scene=scene.name)
+        seconds = time.perf_counter() - start
+    if "FINISHED" not in result or not os.path.exists(tmp):
+        raise RuntimeError(f"Blender did not render {path} ({sorted(result)})")
     os.replace(tmp, path)
     return seconds
 

@@ -1,0 +1,182 @@
+"""PinScope's headless entry: render a dataset from a spec, validate a folder, print the default spec.
+
+Two front doors, one code path:
+    <blender-env>/bin/python -m blender_addon.cli render --spec S --out D
+    blender --background --factory-startup --python-exit-code 1 --python blender_addon/cli.py -- render --spec S --out D
+Inside Blender only the arguments after `--` are read. Bad input (an invalid spec, an unwritable or
+foreign --out folder, a bad option) prints one line `error: <field>: <problem>` on stderr and exits 2
+before anything already rendered is touched; a finished render exits 0, an interrupted one 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from pathlib import Path
+
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+if __package__ in (None, ""):  # run as a script (`blender --python .../cli.py`): make the package importable
+    _here = Path(__file__).resolve().parent
+    for _path in (_here.parent / "shared", _here.parent):
+        if _path.is_dir() and str(_path) not in sys.path:
+            sys.path.insert(0, str(_path))
+
+
+class BadInput(Exception):
+    """A one-line problem with what the user asked for (maps to exit code 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse's own errors follow the same one-line rule
+        raise BadInput(f"arguments: {message}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="pinscope", description="PinScope headless dataset renderer")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    render = sub.add_parser("render", help="render (or resume) a dataset from a spec")
+    render.add_argument("--spec", required=True, help="spec file (.json or .toml)")
+    render.add_argument("--out", required=True, help="dataset folder (created, or resumed if it holds this spec)")
+    render.add_argument("--quiet", action="store_true", help="no progress bar, no Blender chatter")
+    render.add_argument("--limit", type=int, default=None, help="render at most N samples in this run")
+    render.add_argument("--progress-jsonl", nargs="?", const="-", default=None, metavar="FILE",
+                        help="one JSON line per finished sample, to FILE or (without FILE) stdout")
+    render.add_argument("--shard", default=None, help="render only shard i/N of the samples (into its own folder)")
+    render.add_argument("--skip-done-in", default=None, metavar="DIR",
+                        help="skip samples already complete in another dataset folder")
+    render.add_argument("--workers", type=int, default=1, help="local worker processes (default 1)")
+    render.add_argument("--executor", choices=("local", "ray"), default="local",
+                        help="local processes, or Ray tasks on RAY_ADDRESS / a local Ray")
+    validate = sub.add_parser("validate", help="check a dataset folder against the contract and its files")
+    validate.add_argument("dir")
+    validate.add_argument("--no-hashes", action="store_true", help="skip the content hash check (faster)")
+    spec_cmd = sub.add_parser("spec", help="print the default spec, or a spec file checked and completed")
+    group = spec_cmd.add_mutually_exclusive_group(required=True)
+    group.add_argument("--default", action="store_true", help="print the default spec as JSON")
+    group.add_argument("file", nargs="?", help="spec file to check and print with all defaults filled in")
+    return parser
+
+
+def blender_argv(argv: list[str]) -> list[str]:
+    """Inside Blender only what follows `--` is ours."""
+    return argv[argv.index("--") + 1:] if "--" in argv else []
+
+
+def _stop_flag():
+    """SIGINT/SIGTERM finish the current sample, write the manifest, then stop (resume continues)."""
+    state = {"stop": False}
+
+    def handler(signum, frame):
+        if state["stop"]:  # a second Ctrl+C: stop now
+            raise KeyboardInterrupt
+        state["stop"] = True
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            signal.signal(sig, handler)
+        except ValueError:  # not the main thread
+            pass
+    return lambda: state["stop"]
+
+
+def cmd_render(args, schema) -> int:
+    spec = schema.load_spec(args.spec)
+    out = Path(args.out)
+    if args.limit is not None and args.limit < 0:
+        raise schema.ContractError("--limit", f"must be >= 0, got {args.limit}")
+    if args.workers < 1:
+        raise schema.ContractError("--workers", f"must be >= 1, got {args.workers}")
+    if args.executor == "ray":
+        from .dataset.ray_executor import render_with_ray
+
+        summary = render_with_ray(spec, out, quiet=args.quiet, progress_path=_file_or_none(args.progress_jsonl))
+    elif args.workers > 1:
+        if args.shard:
+            raise schema.ContractError("--workers", "cannot be combined with --shard (run one shard per worker)")
+        from .dataset.parallel import render_parallel
+
+        summary = render_parallel(spec, out, args.workers, quiet=args.quiet,
+                                  progress_path=_file_or_none(args.progress_jsonl))
+    else:
+        from .dataset.runner import render_dataset
+
+        shard = None
+        if args.shard:
+            from .dataset.shards import parse_shard
+
+            shard = parse_shard(args.shard)
+        skip = None
+        if args.skip_done_in:
+            from .dataset.shards import done_in
+
+            skip = done_in(args.skip_done_in)
+        summary = render_dataset(spec, out, quiet=args.quiet, limit=args.limit, shard=shard, skip_done=skip,
+                                 should_stop=_stop_flag(), progress_jsonl=args.progress_jsonl)
+        if summary["stopped"]:
+            print(f"interrupted: {summary['rendered']} samples rendered this run, {summary['remaining']} left; "
+                  f"run the same command again to resume", file=sys.stderr)
+            return EXIT_INTERRUPTED
+    if not args.quiet:
+        print(f"done: {json.dumps(summary.get('stats', summary), sort_keys=True)}", file=sys.stderr)
+    return 0
+
+
+def _file_or_none(target):
+    return None if target in (None, "-") else target
+
+
+def cmd_validate(args, schema) -> int:
+    problems = schema.validate_dataset(args.dir, check_hashes=not args.no_hashes)
+    for problem in problems:
+        print(problem)
+    if not problems:
+        print(f"{args.dir}: valid", file=sys.stderr)
+    return 1 if problems else 0
+
+
+def cmd_spec(args, schema) -> int:
+    spec = schema.GenerationSpec() if args.default else schema.load_spec(args.file)
+    print(json.dumps(spec.to_dict(), indent=2))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    if __package__ in (None, ""):
+        import importlib
+
+        package = importlib.import_module(f"{Path(__file__).resolve().parent.name}.cli")
+        return package.main(argv)
+    from .contract import schema
+
+    if argv is None:
+        argv = sys.argv[1:]
+    try:
+        args = build_parser().parse_args(argv)
+        return {"render": cmd_render, "validate": cmd_validate, "spec": cmd_spec}[args.command](args, schema)
+    except BadInput as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except schema.ContractError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("interrupted; run the same command again to resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _in_blender_binary() -> bool:
+    try:
+        import bpy
+
+        return bool(bpy.app.binary_path) and not bpy.app.binary_path.endswith(("python", "python3"))
+    except ImportError:
+        return False
+
+
+if __name__ == "__main__":
+    arguments = blender_argv(sys.argv) if ("--" in sys.argv or _in_blender_binary()) else sys.argv[1:]
+    sys.exit(main(arguments))

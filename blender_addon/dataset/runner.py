@@ -1,0 +1,201 @@
+"""The render loop: spec -> dataset folder, through the contract's DatasetWriter only.
+
+Resume is the writer's: rows already complete are skipped (`done_indices`), files are written under
+temporary names and renamed, and a sample's row is appended last, so an interrupted run (Ctrl+C,
+SIGKILL, power loss) continues where it stopped when started again with the same spec and folder.
+
+The scene is built once; `render_one(pin_scene, plan, paths)` is all the per-sample work (apply the
+plan, render the image, the defect-free twin and the exact mask) so a worker process can call it for
+any sample in any order.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+
+from ..contract import schema
+from ..core.sampling import plan_reference, plan_sample
+from .progress import JsonProgress, ProgressBar
+
+REFERENCE = schema.REFERENCE
+SPLITS = schema.SPLITS
+
+
+def sample_paths(root: Path, part: str, index: int, twin: bool, mask: bool) -> dict:
+    """Absolute output paths of one sample, plus their names relative to the part folder."""
+    stem = f"{index:06d}.png"
+    rel = {"image": f"images/{stem}", "twin": f"twins/{stem}" if twin else "", "mask": f"masks/{stem}" if mask else ""}
+    paths = {key: (root / part / value if value else None) for key, value in rel.items()}
+    for path in paths.values():
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+    return {"abs": paths, "rel": rel}
+
+
+def render_one(pin_scene, plan, paths: dict) -> dict:
+    """Render one planned sample to `paths` ({image, twin, mask}: Path or None). Returns geometry + timings.
+
+    The twin shares the sample's view, jitter and Cycles seed; for an OK sample it *is* the image, so it
+    is copied instead of rendered a second time.
+    """
+    from ..scene.apply import apply_plan, reset_defects
+    from ..scene.render import copy_file, geometry_outputs, render_image
+
+    start = time.perf_counter()
+    spec = pin_scene.spec
+    apply_plan(pin_scene, plan)
+    render_s = [render_image(pin_scene, paths["image"], plan.render_seed)]
+    if paths.get("twin") is not None:
+        if plan.is_defective:
+            reset_defects(pin_scene)
+            render_s.append(render_image(pin_scene, paths["twin"], plan.render_seed))
+        else:
+            copy_file(paths["image"], paths["twin"])
+    geometry = geometry_outputs(spec, plan, paths.get("mask"))
+    return {
+        "pin_boxes": geometry["pin_boxes"],
+        "defect_box": geometry["defect_box"],
+        "render_s": render_s,
+        "mask_s": geometry["seconds"],
+        "wall_s": time.perf_counter() - start,
+    }
+
+
+def _hashes(paths: dict) -> dict:
+    roles = {"image": "image", "twin": "twin", "mask": "mask"}
+    return {role: schema.file_digest(paths[key]) for key, role in roles.items() if paths.get(key) is not None}
+
+
+def sample_row(plan, rel: dict, result: dict, hashes: dict):
+    return schema.SampleRow(
+        file_name=rel["image"], label=plan.label, pin=None if plan.pin is None else list(plan.pin),
+        pin_index=plan.pin_index, qeu_code=plan.qeu_code, mode=plan.mode, shape=plan.shape,
+        dx=plan.dx, dy=plan.dy, dz=plan.dz, tilt_x=plan.tilt_x, tilt_y=plan.tilt_y, view=plan.view,
+        split=plan.split, index=plan.index, seed=plan.seed, jitter=dict(plan.jitter),
+        twin_file=rel["twin"], mask_file=rel["mask"], pin_boxes=result["pin_boxes"],
+        defect_box=result["defect_box"], sha256=hashes,
+    )
+
+
+def reference_row(plan, rel: dict, result: dict, hashes: dict):
+    return schema.ReferenceRow(
+        file_name=rel["image"], view=plan.view, index=plan.index, seed=plan.seed, jitter=dict(plan.jitter),
+        mask_file=rel["mask"], pin_boxes=result["pin_boxes"], sha256=hashes,
+    )
+
+
+def work_list(spec, writer, shard=None, skip_done=None) -> list:
+    """(part, index) still to render: this shard's share, minus rows already done here or in `skip_done`."""
+    if shard is not None:
+        from .shards import shard_plan
+
+        wanted = shard_plan(spec, shard[0], shard[1])
+    else:
+        wanted = {split: range(size) for split, size in spec.dataset.split_sizes().items()}
+        wanted[REFERENCE] = range(spec.dataset.reference)
+    todo = []
+    for part in (*SPLITS, REFERENCE):
+        skip = writer.done_indices(part) | set((skip_done or {}).get(part, ()))
+        todo += [(part, i) for i in wanted[part] if i not in skip]
+    return todo
+
+
+class Timings:
+    def __init__(self):
+        self.wall, self.render, self.mask, self.calls = [], 0.0, 0.0, 0
+
+    def add(self, result: dict) -> None:
+        self.wall.append(result["wall_s"])
+        self.render += sum(result["render_s"])
+        self.calls += len(result["render_s"])
+        self.mask += result["mask_s"]
+
+    def summary(self, run_wall: float) -> dict:
+        n, wall = len(self.wall), sum(self.wall)
+        out = {"samples": n, "run_wall_s": round(run_wall, 3), "sample_wall_s": round(wall, 3),
+               "render_s": round(self.render, 3), "render_calls": self.calls, "mask_s": round(self.mask, 3)}
+        if n:
+            ordered = sorted(self.wall)
+            out.update(
+                sample_s_mean=round(statistics.fmean(self.wall), 4),
+                sample_s_p50=round(ordered[n // 2], 4),
+                sample_s_p95=round(ordered[min(n - 1, int(0.95 * n))], 4),
+                samples_per_s=round(n / run_wall, 3) if run_wall > 0 else None,
+                render_call_s_mean=round(self.render / max(1, self.calls), 4),
+                mask_s_mean=round(self.mask / n, 5),
+                overhead=round(wall / self.render, 3) if self.render > 0 else None,
+            )
+        return out
+
+
+def _render_settings(spec, blender_version: str) -> dict:
+    from ..scene.render import render_threads
+
+    r = spec.render
+    return {"blender_version": blender_version, "engine": r.engine, "width": r.width, "height": r.height,
+            "samples": r.samples, "denoise": r.denoise, "device": r.device, "threads": render_threads()}
+
+
+def render_dataset(spec, out_dir, *, progress=None, should_stop=None, quiet=False, limit=None, shard=None,
+                   skip_done=None, progress_jsonl=None, stream=None) -> dict:
+    """Render every missing sample of `spec` into `out_dir`; returns a summary dict.
+
+    progress(done, total, part, index) is called after each sample; should_stop() is polled between
+    samples (the current sample always finishes, so nothing is left half-written); limit caps the
+    samples rendered by this call; shard=(i, n) renders only that shard's share (its folder is marked
+    as shard i of n); skip_done={part: indices} skips samples another folder already holds.
+    Bad input raises a one-line ContractError before anything is touched.
+    """
+    import bpy
+
+    from ..scene.build import build_scene
+
+    blender_version = bpy.app.version_string
+    writer = schema.DatasetWriter(out_dir, spec, blender_version, shard=list(shard) if shard else None)
+    root = Path(out_dir)
+    todo = work_list(spec, writer, shard, skip_done)
+    already = sum(len(writer.done_indices(p)) for p in (*SPLITS, REFERENCE))
+    if limit is not None:
+        todo = todo[: max(0, int(limit))]
+    bar = ProgressBar(len(todo), "render", stream, quiet)
+    events = JsonProgress(progress_jsonl)
+    timings, run_start, last_flush = Timings(), time.perf_counter(), time.monotonic()
+    stopped, done = False, 0
+    twin, mask = spec.dataset.twin, spec.dataset.mask
+    try:
+        pin_scene = build_scene(spec) if todo else None
+        for part, index in todo:
+            if should_stop is not None and should_stop():
+                stopped = True
+                break
+            if part == REFERENCE:
+                plan, files = plan_reference(spec, index), sample_paths(root, part, index, False, mask)
+            else:
+                plan, files = plan_sample(spec, part, index), sample_paths(root, part, index, twin, mask)
+            result = render_one(pin_scene, plan, files["abs"])
+            hashes = _hashes(files["abs"])
+            if part == REFERENCE:
+                writer.add_reference(reference_row(plan, files["rel"], result, hashes))
+            else:
+                writer.add_sample(sample_row(plan, files["rel"], result, hashes))
+            timings.add(result)
+            done += 1
+            bar.update(done)
+            events.emit(done=done, total=len(todo), split=part, index=index, already=already)
+            if progress is not None:
+                progress(done, len(todo), part, index)
+            if time.monotonic() - last_flush > 10.0:  # keep dataset.json's counts fresh for watchers
+                writer.flush()
+                last_flush = time.monotonic()
+    finally:
+        run_wall = time.perf_counter() - run_start
+        stats = {"render": _render_settings(spec, blender_version), "last_run": timings.summary(run_wall)}
+        writer.flush(stats)
+        events.close()
+    bar.update(done, final=True)
+    remaining = len(work_list(spec, writer, shard, skip_done))
+    return {"out": str(root), "rendered": done, "already_done": already, "remaining": remaining,
+            "stopped": stopped, "repaired": list(writer.repaired), "stats": stats["last_run"],
+            "blender_version": blender_version}
