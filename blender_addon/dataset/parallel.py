@@ -208,41 +208,22 @@ def prepare_work(spec, out_dir: Path, count: int) -> tuple[Path, list[ShardJob]]
 
 
 class ProgressBar:
-    """One combined line on stderr: samples done over all workers, rate and ETA."""
+    """The combined bar of all workers (the runner's bar on stderr) plus `{"done", "total"}` JSON lines."""
 
     def __init__(self, total: int, workers: int, stream=None, quiet: bool = False, jsonl_path=None):
-        self.total, self.workers, self.quiet = total, workers, quiet
-        self.stream = stream or sys.stderr
+        from .runner import ProgressBar as Bar
+
+        self.total = total
+        self.bar = Bar(total, f"render x{workers}", stream, quiet)
         self.jsonl_path = Path(jsonl_path) if jsonl_path else None
-        self.start = time.monotonic()
-        self.last_draw = 0.0
         self.last_done = -1
 
     def draw(self, done: int, final: bool = False) -> None:
-        """Redraw the bar (at most twice a second) and append {"done", "total"} to the JSONL file on change."""
         done = min(done, self.total)
         if self.jsonl_path is not None and done != self.last_done:
-            self.last_done = done
-            schema.io.append_line(
-                self.jsonl_path,
-                {"done": done, "total": self.total, "elapsed_s": round(time.monotonic() - self.start, 3)},
-            )
-        now = time.monotonic()
-        if self.quiet or (not final and now - self.last_draw < 0.5):
-            return
-        self.last_draw = now
-        elapsed = max(now - self.start, 1e-9)
-        rate = done / elapsed
-        eta = (self.total - done) / rate if rate > 0 else 0.0
-        width = 24
-        filled = int(width * done / self.total) if self.total else width
-        self.stream.write(
-            f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{self.total} samples, "
-            f"{self.workers} workers, {rate:.2f}/s, ETA {int(eta) // 60}:{int(eta) % 60:02d} "
-        )
-        if final:
-            self.stream.write("\n")
-        self.stream.flush()
+            schema.io.append_line(self.jsonl_path, {"done": done, "total": self.total})
+        self.last_done = done
+        self.bar.update(done, final=final)
 
 
 def shard_remaining(spec, job: ShardJob, out_dir: Path) -> int:
