@@ -41,8 +41,14 @@ def cli(*args, check=True, timeout=240, env=None) -> subprocess.CompletedProcess
     """Run `python -m blender_addon.cli ARGS` under this (bpy) interpreter, as a user would."""
     full_env = dict(os.environ, **(env or {}))
     full_env.setdefault("PINSCOPE_THREADS", "1")
-    result = subprocess.run([sys.executable, "-m", "blender_addon.cli", *map(str, args)], cwd=REPO,
-                            capture_output=True, text=True, timeout=timeout, env=full_env)
+    result = subprocess.run(
+        [sys.executable, "-m", "blender_addon.cli", *map(str, args)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=full_env,
+    )
     if check and result.returncode != 0:
         raise AssertionError(f"cli {' '.join(map(str, args))} exited {result.returncode}:\n{result.stderr[-3000:]}")
     return result
@@ -51,8 +57,13 @@ def cli(*args, check=True, timeout=240, env=None) -> subprocess.CompletedProcess
 def start_cli(*args, env=None) -> subprocess.Popen:
     full_env = dict(os.environ, **(env or {}))
     full_env.setdefault("PINSCOPE_THREADS", "1")
-    return subprocess.Popen([sys.executable, "-m", "blender_addon.cli", *map(str, args)], cwd=REPO,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=full_env)
+    return subprocess.Popen(
+        [sys.executable, "-m", "blender_addon.cli", *map(str, args)],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=full_env,
+    )
 
 
 def pixels_digest(path: Path) -> str:
