@@ -16,9 +16,16 @@ HEIGHT, WIDTH, PATCH, LAYERS, HEADS = 32, 96, 8, 2, 4
 
 def tiny_vit(labels: int = 3):
     torch.manual_seed(0)
-    config = transformers.ViTConfig(image_size=(HEIGHT, WIDTH), patch_size=PATCH, hidden_size=32,
-                                    num_hidden_layers=LAYERS, num_attention_heads=HEADS, intermediate_size=64,
-                                    num_labels=labels, num_channels=3)
+    config = transformers.ViTConfig(
+        image_size=(HEIGHT, WIDTH),
+        patch_size=PATCH,
+        hidden_size=32,
+        num_hidden_layers=LAYERS,
+        num_attention_heads=HEADS,
+        intermediate_size=64,
+        num_labels=labels,
+        num_channels=3,
+    )
     return transformers.ViTForImageClassification(config)
 
 
@@ -47,8 +54,11 @@ def test_capture_matches_the_models_own_attentions_and_every_method_maps_the_gri
     for mine, theirs in zip(cap.attentions, reference, strict=True):
         assert np.allclose(mine, theirs.detach().numpy(), atol=1e-6)
     assert cap.targets.tolist() == [2]
-    maps_found = [maps.cls_attention(cap.attentions[-1])[1], maps.rollout(cap.attentions),
-                  maps.gradient_relevance(cap.attentions, cap.gradients)]
+    maps_found = [
+        maps.cls_attention(cap.attentions[-1])[1],
+        maps.rollout(cap.attentions),
+        maps.gradient_relevance(cap.attentions, cap.gradients),
+    ]
     for found in maps_found:
         assert maps.to_grid(found, cap.grid_hw).shape == (1, HEIGHT // PATCH, WIDTH // PATCH)
         assert np.isfinite(found).all() and (found >= 0).all()

@@ -169,12 +169,33 @@ def test_regions_from_boxes_match_the_mask_where_boxes_are_tight():
 
 def test_breakdown_groups_by_label_pin_and_view():
     records = [
-        {"label": "retract", "pin": "c1r1", "view": "left", "pointing_box": True, "mass_defect": 0.5,
-         "mass_background": 0.2, "correct": True},
-        {"label": "retract", "pin": "c2r1", "view": "left", "pointing_box": False, "mass_defect": 0.1,
-         "mass_background": 0.6, "correct": False},
-        {"label": "ok", "pin": "none", "view": "right", "pointing_box": None, "mass_defect": None,
-         "mass_background": 0.9, "correct": True},
+        {
+            "label": "retract",
+            "pin": "c1r1",
+            "view": "left",
+            "pointing_box": True,
+            "mass_defect": 0.5,
+            "mass_background": 0.2,
+            "correct": True,
+        },
+        {
+            "label": "retract",
+            "pin": "c2r1",
+            "view": "left",
+            "pointing_box": False,
+            "mass_defect": 0.1,
+            "mass_background": 0.6,
+            "correct": False,
+        },
+        {
+            "label": "ok",
+            "pin": "none",
+            "view": "right",
+            "pointing_box": None,
+            "mass_defect": None,
+            "mass_background": 0.9,
+            "correct": True,
+        },
     ]
     table = scores.breakdown(records)
     assert table["overall"]["n"] == 3 and table["overall"]["accuracy"] == pytest.approx(2 / 3)

@@ -23,8 +23,25 @@ def tiny_run(tmp_path_factory):
     old_cache = os.environ.get("PINSCOPE_CACHE")
     os.environ["PINSCOPE_CACHE"] = str(root / "cache")
     data = make_dataset(root / "data", train=24, validation=8, test=12, reference=4)
-    code = trainer_cli.main(["train", "--data", str(data), "--out", str(root / "run"), "--preset", "micro",
-                             "--patch", "8", "--epochs", "3", "--save-epochs", "1,2,3", "--quiet", "--no-eval"])
+    code = trainer_cli.main(
+        [
+            "train",
+            "--data",
+            str(data),
+            "--out",
+            str(root / "run"),
+            "--preset",
+            "micro",
+            "--patch",
+            "8",
+            "--epochs",
+            "3",
+            "--save-epochs",
+            "1,2,3",
+            "--quiet",
+            "--no-eval",
+        ]
+    )
     assert code == 0
     yield root
     if old_cache is None:
@@ -36,12 +53,22 @@ def tiny_run(tmp_path_factory):
 def test_report_builds_with_scores_curation_and_pictures(tiny_run):
     out = tiny_run / "report"
     # through the trainer's CLI, as `make attention RUN=.. CKPTS=..` calls it
-    assert trainer_cli.main(["attention", "--run", str(tiny_run / "run"), "--ckpts", "1,2,3", "--out", str(out),
-                             "--samples", "4"]) == 0
+    assert (
+        trainer_cli.main(
+            ["attention", "--run", str(tiny_run / "run"), "--ckpts", "1,2,3", "--out", str(out), "--samples", "4"]
+        )
+        == 0
+    )
     page = (out / "index.html").read_text()
     assert page.count("data:image/png;base64,") >= 6  # self-contained: pictures are embedded
-    for name in ("epochs_cls.png", "epochs_rollout.png", "epochs_gradient.png", "heads.png", "inputs.png",
-                 "scores_over_epochs.png"):
+    for name in (
+        "epochs_cls.png",
+        "epochs_rollout.png",
+        "epochs_gradient.png",
+        "heads.png",
+        "inputs.png",
+        "scores_over_epochs.png",
+    ):
         assert (out / name).stat().st_size > 1000, name
     summary = json.loads((out / "scores.json").read_text())
     assert [c["epoch"] for c in summary["checkpoints"]] == [1, 2, 3]
@@ -66,8 +93,10 @@ def test_report_builds_with_scores_curation_and_pictures(tiny_run):
     problems = sum(g["wrong"] + g["right_wrong_reason"] for g in hints["groups"])
     assert problems <= hints["wrong"] + hints["right_wrong_reason"]
     # a second run reuses the saved maps (resume) and gives the same scores
-    assert attention_cli.main(["--run", str(tiny_run / "run"), "--ckpts", "1,2,3", "--out", str(out),
-                               "--samples", "4"]) == 0
+    assert (
+        attention_cli.main(["--run", str(tiny_run / "run"), "--ckpts", "1,2,3", "--out", str(out), "--samples", "4"])
+        == 0
+    )
     assert json.loads((out / "scores.json").read_text())["scores"] == summary["scores"]
 
 
@@ -90,8 +119,25 @@ def without_masks(tiny_run, name: str, keep_boxes: bool):
 def test_dataset_with_boxes_but_no_masks_is_scored_on_the_boxes(tiny_run, capsys):
     data = without_masks(tiny_run, "data_boxes", keep_boxes=True)
     out = tiny_run / "report_boxes"
-    assert attention_cli.main(["--run", str(tiny_run / "run"), "--ckpts", "3", "--data", str(data), "--out", str(out),
-                               "--samples", "2", "--methods", "rollout"]) == 0
+    assert (
+        attention_cli.main(
+            [
+                "--run",
+                str(tiny_run / "run"),
+                "--ckpts",
+                "3",
+                "--data",
+                str(data),
+                "--out",
+                str(out),
+                "--samples",
+                "2",
+                "--methods",
+                "rollout",
+            ]
+        )
+        == 0
+    )
     assert "scored on their pin boxes" in capsys.readouterr().err
     summary = json.loads((out / "scores.json").read_text())
     assert summary["ground_truth"]["boxes"] == 12
@@ -101,8 +147,22 @@ def test_dataset_with_boxes_but_no_masks_is_scored_on_the_boxes(tiny_run, capsys
 def test_dataset_without_masks_or_boxes_draws_maps_and_skips_scores(tiny_run, capsys):
     data = without_masks(tiny_run, "data_nomask", keep_boxes=False)
     out = tiny_run / "report_nomask"
-    code = attention_cli.main(["--run", str(tiny_run / "run"), "--ckpts", "3", "--data", str(data), "--out", str(out),
-                               "--samples", "2", "--methods", "cls,rollout"])
+    code = attention_cli.main(
+        [
+            "--run",
+            str(tiny_run / "run"),
+            "--ckpts",
+            "3",
+            "--data",
+            str(data),
+            "--out",
+            str(out),
+            "--samples",
+            "2",
+            "--methods",
+            "cls,rollout",
+        ]
+    )
     assert code == 0
     assert "scores are skipped" in capsys.readouterr().err
     summary = json.loads((out / "scores.json").read_text())

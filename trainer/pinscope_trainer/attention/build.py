@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 
@@ -25,8 +26,17 @@ from .runner import (
 )
 from .scores import breakdown, sample_scores
 
-SCORE_COLUMNS = ["n", "accuracy", "pointing_box", "pointing_mask", "mass_defect", "area_defect", "lift_defect",
-                 "mass_other_pins", "mass_background"]
+SCORE_COLUMNS = [
+    "n",
+    "accuracy",
+    "pointing_box",
+    "pointing_mask",
+    "mass_defect",
+    "area_defect",
+    "lift_defect",
+    "mass_other_pins",
+    "mass_background",
+]
 
 
 def run(settings: Settings) -> Path:
@@ -50,7 +60,7 @@ def run(settings: Settings) -> Path:
         pre = Preprocess.from_info(info)
         data_key = json.dumps(pre.to_info(), sort_keys=True)
         if data_key not in split_cache:
-            dataset = PinDataset(data_dir)
+            dataset = PinDataset(data_dir, validate=False)  # load_split below validates it
             names_of = [label_of(r, pre.label_field, dataset.ok_labels) for r in dataset.rows(settings.split)]
             check_labels(name, info, names_of)
             split_cache[data_key] = load_split(data_dir, settings.split, info)
@@ -72,16 +82,35 @@ def run(settings: Settings) -> Path:
         say(f"note: {sources['boxes']} sample(s) without masks are scored on their pin boxes")
     names = [n for n, _, _ in chosen]
     last, reference = names[-1], pick_reference(settings.methods)
-    table = {c: {m: breakdown([r for r in records if r["checkpoint"] == c and r["method"] == m])
-                 for m in settings.methods} for c in names}
+    table = {
+        c: {m: breakdown([r for r in records if r["checkpoint"] == c and r["method"] == m]) for m in settings.methods}
+        for c in names
+    }
     final = [r for r in records if r["checkpoint"] == last and r["method"] == reference]
-    hints = {"checkpoint": last, "method": reference, "groups": curation.needing_data(final, top=15),
-             "right_wrong_reason": len(curation.examples(final, "right_wrong_reason", 10**9)),
-             "wrong": len(curation.examples(final, "wrong", 10**9))} if has_truth else None
-    summary = {"run": str(run_dir), "dataset": str(data_dir), "split": settings.split, "samples": len(rows),
-               "checkpoints": [{"name": n, "epoch": e} for n, e, _ in chosen], "methods": list(settings.methods),
-               "labels": data.label_names, "ground_truth": sources, "scores": table if has_truth else None,
-               "curation": hints, "settings": settings_dict(settings)}
+    hints = (
+        {
+            "checkpoint": last,
+            "method": reference,
+            "groups": curation.needing_data(final, top=15),
+            "right_wrong_reason": len(curation.examples(final, "right_wrong_reason", 10**9)),
+            "wrong": len(curation.examples(final, "wrong", 10**9)),
+        }
+        if has_truth
+        else None
+    )
+    summary = {
+        "run": str(run_dir),
+        "dataset": str(data_dir),
+        "split": settings.split,
+        "samples": len(rows),
+        "checkpoints": [{"name": n, "epoch": e} for n, e, _ in chosen],
+        "methods": list(settings.methods),
+        "labels": data.label_names,
+        "ground_truth": sources,
+        "scores": table if has_truth else None,
+        "curation": hints,
+        "settings": settings_dict(settings),
+    }
     write_json(out / "scores.json", summary)
     write_jsonl(out / "samples.jsonl", records)
 
@@ -103,8 +132,9 @@ def pick_reference(methods) -> str:
 
 def worst_cases(records: list[dict], already: list[int], count: int) -> list[int]:
     """Defective samples with the least mass on their pin, wrong predictions first."""
-    candidates = [r for r in records if r["sample"] not in already
-                  and (not r["correct"] or r["mass_defect"] is not None)]
+    candidates = [
+        r for r in records if r["sample"] not in already and (not r["correct"] or r["mass_defect"] is not None)
+    ]
     ranked = sorted(candidates, key=lambda r: (r["correct"], 1.0 if r["mass_defect"] is None else r["mass_defect"]))
     return [r["sample"] for r in ranked[:count]]
 
@@ -132,8 +162,9 @@ def render_overlay(render, result, method: str, i: int, row, head: int | None = 
     blocky = maps.patch_to_pixels(grid, patch, render.shape[:2], placement, smooth=False)
     found = sample_scores(blocky, None, row.pin_index if row.pin else -1, row.defect_box, tolerance=tolerance)
     factor = report.scale_factor(render.shape[1])
-    return report.mark(report.scaled(report.overlay(render, smooth)), row.defect_box, found["peak"],
-                       found["pointing_box"], factor)
+    return report.mark(
+        report.scaled(report.overlay(render, smooth)), row.defect_box, found["peak"], found["pointing_box"], factor
+    )
 
 
 def row_title(row, i: int) -> str:
@@ -179,8 +210,11 @@ def draw_figures(out: Path, rows, data, results, chosen, settings: Settings, pic
     figures["inputs"] = report.save_png(out / "inputs.png", image)
     # per-head panels of the last layer's CLS attention
     heads = results[last]["cls_heads"].shape[1]
-    cells = [[render_overlay(renders[i], results[last], "cls", i, rows[i], head=h) for h in range(heads)]
-             + [render_overlay(renders[i], results[last], "cls", i, rows[i])] for i in picks[:8]]
+    cells = [
+        [render_overlay(renders[i], results[last], "cls", i, rows[i], head=h) for h in range(heads)]
+        + [render_overlay(renders[i], results[last], "cls", i, rows[i])]
+        for i in picks[:8]
+    ]
     titles = [f"head {h}" for h in range(heads)] + ["mean"]
     image = report.grid(cells, [row_title(rows[i], i) for i in picks[:8]], titles)
     figures["heads"] = report.save_png(out / "heads.png", image)
@@ -195,8 +229,13 @@ def draw_figures(out: Path, rows, data, results, chosen, settings: Settings, pic
             if render is None:
                 continue
             cell = render_overlay(render, results[last], record["method"], i, rows[i])
-            cells.append([report.captioned(cell, f"#{rows[i].index} {rows[i].qeu_code} {rows[i].view} -> "
-                                                 f"{labels[record['predicted']]}")])
+            cells.append(
+                [
+                    report.captioned(
+                        cell, f"#{rows[i].index} {rows[i].qeu_code} {rows[i].view} -> {labels[record['predicted']]}"
+                    )
+                ]
+            )
         if cells:
             figures[kind] = report.save_png(out / f"{kind}.png", report.grid(cells))
     return figures
@@ -210,26 +249,39 @@ def softmax_max(logits) -> float:
 # --- the page ------------------------------------------------------------------------------------
 def html_sections(out: Path, summary: dict, figures: dict, names, settings: Settings, has_truth: bool) -> list:
     sections = []
-    intro = (f"<p>Run <code>{summary['run']}</code>, dataset <code>{summary['dataset']}</code>, "
-             f"{summary['samples']} {summary['split']} samples, checkpoints {', '.join(names)}. "
-             f"Methods: cls = last-layer CLS attention (head mean); rollout = attention rollout "
-             f"(heads fused by {settings.fusion}, discard {settings.discard}); gradient = class-specific "
-             f"gradient-weighted relevance (Chefer et al. 2021) for the predicted class. White box: the "
-             f"defective pin; cross: the map's peak (green on the box, red elsewhere).</p>")
+    run, dataset = html.escape(summary["run"]), html.escape(summary["dataset"])
+    intro = (
+        f"<p>Run <code>{run}</code>, dataset <code>{dataset}</code>, "
+        f"{summary['samples']} {summary['split']} samples, checkpoints {', '.join(names)}. "
+        f"Methods: cls = last-layer CLS attention (head mean); rollout = attention rollout "
+        f"(heads fused by {settings.fusion}, discard {settings.discard}); gradient = class-specific "
+        f"gradient-weighted relevance (Chefer et al. 2021) for the predicted class. White box: the "
+        f"defective pin; cross: the map's peak (green on the box, red elsewhere).</p>"
+    )
     if not has_truth:
         intro += "<p class='warn'>The dataset has no masks or pin boxes: maps are drawn, scores are skipped.</p>"
     sections.append(("Overview", intro))
     for method in settings.methods:
         if f"epochs_{method}" in figures:
-            sections.append((f"Samples x checkpoints: {method}", report.figure(
-                figures[f"epochs_{method}"], out, f"{method} maps over the raw renders, one column per checkpoint")))
+            sections.append(
+                (
+                    f"Samples x checkpoints: {method}",
+                    report.figure(
+                        figures[f"epochs_{method}"],
+                        out,
+                        f"{method} maps over the raw renders, one column per checkpoint",
+                    ),
+                )
+            )
     for key, title in (("inputs", "On the model input (last checkpoint)"), ("heads", "Per-head CLS attention")):
         if key in figures:
             sections.append((title, report.figure(figures[key], out, title)))
     if has_truth:
         epochs = [c["epoch"] if c["epoch"] is not None else k for k, c in enumerate(summary["checkpoints"])]
-        series = {m: {k: [summary["scores"][c][m]["overall"][k] for c in names] for k in SCORE_COLUMNS}
-                  for m in settings.methods}
+        series = {
+            m: {k: [summary["scores"][c][m]["overall"][k] for c in names] for k in SCORE_COLUMNS}
+            for m in settings.methods
+        }
         plot = report.plot_over_epochs(series, epochs, out / "scores_over_epochs.png", "scores over checkpoints")
         inner = report.figure(plot, out, "pointing game and attention mass per checkpoint")
         for c in names:
@@ -244,11 +296,26 @@ def html_sections(out: Path, summary: dict, figures: dict, names, settings: Sett
             inner += f"<h3>by {key}</h3>" + report.table(listed, [key, *SCORE_COLUMNS])
         sections.append((f"Breakdown ({last}, {method})", inner))
         hints = summary["curation"]
-        inner = (f"<p>{hints['wrong']} sample(s) classified wrong, {hints['right_wrong_reason']} classified right "
-                 f"while the {method} map's peak is off the defective pin ({last}). Groups that most need "
-                 f"more or different training data:</p>")
-        inner += report.table(hints["groups"], ["label", "pin", "view", "n", "wrong", "right_wrong_reason",
-                                                "problem_share", "pointing_box", "mass_defect", "suggestion"])
+        inner = (
+            f"<p>{hints['wrong']} sample(s) classified wrong, {hints['right_wrong_reason']} classified right "
+            f"while the {method} map's peak is off the defective pin ({last}). Groups that most need "
+            f"more or different training data:</p>"
+        )
+        inner += report.table(
+            hints["groups"],
+            [
+                "label",
+                "pin",
+                "view",
+                "n",
+                "wrong",
+                "right_wrong_reason",
+                "problem_share",
+                "pointing_box",
+                "mass_defect",
+                "suggestion",
+            ],
+        )
         for kind, title in (("right_wrong_reason", "Right for the wrong reason"), ("wrong", "Wrong")):
             if kind in figures:
                 inner += f"<h3>{title}</h3>" + report.figure(figures[kind], out, title)

@@ -116,9 +116,9 @@ def capture(model, pixel_values, targets=None, gradients: bool = True) -> Captur
     if gradients:
         model.zero_grad(set_to_none=True)
         logits.gather(1, chosen.view(-1, 1)).sum().backward()  # samples do not interact: one pass for all
-        grads = [w.grad.detach().float().cpu().numpy() if w.grad is not None else np.zeros(w.shape)
-                 for w in weights]
+        grads = [w.grad.detach().float().cpu().numpy() if w.grad is not None else np.zeros(w.shape) for w in weights]
     attentions = [w.detach().float().cpu().numpy() for w in weights]
     grid_hw, patch_hw, prefix = patch_geometry(vit, tuple(pixel_values.shape[-2:]), attentions[0].shape[-1])
-    return Capture(logits.detach().float().cpu().numpy(), attentions, grads, chosen.cpu().numpy(),
-                   grid_hw, patch_hw, prefix)
+    return Capture(
+        logits.detach().float().cpu().numpy(), attentions, grads, chosen.cpu().numpy(), grid_hw, patch_hw, prefix
+    )

@@ -41,8 +41,12 @@ def count(text: str) -> int:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run", required=True, help="run folder (RUN/checkpoints/epoch-NNNN, best, last)")
-    p.add_argument("--ckpts", default="", help="epochs like 300,400,500, 'best', 'last' or 'all' "
-                   "(default: up to 5 numbered checkpoints spread over the run)")
+    p.add_argument(
+        "--ckpts",
+        default="",
+        help="epochs like 300,400,500, 'best', 'last' or 'all' "
+        "(default: up to 5 numbered checkpoints spread over the run)",
+    )
     p.add_argument("--out", help="report folder (default reports/<run name>/attention)")
     p.add_argument("--methods", type=methods_list, default=METHODS, help=f"subset of {','.join(METHODS)}")
     p.add_argument("--samples", type=count, default=12, help="samples in the pictures (plus the worst cases)")
@@ -69,10 +73,21 @@ def handle(args) -> int:
 
     if args.batch_size < 1:
         raise UsageError("--batch-size", f"must be >= 1, got {args.batch_size}")
-    settings = Settings(run=Path(args.run), ckpts=args.ckpts, out=Path(args.out) if args.out else None,
-                        methods=args.methods, samples=args.samples, data=Path(args.data) if args.data else None,
-                        fusion=args.fusion, discard=args.discard, batch_size=args.batch_size,
-                        tolerance=args.tolerance, limit=args.limit, seed=args.seed, split=args.split)
+    settings = Settings(
+        run=Path(args.run),
+        ckpts=args.ckpts,
+        out=Path(args.out) if args.out else None,
+        methods=args.methods,
+        samples=args.samples,
+        data=Path(args.data) if args.data else None,
+        fusion=args.fusion,
+        discard=args.discard,
+        batch_size=args.batch_size,
+        tolerance=args.tolerance,
+        limit=args.limit,
+        seed=args.seed,
+        split=args.split,
+    )
     run(settings)
     return 0
 

@@ -42,13 +42,20 @@ def groups(records: list[dict]) -> list[dict]:
             counts[verdict(record)] += 1
         n = len(members)
         problems = counts["wrong"] + counts["right_wrong_reason"]
-        rows.append({
-            "label": label, "pin": pin, "view": view, "n": n, "wrong": counts["wrong"],
-            "right_wrong_reason": counts["right_wrong_reason"], "problem_share": problems / n,
-            "pointing_box": mean_or_none(r.get("pointing_box") for r in members),
-            "mass_defect": mean_or_none(r.get("mass_defect") for r in members),
-            "suggestion": suggestion(counts, n, typical, label, pin, view),
-        })
+        rows.append(
+            {
+                "label": label,
+                "pin": pin,
+                "view": view,
+                "n": n,
+                "wrong": counts["wrong"],
+                "right_wrong_reason": counts["right_wrong_reason"],
+                "problem_share": problems / n,
+                "pointing_box": mean_or_none(r.get("pointing_box") for r in members),
+                "mass_defect": mean_or_none(r.get("mass_defect") for r in members),
+                "suggestion": suggestion(counts, n, typical, label, pin, view),
+            }
+        )
     rows.sort(key=lambda r: (-(r["wrong"] + r["right_wrong_reason"]), -r["problem_share"], r["label"], r["pin"]))
     return rows
 
@@ -60,8 +67,10 @@ def suggestion(counts: dict, n: int, typical: int, label: str, pin: str, view: s
     if counts["wrong"] >= counts["right_wrong_reason"]:
         more = " (few test samples: the estimate is rough)" if n < typical else ""
         return f"render more {where}{more}"
-    return (f"render {where} with more lighting/camera jitter and its twins, so the class cannot be told "
-            "apart without looking at the pin")
+    return (
+        f"render {where} with more lighting/camera jitter and its twins, so the class cannot be told "
+        "apart without looking at the pin"
+    )
 
 
 def needing_data(records: list[dict], top: int = 10) -> list[dict]:

@@ -176,8 +176,9 @@ def _axis_weights(out_size: int, offset: float, scale: float, patch: int, cells:
     return weights
 
 
-def patch_to_pixels(grid_map: np.ndarray, patch_hw, out_hw, placement: Placement = Placement(),
-                    smooth: bool = True) -> np.ndarray:
+def patch_to_pixels(
+    grid_map: np.ndarray, patch_hw, out_hw, placement: Placement = Placement(), smooth: bool = True
+) -> np.ndarray:
     """Sample a (…, gh, gw) patch map onto an out_hw image placed relative to the input by `placement`.
 
     smooth=True interpolates bilinearly (pictures); smooth=False keeps one value per patch (scores:

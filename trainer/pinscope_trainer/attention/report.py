@@ -106,7 +106,7 @@ def grid(cells: list[list[np.ndarray]], row_titles=None, col_titles=None) -> np.
     if col_titles:
         for c, title in enumerate(col_titles):
             x = title_width + PAD + c * (width + PAD)
-            canvas[top:top + TEXT_HEIGHT, x:x + width] = text_strip(str(title), width)
+            canvas[top : top + TEXT_HEIGHT, x : x + width] = text_strip(str(title), width)
         top += TEXT_HEIGHT + PAD
     for r, row in enumerate(cells):
         y = top + r * (height + PAD)
@@ -114,10 +114,10 @@ def grid(cells: list[list[np.ndarray]], row_titles=None, col_titles=None) -> np.
             lines = str(row_titles[r]).split("\n")
             for i, line in enumerate(lines[: max(1, height // TEXT_HEIGHT)]):
                 top_line = y + i * TEXT_HEIGHT
-                canvas[top_line:top_line + TEXT_HEIGHT, PAD:title_width] = text_strip(line, title_width - PAD)
+                canvas[top_line : top_line + TEXT_HEIGHT, PAD:title_width] = text_strip(line, title_width - PAD)
         for c, cell in enumerate(row):
             x = title_width + PAD + c * (width + PAD)
-            canvas[y:y + height, x:x + width] = cell
+            canvas[y : y + height, x : x + width] = cell
     return canvas
 
 
@@ -180,8 +180,10 @@ def table(rows: list[dict], columns: list[str]) -> str:
 
 def figure(path: Path, out_dir: Path, caption: str) -> str:
     rel = Path(path).relative_to(out_dir).as_posix()
-    return (f'<figure><a href="{html.escape(rel)}"><img src="{data_uri(path)}" alt="{html.escape(caption)}"></a>'
-            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+    return (
+        f'<figure><a href="{html.escape(rel)}"><img src="{data_uri(path)}" alt="{html.escape(caption)}"></a>'
+        f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+    )
 
 
 STYLE = """body{font-family:sans-serif;margin:1.5em;max-width:1400px;color:#222}
@@ -192,10 +194,15 @@ th{background:#eee}img{max-width:100%;image-rendering:pixelated}figure{margin:0 
 
 def write_html(out_dir: Path, sections: list[tuple[str, str]], title: str, meta: dict) -> Path:
     """index.html from (heading, inner html) sections; meta is shown as JSON at the end."""
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
-             f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>"]
-    parts.append("<ul>" + "".join(f"<li><a href='#s{i}'>{html.escape(h)}</a></li>"
-                                  for i, (h, _) in enumerate(sections)) + "</ul>")
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
+        f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>",
+    ]
+    parts.append(
+        "<ul>"
+        + "".join(f"<li><a href='#s{i}'>{html.escape(h)}</a></li>" for i, (h, _) in enumerate(sections))
+        + "</ul>"
+    )
     for i, (heading, inner) in enumerate(sections):
         parts.append(f"<h2 id='s{i}'>{html.escape(heading)}</h2>{inner}")
     parts.append(f"<h2>Run</h2><pre>{html.escape(json.dumps(meta, indent=2))}</pre></body></html>")

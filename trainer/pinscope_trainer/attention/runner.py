@@ -38,8 +38,15 @@ class Settings:
     split: str = "test"
 
     def map_settings(self) -> dict:
-        return {"fusion": self.fusion, "discard": self.discard, "methods": list(self.methods), "limit": self.limit,
-                "split": self.split, "seed": self.seed, "version": 2}
+        return {
+            "fusion": self.fusion,
+            "discard": self.discard,
+            "methods": list(self.methods),
+            "limit": self.limit,
+            "split": self.split,
+            "seed": self.seed,
+            "version": 2,
+        }
 
 
 def say(message: str) -> None:
@@ -104,8 +111,11 @@ def check_labels(name: str, info: dict, row_labels) -> None:
     seen = set(row_labels)
     unknown = sorted(seen - known)
     if unknown:
-        raise UsageError("--ckpts", f"{name} was trained on labels {sorted(known)}, but this dataset has "
-                         f"{', '.join(unknown[:5])} (a checkpoint of another dataset's label set?)")
+        raise UsageError(
+            "--ckpts",
+            f"{name} was trained on labels {sorted(known)}, but this dataset has "
+            f"{', '.join(unknown[:5])} (a checkpoint of another dataset's label set?)",
+        )
 
 
 def fingerprint(path: Path, settings: Settings) -> str:
@@ -140,18 +150,23 @@ def compute_checkpoint(model, inputs, methods, settings: Settings, label: str) -
     except ValueError:
         from ..errors import UsageError
 
-        raise UsageError("--ckpts", f"{label} is not a vision transformer ({type(model).__name__}); "
-                         "attention maps need a ViT checkpoint") from None
+        raise UsageError(
+            "--ckpts",
+            f"{label} is not a vision transformer ({type(model).__name__}); attention maps need a ViT checkpoint",
+        ) from None
     chunks: dict[str, list] = {}
     total = len(inputs)
     geometry = None
+    every = max(settings.batch_size, total // 10)  # about ten progress lines per checkpoint
     for start in range(0, total, settings.batch_size):
-        cap = capture(model, inputs[start:start + settings.batch_size], gradients="gradient" in methods)
+        cap = capture(model, inputs[start : start + settings.batch_size], gradients="gradient" in methods)
         geometry = (cap.grid_hw, cap.patch_hw, cap.prefix)
         for key, value in maps_for_batch(cap, methods, settings.fusion, settings.discard).items():
             chunks.setdefault(key, []).append(value.astype(np.float32))
         chunks.setdefault("logits", []).append(cap.logits.astype(np.float32))
-        say(f"{label}: {min(start + settings.batch_size, total)}/{total} samples")
+        done = min(start + settings.batch_size, total)
+        if done == total or done // every != start // every:
+            say(f"{label}: {done}/{total} samples")
     out = {k: np.concatenate(v) for k, v in chunks.items()}
     out["grid_hw"], out["patch_hw"] = np.array(geometry[0]), np.array(geometry[1])
     out["input_hw"] = np.array(inputs.shape[-2:])
@@ -207,20 +222,39 @@ def score_samples(rows, split_dir: Path, results: dict, true_ids, settings: Sett
         render_hw = render.shape[:2] if render is not None else None
         regions, source = read_regions(split_dir, row, render_hw) if render_hw else (None, "none")
         sources[source] += 1
-        base = {"sample": i, "file_name": row.file_name, "index": row.index, "label": row.label,
-                "pin": pin_position(row.pin), "view": row.view, "qeu_code": row.qeu_code}
+        base = {
+            "sample": i,
+            "file_name": row.file_name,
+            "index": row.index,
+            "label": row.label,
+            "pin": pin_position(row.pin),
+            "view": row.view,
+            "qeu_code": row.qeu_code,
+        }
         for name, result in results.items():
             predicted = int(result["logits"][i].argmax())
             placement = maps.Placement.resize(render_hw, tuple(result["input_hw"])) if render_hw else None
             for method in settings.methods:
-                record = {**base, "checkpoint": name, "method": method, "predicted": predicted,
-                          "correct": bool(predicted == int(true_ids[i]))}
+                record = {
+                    **base,
+                    "checkpoint": name,
+                    "method": method,
+                    "predicted": predicted,
+                    "correct": bool(predicted == int(true_ids[i])),
+                }
                 if render_hw:
                     grid = maps.to_grid(result[method][i], tuple(result["grid_hw"]))
                     patch = tuple(result["patch_hw"])
                     blocky = maps.patch_to_pixels(grid, patch, render_hw, placement, smooth=False)
-                    record.update(sample_scores(blocky, regions, row.pin_index if row.pin else -1, row.defect_box,
-                                                tolerance=settings.tolerance))
+                    record.update(
+                        sample_scores(
+                            blocky,
+                            regions,
+                            row.pin_index if row.pin else -1,
+                            row.defect_box,
+                            tolerance=settings.tolerance,
+                        )
+                    )
                 else:
                     record.update(dict.fromkeys(SCORE_KEYS))
                 records.append(record)

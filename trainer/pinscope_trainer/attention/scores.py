@@ -19,8 +19,15 @@ import math
 
 import numpy as np
 
-SCORE_KEYS = ("pointing_box", "pointing_mask", "mass_defect", "mass_other_pins", "mass_background", "area_defect",
-              "lift_defect")
+SCORE_KEYS = (
+    "pointing_box",
+    "pointing_mask",
+    "mass_defect",
+    "mass_other_pins",
+    "mass_background",
+    "area_defect",
+    "lift_defect",
+)
 
 
 def regions_from_boxes(pin_boxes, image_hw) -> np.ndarray:
@@ -61,8 +68,9 @@ def grown_box_mask(box, image_hw, tolerance: float = 0.0) -> np.ndarray:
     return (xs >= x0 - tolerance) & (xs < x1 + tolerance) & (ys >= y0 - tolerance) & (ys < y1 + tolerance)
 
 
-def sample_scores(pixel_map: np.ndarray, regions: np.ndarray | None, defect_index: int, defect_box=None,
-                  tolerance: float = 0.0) -> dict:
+def sample_scores(
+    pixel_map: np.ndarray, regions: np.ndarray | None, defect_index: int, defect_box=None, tolerance: float = 0.0
+) -> dict:
     """Scores of one map (on render pixels) against its sample's regions.
 
     pixel_map: non-negative weights on the render's pixels; use one value per patch (maps.patch_to_pixels
