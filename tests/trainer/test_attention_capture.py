@@ -14,13 +14,13 @@ from pinscope_trainer.attention.capture import capture, find_vit  # noqa: E402
 HEIGHT, WIDTH, PATCH, LAYERS, HEADS = 32, 96, 8, 2, 4
 
 
-def tiny_vit(labels: int = 3):
+def tiny_vit(labels: int = 3, layers: int = LAYERS):
     torch.manual_seed(0)
     config = transformers.ViTConfig(
         image_size=(HEIGHT, WIDTH),
         patch_size=PATCH,
         hidden_size=32,
-        num_hidden_layers=LAYERS,
+        num_hidden_layers=layers,
         num_attention_heads=HEADS,
         intermediate_size=64,
         num_labels=labels,
@@ -89,3 +89,43 @@ def test_a_wrapped_vit_is_found_and_a_cnn_is_refused():
     assert cap.gradients is None and len(cap.attentions) == LAYERS
     with pytest.raises(ValueError, match="model"):
         find_vit(torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3)))
+
+
+def test_maps_land_on_the_image_patch_the_model_attends_to():
+    """A one-layer ViT wired so that every head attends to the one bright patch of the image: the maps'
+    peak must come back at that patch's pixels (checks the patch order and the non-square geometry)."""
+    model = tiny_vit(layers=1)
+    row, col, gh, gw, head_dim = 2, 9, HEIGHT // PATCH, WIDTH // PATCH, 32 // HEADS
+    with torch.no_grad():
+        embeddings = model.vit.embeddings
+        projection = embeddings.patch_embeddings.projection
+        projection.weight.zero_()
+        projection.bias.zero_()
+        projection.weight[0, 0] = 10.0 / PATCH**2  # feature 0 = 10 x the patch's mean red
+        embeddings.cls_token.zero_()
+        embeddings.position_embeddings.zero_()
+        embeddings.position_embeddings[..., 1] = 1.0  # same position code everywhere: content decides
+        attention = next(m for m in model.modules() if type(m).__name__ == "ViTAttention")
+        for layer in (attention.q_proj, attention.k_proj):
+            layer.weight.zero_()
+            layer.bias.zero_()
+        for head in range(HEADS):  # query: constant; key: feature 0 -> every token looks at the bright patch
+            attention.q_proj.bias[head * head_dim] = 50.0
+            attention.k_proj.weight[head * head_dim, 0] = 1.0
+    image = torch.zeros(1, 3, HEIGHT, WIDTH)
+    image[0, 0, row * PATCH : (row + 1) * PATCH, col * PATCH : (col + 1) * PATCH] = 1.0
+    cap = capture(model, image)
+    assert cap.attentions[0][0, :, 0, 1 + row * gw + col].min() > 0.99
+    found = [maps.cls_attention(cap.attentions[-1])[1][0], maps.rollout(cap.attentions)[0]]
+    for patch_map in found:
+        grid = maps.to_grid(patch_map, (gh, gw))
+        # shown on a render twice the input's size
+        pixels = maps.patch_to_pixels(
+            grid,
+            PATCH,
+            (2 * HEIGHT, 2 * WIDTH),
+            maps.Placement.resize((2 * HEIGHT, 2 * WIDTH), (HEIGHT, WIDTH)),
+            smooth=False,
+        )
+        ys, xs = np.nonzero(pixels >= pixels.max())
+        assert (ys // (2 * PATCH) == row).all() and (xs // (2 * PATCH) == col).all()
