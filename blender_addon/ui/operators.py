@@ -155,7 +155,7 @@ def _max_classes() -> int:
 # --- the viewport scene --------------------------------------------------------------------------
 
 # The last built PinScene and the spec fingerprint it was built from. Undo or deleting the objects
-# invalidates it (checked by _cached_pin_scene); the defect preview then rebuilds.
+# invalidates it (checked by pin_scene_for), and so does editing the spec: previews then rebuild.
 _built: dict = {"fingerprint": None, "pin_scene": None}
 
 

@@ -88,7 +88,8 @@ def test_render_preview_fills_the_sample_and_twin_images(facts):
 def test_render_dataset_writes_a_valid_dataset(facts):
     assert facts.get("render_dataset") == ["FINISHED"], facts["_stderr"]
     assert facts["dataset_problems"] == []
-    assert facts["dataset_counts"]["train"] == 4 and facts["dataset_counts"]["test"] == 2
+    counts = facts["dataset_counts"]  # split -> label -> samples
+    assert sum(counts["train"].values()) == 4 and sum(counts["test"].values()) == 2
     assert facts["dataset_spec_hash_matches"]
     assert facts["progress"] == pytest.approx(1.0) and "(done)" in facts["progress_text"]
     assert not facts["running_after"]
