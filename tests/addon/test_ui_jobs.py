@@ -7,11 +7,13 @@ tiny 64 px Workbench specs; the folder it leaves is checked with the contract's 
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
 
 import pinscope_schema as schema
+import pytest
 
 from blender_addon.ui import jobs
 
@@ -98,3 +100,15 @@ def test_cancel_keeps_finished_samples_and_a_rerun_resumes(tmp_path):
     assert len(list(schema.read_rows(out / "train" / "metadata.jsonl"))) == 12
     # Samples finished before the cancel were kept, not rendered again.
     assert all(p.stat().st_mtime_ns == mtime for p, mtime in first_images.items())
+
+
+@pytest.mark.skipif(shutil.which("blender") is None, reason="no blender binary on PATH (CI installs one)")
+def test_a_job_runs_through_a_real_blender_binary(tmp_path):
+    """The path a Blender user takes: `blender --background --python <add-on>/cli.py -- render ...`."""
+    binary = shutil.which("blender")
+    job = jobs.DatasetJob(tiny_spec_json(train=2, name="ui-jobs-binary"), tmp_path / "data", ADDON_DIR, binary)
+    status = job.wait(timeout_s=240)
+    job.close()
+    assert job.command[:2] == [binary, "--background"]
+    assert status.errors == [] and status.total and status.done == status.total
+    assert schema.validate_dataset(tmp_path / "data") == []
