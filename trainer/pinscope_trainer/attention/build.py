@@ -61,6 +61,7 @@ def run(settings: Settings) -> Path:
         data_key = json.dumps(pre.to_info(), sort_keys=True)
         if data_key not in split_cache:
             dataset = PinDataset(data_dir, validate=False)  # load_split below validates it
+            warn_other_spec(run_config, dataset)
             names_of = [label_of(r, pre.label_field, dataset.ok_labels) for r in dataset.rows(settings.split)]
             check_labels(name, info, names_of)
             split_cache[data_key] = load_split(data_dir, settings.split, info)
@@ -121,6 +122,18 @@ def run(settings: Settings) -> Path:
     page = report.write_html(out, sections, f"Attention of {run_dir.name}", summary["settings"])
     say(f"report: {page}")
     return page
+
+
+def warn_other_spec(run_config: dict, dataset) -> None:
+    """Same labels but another generation spec: allowed (that is how transfer is tested), but say so."""
+    trained = (
+        (run_config.get("dataset") or {}).get("spec_hash") if isinstance(run_config.get("dataset"), dict) else None
+    )
+    if trained and trained != dataset.spec_hash:
+        say(
+            f"warning: the run was trained on a dataset with spec_hash {trained}; {dataset.root} has "
+            f"{dataset.spec_hash} (scores describe this dataset)"
+        )
 
 
 def pick_reference(methods) -> str:
@@ -277,12 +290,12 @@ def html_sections(out: Path, summary: dict, figures: dict, names, settings: Sett
         if key in figures:
             sections.append((title, report.figure(figures[key], out, title)))
     if has_truth:
-        epochs = [c["epoch"] if c["epoch"] is not None else k for k, c in enumerate(summary["checkpoints"])]
+        epochs = [c["epoch"] for c in summary["checkpoints"]]
         series = {
             m: {k: [summary["scores"][c][m]["overall"][k] for c in names] for k in SCORE_COLUMNS}
             for m in settings.methods
         }
-        plot = report.plot_over_epochs(series, epochs, out / "scores_over_epochs.png", "scores over checkpoints")
+        plot = report.plot_over_epochs(series, epochs, names, out / "scores_over_epochs.png", "scores over checkpoints")
         inner = report.figure(plot, out, "pointing game and attention mass per checkpoint")
         for c in names:
             rows = [{"method": m, **summary["scores"][c][m]["overall"]} for m in settings.methods]

@@ -130,23 +130,35 @@ def save_png(path: Path, image: np.ndarray) -> Path:
     return path
 
 
-def plot_over_epochs(series: dict, epochs: list, path: Path, title: str) -> Path | None:
-    """Line plot of {method: {score: [value per epoch]}} (matplotlib, Agg; its fonts ship with it)."""
+def plot_over_epochs(series: dict, epochs: list, names: list, path: Path, title: str) -> Path | None:
+    """Line plot of {method: {score: [value per checkpoint]}} (matplotlib, Agg; its fonts ship with it).
+
+    The x axis is the epoch when every checkpoint knows its own, else the checkpoints in order."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    keys = ("pointing_box", "mass_defect", "mass_other_pins", "mass_background")
-    fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3.2), squeeze=False)
+    # shares of the whole map live in [0, 1]; the defect's mass is small next to that (a pin is ~1% of
+    # the pixels), so it and its lift over chance get their own scales
+    keys = ("pointing_box", "mass_defect", "lift_defect", "mass_other_pins", "mass_background")
+    by_epoch = all(isinstance(e, int) for e in epochs) and len(set(epochs)) == len(epochs)
+    xs = epochs if by_epoch else list(range(len(names)))
+    fig, axes = plt.subplots(1, len(keys), figsize=(3.4 * len(keys), 3.2), squeeze=False)
     for ax, key in zip(axes[0], keys, strict=True):
         for method, values in series.items():
             ys = [np.nan if v is None else v for v in values.get(key, [])]
-            ax.plot(epochs, ys, marker="o", label=method)
+            ax.plot(xs, ys, marker="o", label=method)
         ax.set_title(key)
-        ax.set_xticks(epochs)
-        ax.set_xlabel("epoch")
-        ax.set_ylim(0, 1)
+        ax.set_xticks(xs, [str(x) for x in xs] if by_epoch else names, fontsize=7)
+        ax.set_xlabel("epoch" if by_epoch else "checkpoint")
+        if key == "lift_defect":
+            ax.axhline(1.0, color="grey", linestyle="--", linewidth=1)  # a uniform map
+            ax.set_ylim(bottom=0)
+        elif key == "mass_defect":
+            ax.set_ylim(bottom=0)
+        else:
+            ax.set_ylim(0, 1)
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=8)
     fig.suptitle(title)

@@ -54,6 +54,15 @@ def say(message: str) -> None:
 
 
 # --- checkpoints and data ----------------------------------------------------------------------
+def named_epoch(path: Path) -> int | None:
+    """The epoch a best/ or last/ checkpoint was saved at (from its preprocess.json), if it says."""
+    try:
+        epoch = json.loads((path / "preprocess.json").read_text()).get("epoch")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return epoch if isinstance(epoch, int) else None
+
+
 def resolve_checkpoints(run: Path, wanted: str) -> list[tuple[str, int | None, Path]]:
     """[(name, epoch or None, folder)] for --ckpts: '' (up to 5 spread over the run), 'all', or a list
     of epochs and/or 'best' / 'last'."""
@@ -70,20 +79,23 @@ def resolve_checkpoints(run: Path, wanted: str) -> list[tuple[str, int | None, P
     available = ", ".join([str(e) for e, _ in numbered] + list(named)) or "none"
     if wanted in ("", None):
         if not numbered:
-            return [(n, None, p) for n, p in named.items()][-1:]
+            return [(n, named_epoch(p), p) for n, p in named.items()]
         picks = sorted({round(i * (len(numbered) - 1) / 4) for i in range(5)})
         return [(f"epoch-{numbered[i][0]:04d}", numbered[i][0], numbered[i][1]) for i in picks]
     if wanted == "all":
-        return [(f"epoch-{e:04d}", e, p) for e, p in numbered] or [(n, None, p) for n, p in named.items()]
+        return [(f"epoch-{e:04d}", e, p) for e, p in numbered] or [(n, named_epoch(p), p) for n, p in named.items()]
     chosen, by_epoch = [], dict(numbered)
     for item in (s.strip() for s in str(wanted).split(",") if s.strip()):
         if item in named:
-            chosen.append((item, None, named[item]))
+            chosen.append((item, named_epoch(named[item]), named[item]))
         elif item.isdigit() and int(item) in by_epoch:
             chosen.append((f"epoch-{int(item):04d}", int(item), by_epoch[int(item)]))
         else:
             raise UsageError("--ckpts", f"{item!r} is not a checkpoint of {run} (available: {available}; or 'all')")
-    return chosen
+    if not chosen:
+        raise UsageError("--ckpts", f"names no checkpoint (available: {available}; or 'all')")
+    unique = {name: (name, epoch, path) for name, epoch, path in chosen}  # '3,3' draws one column
+    return sorted(unique.values(), key=lambda c: (c[1] is None, c[1] or 0))
 
 
 def dataset_folder(settings: Settings, run_config: dict) -> Path:
