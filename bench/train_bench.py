@@ -29,9 +29,8 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
 def vit(labels, size, args):
-    from pinscope_trainer.models import build_vit, vit_config
-
     import torch
+    from pinscope_trainer.models import build_vit, vit_config
 
     torch.manual_seed(0)
     return build_vit(vit_config(args.preset, size, args.patch, 3, labels))
@@ -46,8 +45,9 @@ def bench_hf(data_dir, labels, size, args) -> float:
 
     ds = datasets.load_dataset("imagefolder", data_dir=str(data_dir), split="train")
     label_id = {n: i for i, n in enumerate(labels)}
-    tf = transforms.Compose([transforms.Resize(size), transforms.ToTensor(),
-                             transforms.Normalize([0.5] * 3, [0.5] * 3)])
+    tf = transforms.Compose(
+        [transforms.Resize(size), transforms.ToTensor(), transforms.Normalize([0.5] * 3, [0.5] * 3)]
+    )
 
     def transform(batch):
         batch["pixel_values"] = [tf(img.convert("RGB")) for img in batch["image"]]
@@ -57,8 +57,10 @@ def bench_hf(data_dir, labels, size, args) -> float:
     ds.set_transform(transform)
 
     def collate(examples):
-        return {"pixel_values": torch.stack([e["pixel_values"] for e in examples]),
-                "labels": torch.tensor([e["labels"] for e in examples])}
+        return {
+            "pixel_values": torch.stack([e["pixel_values"] for e in examples]),
+            "labels": torch.tensor([e["labels"] for e in examples]),
+        }
 
     class Clock(TrainerCallback):
         start = None
@@ -69,12 +71,23 @@ def bench_hf(data_dir, labels, size, args) -> float:
 
     clock = Clock()
     with tempfile.TemporaryDirectory() as out:
-        targs = TrainingArguments(output_dir=out, per_device_train_batch_size=args.batch_size,
-                                  max_steps=args.steps + args.warmup_steps, learning_rate=5e-4, report_to=[],
-                                  save_strategy="no", logging_strategy="no", remove_unused_columns=False,
-                                  dataloader_num_workers=0, use_cpu=True, disable_tqdm=True, seed=0)
-        trainer = Trainer(model=vit(labels, size, args), args=targs, train_dataset=ds, data_collator=collate,
-                          callbacks=[clock])
+        targs = TrainingArguments(
+            output_dir=out,
+            per_device_train_batch_size=args.batch_size,
+            max_steps=args.steps + args.warmup_steps,
+            learning_rate=5e-4,
+            report_to=[],
+            save_strategy="no",
+            logging_strategy="no",
+            remove_unused_columns=False,
+            dataloader_num_workers=0,
+            use_cpu=True,
+            disable_tqdm=True,
+            seed=0,
+        )
+        trainer = Trainer(
+            model=vit(labels, size, args), args=targs, train_dataset=ds, data_collator=collate, callbacks=[clock]
+        )
         trainer.train()
         seconds = time.perf_counter() - clock.start
     return args.steps * args.batch_size / seconds
@@ -85,7 +98,6 @@ def loop(model, x, y, args, bf16: bool, augment: bool) -> float:
     import math
 
     import torch
-
     from pinscope_trainer.augment import AugmentOptions, augment_batch
     from pinscope_trainer.train import lr_lambda
 
@@ -105,9 +117,9 @@ def loop(model, x, y, args, bf16: bool, augment: bool) -> float:
         if step % per_epoch == 0:
             order = torch.randperm(n, generator=gen)
         i = step % per_epoch
-        idx = order[i * args.batch_size:(i + 1) * args.batch_size]
+        idx = order[i * args.batch_size : (i + 1) * args.batch_size]
         if len(idx) < args.batch_size:  # keep every step a full batch, as the HF side is
-            idx = order[:args.batch_size]
+            idx = order[: args.batch_size]
         xb = augment_batch(x[idx], gen, aug)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             logits = model(pixel_values=xb).logits
@@ -121,7 +133,6 @@ def loop(model, x, y, args, bf16: bool, augment: bool) -> float:
 
 def pinscope_data(data_dir, size, cache):
     import torch
-
     from pinscope_trainer.data import PinDataset, Preprocess
     from pinscope_trainer.features.inputs import fit_normalisation, normalise
 
@@ -141,11 +152,21 @@ def accuracy_check(data_dir, cache, epochs: int) -> None:
 
     for bf16 in (False, True):
         with tempfile.TemporaryDirectory() as out:
-            opts = TrainOptions(data=str(data_dir), out=str(Path(out) / "run"), input="diff", reference="unit",
-                                epochs=epochs, bf16=bf16, cache_dir=str(cache), quiet=True)
+            opts = TrainOptions(
+                data=str(data_dir),
+                out=str(Path(out) / "run"),
+                input="diff",
+                reference="unit",
+                epochs=epochs,
+                bf16=bf16,
+                cache_dir=str(cache),
+                quiet=True,
+            )
             summary = train(opts)
-            print(f"accuracy  pinscope {'bf16' if bf16 else 'fp32'}: test {summary['test_acc']:.4f} "
-                  f"(diff/unit, {epochs} epochs)")
+            print(
+                f"accuracy  pinscope {'bf16' if bf16 else 'fp32'}: test {summary['test_acc']:.4f} "
+                f"(diff/unit, {epochs} epochs)"
+            )
 
 
 def main() -> int:
@@ -172,16 +193,20 @@ def main() -> int:
     else:
         from pinscope_trainer.synthetic import make_dataset
 
-        data_dir = make_dataset(Path(tmp.name) / "ds", train=args.train_size, validation=32, test=64, reference=8,
-                                height=96, width=288)
+        data_dir = make_dataset(
+            Path(tmp.name) / "ds", train=args.train_size, validation=32, test=64, reference=8, height=96, width=288
+        )
     from pinscope_trainer.data import PinDataset
 
     size = PinDataset(data_dir, cache_dir=cache).render_size
     ds, pre, x, y, cold = pinscope_data(data_dir, size, cache)
     warm = pinscope_data(data_dir, size, cache)[-1]
     labels = pre.labels
-    print(f"data: {data_dir} ({len(x)} train images, {size[0]}x{size[1]} px), batch {args.batch_size}, "
-          f"ViT {args.preset} patch {args.patch}, {torch.get_num_threads()} threads", flush=True)
+    print(
+        f"data: {data_dir} ({len(x)} train images, {size[0]}x{size[1]} px), batch {args.batch_size}, "
+        f"ViT {args.preset} patch {args.patch}, {torch.get_num_threads()} threads",
+        flush=True,
+    )
     print(f"pinscope data prep: {cold:.2f} s cold (decode + cache), {warm:.2f} s warm (memory-mapped cache)")
     # Rounds interleave the sides so that load from other jobs on the shared cores hits all of them;
     # each side reports its best round.
@@ -192,17 +217,18 @@ def main() -> int:
             tag = "bf16" if bf16 else "fp32"
             results.setdefault(f"pinscope {tag}", []).append(loop(vit(labels, size, args), x, y, args, bf16, True))
             results.setdefault(f"limit {tag}", []).append(loop(vit(labels, size, args), x, y, args, bf16, False))
-        print(f"round {round_no}: " + ", ".join(f"{k} {v[-1]:.1f}" for k, v in results.items()) + " img/s",
-              flush=True)
+        print(f"round {round_no}: " + ", ".join(f"{k} {v[-1]:.1f}" for k, v in results.items()) + " img/s", flush=True)
     best = {k: max(v) for k, v in results.items()}
     print(f"hf pipeline (imagefolder + set_transform + Trainer, fp32): {best['hf']:.1f} img/s")
     for name in ("pinscope fp32", "pinscope bf16", "limit fp32", "limit bf16"):
         print(f"{name:14s}: {best[name]:7.1f} img/s  = {best[name] / best['hf']:.2f}x hf")
     results = best
     memory = x.element_size() * x.numel() / 2**20
-    print(f"in-memory tensors: {memory:.0f} MiB for {len(x)} train images ({memory / len(x) * 1024:.0f} KiB each, "
-          "float32); the limit is the model itself: pinscope bf16 reaches "
-          f"{results['pinscope bf16'] / results['limit bf16']:.0%} of it")
+    print(
+        f"in-memory tensors: {memory:.0f} MiB for {len(x)} train images ({memory / len(x) * 1024:.0f} KiB each, "
+        "float32); the limit is the model itself: pinscope bf16 reaches "
+        f"{results['pinscope bf16'] / results['limit bf16']:.0%} of it"
+    )
     if args.accuracy_epochs:
         accuracy_check(data_dir, cache, args.accuracy_epochs)
     tmp.cleanup()

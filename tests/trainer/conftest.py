@@ -34,8 +34,27 @@ def cache_dir(tmp_path):
 
 def micro_args(data, out, cache, *extra):
     """CLI args for a micro ViT run of a few steps."""
-    return ["train", "--data", str(data), "--out", str(out), "--cache-dir", str(cache), "--preset", "micro",
-            "--patch", "8", "--epochs", "2", "--batch-size", "16", "--threads", "1", "--quiet", *extra]
+    return [
+        "train",
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--cache-dir",
+        str(cache),
+        "--preset",
+        "micro",
+        "--patch",
+        "8",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "16",
+        "--threads",
+        "1",
+        "--quiet",
+        *extra,
+    ]
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from pinscope_trainer.cli import main
 
 
@@ -31,8 +30,9 @@ def test_missing_dataset_folder(tiny_args, tmp_path, capsys, cache_dir):
 
 def test_invalid_dataset_reports_the_validator(tiny_args, dataset_copy, tmp_path, capsys, cache_dir):
     (dataset_copy / "train" / "images" / "000003.png").unlink()
-    expect_error(tiny_args(dataset_copy, tmp_path / "run", cache_dir), capsys, "--data", "train/images/000003.png",
-                 "missing")
+    expect_error(
+        tiny_args(dataset_copy, tmp_path / "run", cache_dir), capsys, "--data", "train/images/000003.png", "missing"
+    )
 
 
 def test_corrupt_png_names_the_file(tiny_args, dataset_copy, tmp_path, capsys, cache_dir):
@@ -47,8 +47,9 @@ def test_corrupt_png_names_the_file(tiny_args, dataset_copy, tmp_path, capsys, c
         if row["file_name"] == "images/000002.png":
             row["sha256"]["image"] = file_digest(bad)
     meta.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    expect_error(tiny_args(dataset_copy, tmp_path / "run", cache_dir), capsys, "validation/images/000002.png",
-                 "cannot decode")
+    expect_error(
+        tiny_args(dataset_copy, tmp_path / "run", cache_dir), capsys, "validation/images/000002.png", "cannot decode"
+    )
 
 
 def test_empty_validation_split(tiny_args, tmp_path, capsys, cache_dir):
@@ -58,15 +59,18 @@ def test_empty_validation_split(tiny_args, tmp_path, capsys, cache_dir):
     expect_error(tiny_args(data, tmp_path / "run", cache_dir), capsys, "--data", "'validation'", "empty")
 
 
-@pytest.mark.parametrize("extra,field,words", [
-    (("--label", "colour"), "--label", ("colour", "okng")),
-    (("--input", "depth"), "--input", ("soart3",)),
-    (("--patch", "7"), "--patch", ("must divide",)),
-    (("--save-epochs", "1,99"), "--save-epochs", ("1..2",)),
-    (("--save-epochs", "ten"), "--save-epochs", ("300,400,500",)),
-    (("--image-size", "96"), "--image-size", ("HEIGHTxWIDTH",)),
-    (("--soart3-tile", "3", "--soart3-basis", "kernels", "--input", "soart3"), "--soart3-tile", ("divide",)),
-])
+@pytest.mark.parametrize(
+    "extra,field,words",
+    [
+        (("--label", "colour"), "--label", ("colour", "okng")),
+        (("--input", "depth"), "--input", ("soart3",)),
+        (("--patch", "7"), "--patch", ("must divide",)),
+        (("--save-epochs", "1,99"), "--save-epochs", ("1..2",)),
+        (("--save-epochs", "ten"), "--save-epochs", ("300,400,500",)),
+        (("--image-size", "96"), "--image-size", ("HEIGHTxWIDTH",)),
+        (("--soart3-tile", "3", "--soart3-basis", "kernels", "--input", "soart3"), "--soart3-tile", ("divide",)),
+    ],
+)
 def test_bad_options(tiny_args, synthetic_dataset, tmp_path, capsys, cache_dir, extra, field, words):
     expect_error(tiny_args(synthetic_dataset, tmp_path / "run", cache_dir, *extra), capsys, field, *words)
 
@@ -75,18 +79,31 @@ def test_twin_reference_without_twins(tiny_args, tmp_path, capsys, cache_dir):
     from pinscope_trainer.synthetic import make_dataset
 
     data = make_dataset(tmp_path / "ds", train=8, validation=4, test=4, reference=2, twin=False)
-    expect_error(tiny_args(data, tmp_path / "run", cache_dir, "--input", "diff", "--reference", "twin"), capsys,
-                 "--reference", "unit")
+    expect_error(
+        tiny_args(data, tmp_path / "run", cache_dir, "--input", "diff", "--reference", "twin"),
+        capsys,
+        "--reference",
+        "unit",
+    )
 
 
 def test_init_that_is_not_a_vit(tiny_args, synthetic_dataset, tmp_path, capsys, cache_dir):
     folder = tmp_path / "bert"
     folder.mkdir()
     (folder / "config.json").write_text(json.dumps({"model_type": "bert"}))
-    expect_error(tiny_args(synthetic_dataset, tmp_path / "run", cache_dir, "--init", str(folder)), capsys, "--init",
-                 "not a ViT", "bert")
-    expect_error(tiny_args(synthetic_dataset, tmp_path / "run2", cache_dir, "--init", str(tmp_path / "none")), capsys,
-                 "--init", "config.json")
+    expect_error(
+        tiny_args(synthetic_dataset, tmp_path / "run", cache_dir, "--init", str(folder)),
+        capsys,
+        "--init",
+        "not a ViT",
+        "bert",
+    )
+    expect_error(
+        tiny_args(synthetic_dataset, tmp_path / "run2", cache_dir, "--init", str(tmp_path / "none")),
+        capsys,
+        "--init",
+        "config.json",
+    )
 
 
 def test_init_from_a_previous_run_works(tiny_args, synthetic_dataset, tmp_path, capsys, cache_dir):
@@ -94,8 +111,23 @@ def test_init_from_a_previous_run_works(tiny_args, synthetic_dataset, tmp_path, 
     assert main(tiny_args(synthetic_dataset, first, cache_dir, "--epochs", "1", "--no-eval")) == 0
     second = tmp_path / "second"
     init = first / "checkpoints" / "last"
-    assert main(tiny_args(synthetic_dataset, second, cache_dir, "--epochs", "1", "--no-eval", "--label", "okng",
-                          "--init", str(init))) == 0
+    assert (
+        main(
+            tiny_args(
+                synthetic_dataset,
+                second,
+                cache_dir,
+                "--epochs",
+                "1",
+                "--no-eval",
+                "--label",
+                "okng",
+                "--init",
+                str(init),
+            )
+        )
+        == 0
+    )
     from pinscope_trainer.checkpoints import load_checkpoint
 
     model, info = load_checkpoint(second / "checkpoints" / "last")
@@ -106,10 +138,15 @@ def test_resume_with_another_config_keeps_the_run(tiny_args, synthetic_dataset, 
     run = tmp_path / "run"
     assert main(tiny_args(synthetic_dataset, run, cache_dir, "--epochs", "1", "--no-eval")) == 0
     before = (run / "metrics.csv").read_text()
-    expect_error(tiny_args(synthetic_dataset, run, cache_dir, "--epochs", "1", "--no-eval"), capsys, "--out",
-                 "--resume")
-    expect_error(tiny_args(synthetic_dataset, run, cache_dir, "--epochs", "1", "--no-eval", "--lr", "0.1",
-                           "--resume"), capsys, "--resume", "lr")
+    expect_error(
+        tiny_args(synthetic_dataset, run, cache_dir, "--epochs", "1", "--no-eval"), capsys, "--out", "--resume"
+    )
+    expect_error(
+        tiny_args(synthetic_dataset, run, cache_dir, "--epochs", "1", "--no-eval", "--lr", "0.1", "--resume"),
+        capsys,
+        "--resume",
+        "lr",
+    )
     assert (run / "metrics.csv").read_text() == before
     assert (run / "checkpoints" / "last" / "model.safetensors").is_file()
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from pinscope_trainer import cache as cache_mod
 from pinscope_trainer.data import PinDataset, Preprocess, load_split
 from pinscope_trainer.errors import UsageError
@@ -14,13 +13,16 @@ def preprocess(ds, mode, reference="unit", **kw):
     return Preprocess(labels=ds.vocabulary("label"), input_mode=mode, reference=reference, image_size=(32, 96), **kw)
 
 
-@pytest.mark.parametrize("mode,reference,channels,low,high", [
-    ("rgb", "unit", 3, 0.0, 1.0),
-    ("diff", "twin", 3, -1.0, 1.0),
-    ("diff", "unit", 3, -1.0, 1.0),
-    ("soart3", "twin", 3, -14.0, 14.0),
-    ("soart3", "unit", 3, -14.0, 14.0),
-])
+@pytest.mark.parametrize(
+    "mode,reference,channels,low,high",
+    [
+        ("rgb", "unit", 3, 0.0, 1.0),
+        ("diff", "twin", 3, -1.0, 1.0),
+        ("diff", "unit", 3, -1.0, 1.0),
+        ("soart3", "twin", 3, -14.0, 14.0),
+        ("soart3", "unit", 3, -14.0, 14.0),
+    ],
+)
 def test_input_modes_shape_and_range(synthetic_dataset, cache_dir, mode, reference, channels, low, high):
     ds = PinDataset(synthetic_dataset, cache_dir=cache_dir)
     x = ds.inputs("train", preprocess(ds, mode, reference), normalised=False)
@@ -60,7 +62,7 @@ def test_label_fields(synthetic_dataset, cache_dir):
         pre = Preprocess(label_field=field, labels=ds.vocabulary(field), image_size=(32, 96))
         ids = ds.label_ids("train", pre)
         names = [pre.labels[i] for i in ids]
-        for row, name in zip(rows, names):
+        for row, name in zip(rows, names, strict=True):
             if field == "okng":
                 assert name == ("ok" if row.label == "ok" else "ng")
             elif field == "pin":
@@ -100,5 +102,6 @@ def test_load_split_for_the_attention_tools(synthetic_dataset, cache_dir):
     assert abs(float(train.mean())) < 1e-3
     raw_test = ds.inputs("test", pre, normalised=False)
     expected = (raw_test - np.array(pre.mean, dtype=np.float32)[None, :, None, None]) / np.array(
-        pre.std, dtype=np.float32)[None, :, None, None]
+        pre.std, dtype=np.float32
+    )[None, :, None, None]
     np.testing.assert_allclose(data.inputs.numpy(), expected, rtol=1e-5, atol=1e-5)

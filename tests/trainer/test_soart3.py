@@ -6,7 +6,6 @@ import math
 
 import numpy as np
 import pytest
-
 from pinscope_trainer.errors import UsageError
 from pinscope_trainer.features.soart3 import EPS, Soart3Options, kernel_bank, soart3_maps, upsample_to
 
@@ -23,8 +22,8 @@ def loop_soart3(x, y, opts):
             for g, chans in enumerate(groups):
                 xs, ys = [], []
                 for ch in chans:
-                    bx = x[i * r:(i + 1) * r, j * r:(j + 1) * r, ch]
-                    by = y[i * r:(i + 1) * r, j * r:(j + 1) * r, ch]
+                    bx = x[i * r : (i + 1) * r, j * r : (j + 1) * r, ch]
+                    by = y[i * r : (i + 1) * r, j * r : (j + 1) * r, ch]
                     if bank is None:
                         xs += list(bx.ravel())
                         ys += list(by.ravel())
@@ -32,12 +31,12 @@ def loop_soart3(x, y, opts):
                     t = opts.tile
                     for ti in range(r // t):
                         for tj in range(r // t):
-                            tx = bx[ti * t:(ti + 1) * t, tj * t:(tj + 1) * t]
-                            ty = by[ti * t:(ti + 1) * t, tj * t:(tj + 1) * t]
+                            tx = bx[ti * t : (ti + 1) * t, tj * t : (tj + 1) * t]
+                            ty = by[ti * t : (ti + 1) * t, tj * t : (tj + 1) * t]
                             xs += [float((tx * k).sum()) for k in bank]
                             ys += [float((ty * k).sum()) for k in bank]
-                beta = (sum(a * b for a, b in zip(xs, ys)) + EPS) / (sum(a * a for a in xs) + EPS)
-                resid = [b - beta * a for a, b in zip(xs, ys)]
+                beta = (sum(a * b for a, b in zip(xs, ys, strict=True)) + EPS) / (sum(a * a for a in xs) + EPS)
+                resid = [b - beta * a for a, b in zip(xs, ys, strict=True)]
                 y1 = math.log(max(beta, 1e-6))
                 y2 = math.log(1 + sum(abs(e) for e in resid) / len(resid))
                 y3 = 0.5 * math.log(1 + sum(e * e for e in resid) / len(resid)) - y2
@@ -46,12 +45,15 @@ def loop_soart3(x, y, opts):
     return out
 
 
-@pytest.mark.parametrize("opts", [
-    Soart3Options(region=4, basis="raw", channels="concat"),
-    Soart3Options(region=3, basis="raw", channels="per"),
-    Soart3Options(region=4, tile=2, basis="kernels", channels="concat"),
-    Soart3Options(region=4, tile=2, basis="kernels", channels="per"),
-])
+@pytest.mark.parametrize(
+    "opts",
+    [
+        Soart3Options(region=4, basis="raw", channels="concat"),
+        Soart3Options(region=3, basis="raw", channels="per"),
+        Soart3Options(region=4, tile=2, basis="kernels", channels="concat"),
+        Soart3Options(region=4, tile=2, basis="kernels", channels="per"),
+    ],
+)
 def test_vectorised_matches_loop(opts):
     rng = np.random.default_rng(3)
     x = rng.random((13, 18, 3)).astype(np.float32)  # not a multiple of the region: tails are ignored

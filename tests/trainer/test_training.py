@@ -10,11 +10,10 @@ import subprocess
 import sys
 
 import torch
-from safetensors.torch import load_file
-
 from pinscope_trainer.checkpoints import list_checkpoints, load_checkpoint, load_trainer_state
 from pinscope_trainer.cli import main
 from pinscope_trainer.data import load_split
+from safetensors.torch import load_file
 
 
 def read_metrics(run):
@@ -24,8 +23,21 @@ def read_metrics(run):
 
 def test_tiny_vit_loss_goes_down(tiny_args, synthetic_dataset, tmp_path, cache_dir):
     run = tmp_path / "run"
-    args = tiny_args(synthetic_dataset, run, cache_dir, "--input", "diff", "--reference", "twin", "--epochs", "8",
-                     "--lr", "2e-3", "--no-augment", "--no-eval")
+    args = tiny_args(
+        synthetic_dataset,
+        run,
+        cache_dir,
+        "--input",
+        "diff",
+        "--reference",
+        "twin",
+        "--epochs",
+        "8",
+        "--lr",
+        "2e-3",
+        "--no-augment",
+        "--no-eval",
+    )
     assert main(args) == 0
     rows = read_metrics(run)
     assert len(rows) == 8
@@ -62,8 +74,9 @@ def test_checkpoints_at_requested_epochs_reload_to_identical_logits(tiny_args, s
 
 def run_cli(args, env_extra=None):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env_extra or {})}
-    return subprocess.run([sys.executable, "-m", "pinscope_trainer.cli", *args], env=env, capture_output=True,
-                          text=True, timeout=240)
+    return subprocess.run(
+        [sys.executable, "-m", "pinscope_trainer.cli", *args], env=env, capture_output=True, text=True, timeout=240
+    )
 
 
 def test_kill_and_resume_gives_identical_weights(tiny_args, synthetic_dataset, tmp_path, cache_dir):
@@ -78,14 +91,34 @@ def test_kill_and_resume_gives_identical_weights(tiny_args, synthetic_dataset, t
     a = load_file(str(whole / "checkpoints" / "last" / "model.safetensors"))
     b = load_file(str(broken / "checkpoints" / "last" / "model.safetensors"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-    assert read_metrics(whole) == [dict(r, seconds=w["seconds"], img_per_s=w["img_per_s"])
-                                   for r, w in zip(read_metrics(broken), read_metrics(whole))]
+    assert read_metrics(whole) == [
+        dict(r, seconds=w["seconds"], img_per_s=w["img_per_s"])
+        for r, w in zip(read_metrics(broken), read_metrics(whole), strict=True)
+    ]
 
 
 def test_resnet_baseline_trains_through_the_same_loop(tiny_args, synthetic_dataset, tmp_path, cache_dir):
     run = tmp_path / "cnn"
-    assert main(tiny_args(synthetic_dataset, run, cache_dir, "--arch", "resnet18", "--epochs", "2",
-                          "--input", "soart3", "--reference", "unit", "--save-epochs", "2")) == 0
+    assert (
+        main(
+            tiny_args(
+                synthetic_dataset,
+                run,
+                cache_dir,
+                "--arch",
+                "resnet18",
+                "--epochs",
+                "2",
+                "--input",
+                "soart3",
+                "--reference",
+                "unit",
+                "--save-epochs",
+                "2",
+            )
+        )
+        == 0
+    )
     model, info = load_checkpoint(run / "checkpoints" / "epoch-0002")
     assert info["arch"] == "resnet18" and not hasattr(model, "config")
     data = load_split(synthetic_dataset, "test", info, cache_dir=cache_dir)
@@ -101,3 +134,33 @@ def test_bf16_autocast_and_evaluate_command(tiny_args, synthetic_dataset, tmp_pa
     assert main(["evaluate", "--run", str(run), "--checkpoint", "last"]) == 0
     assert "test acc" in capsys.readouterr().out
     assert (run / "eval" / "metrics.json").is_file()
+
+
+def test_distillation_from_the_cnn_baseline(tiny_args, synthetic_dataset, tmp_path, cache_dir, capsys):
+    teacher = tmp_path / "teacher"
+    assert (
+        main(tiny_args(synthetic_dataset, teacher, cache_dir, "--arch", "resnet18", "--epochs", "1", "--no-eval")) == 0
+    )
+    student = tmp_path / "student"
+    best = str(teacher / "checkpoints" / "best")
+    assert (
+        main(
+            tiny_args(
+                synthetic_dataset,
+                student,
+                cache_dir,
+                "--epochs",
+                "1",
+                "--no-eval",
+                "--teacher",
+                best,
+                "--distill-alpha",
+                "0.7",
+            )
+        )
+        == 0
+    )
+    args = json.loads((student / "run_config.json").read_text())["args"]
+    assert args["teacher"] == best and args["distill_alpha"] == 0.7
+    assert main(tiny_args(synthetic_dataset, tmp_path / "other", cache_dir, "--input", "diff", "--teacher", best)) == 2
+    assert "error: --teacher:" in capsys.readouterr().err

@@ -55,11 +55,17 @@ def decode_image(path: Path, size: tuple[int, int], label: str) -> np.ndarray:
     return image
 
 
-def decoded_images(paths: list[Path], digests: list[str | None], labels: list[str], size: tuple[int, int],
-                   cache_dir: Path | None = None, progress: str = "") -> np.ndarray:
+def decoded_images(
+    paths: list[Path],
+    digests: list[str | None],
+    labels: list[str],
+    size: tuple[int, int],
+    cache_dir: Path | None = None,
+    progress: str = "",
+) -> np.ndarray:
     """(N, H, W, 3) uint8 for `paths`, memory-mapped from the cache (decoded and stored on first use)."""
     cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
-    items = [(label, file_identity(p, d)) for p, d, label in zip(paths, digests, labels)]
+    items = [(label, file_identity(p, d)) for p, d, label in zip(paths, digests, labels, strict=True)]
     key = cache_key(items, size)
     target = cache_dir / f"{key}.npy"
     if target.is_file():
@@ -75,8 +81,14 @@ def decoded_images(paths: list[Path], digests: list[str | None], labels: list[st
     from tqdm import tqdm
 
     try:
-        for i, (path, label) in enumerate(tqdm(list(zip(paths, labels)), desc=f"decode {progress}".strip(),
-                                               disable=not progress or len(paths) < 64, leave=False)):
+        for i, (path, label) in enumerate(
+            tqdm(
+                list(zip(paths, labels, strict=True)),
+                desc=f"decode {progress}".strip(),
+                disable=not progress or len(paths) < 64,
+                leave=False,
+            )
+        ):
             arr[i] = decode_image(path, size, label)
         arr.flush()
         del arr

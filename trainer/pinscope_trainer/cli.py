@@ -18,7 +18,7 @@ class OneLineParser(argparse.ArgumentParser):
     def error(self, message):  # argparse's default prints the whole usage block
         # "argument --label: invalid choice: ..." -> field "--label"
         if message.startswith("argument ") and ": " in message:
-            field, problem = message[len("argument "):].split(": ", 1)
+            field, problem = message[len("argument ") :].split(": ", 1)
             raise UsageError(field.split("/")[-1], problem)
         if message.startswith("the following arguments are required: "):
             missing = message.split(": ", 1)[1].split(", ")
@@ -30,7 +30,9 @@ def int_list(text: str) -> list[int]:
     try:
         values = [int(v) for v in text.replace(" ", "").split(",") if v]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be comma-separated epoch numbers like 300,400,500, got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"must be comma-separated epoch numbers like 300,400,500, got {text!r}"
+        ) from None
     return values
 
 
@@ -40,7 +42,9 @@ def image_size(text: str) -> list[int]:
         if h < 8 or w < 8:
             raise ValueError
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be HEIGHTxWIDTH in pixels (each >= 8), like 96x288, got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"must be HEIGHTxWIDTH in pixels (each >= 8), like 96x288, got {text!r}"
+        ) from None
     return [h, w]
 
 
@@ -59,7 +63,9 @@ def add_train_parser(sub) -> None:
     p.add_argument("--out", required=True, help="run folder to create (or continue with --resume)")
     g = p.add_argument_group("model")
     g.add_argument("--arch", choices=ARCHS, default=d.arch, help="vit (Hugging Face ViT) or resnet18 (CNN baseline)")
-    g.add_argument("--preset", choices=list(PRESETS), default=d.preset, help="ViT size (tiny = 192 hidden, 6 layers, 3 heads)")
+    g.add_argument(
+        "--preset", choices=list(PRESETS), default=d.preset, help="ViT size (tiny = 192 hidden, 6 layers, 3 heads)"
+    )
     g.add_argument("--patch", type=int, default=d.patch, help="ViT patch size (must divide the image size)")
     g.add_argument("--layers", type=int, help="override the preset's layer count")
     g.add_argument("--hidden", type=int, help="override the preset's hidden size")
@@ -68,8 +74,12 @@ def add_train_parser(sub) -> None:
     g = p.add_argument_group("data")
     g.add_argument("--label", choices=LABEL_FIELDS, default=d.label, help="what to predict")
     g.add_argument("--input", choices=INPUT_MODES, default=d.input, help="rgb, diff (render - reference), soart3")
-    g.add_argument("--reference", choices=REFERENCES, default=d.reference,
-                   help="twin (the sample's defect-free render) or unit (per-view mean of reference/)")
+    g.add_argument(
+        "--reference",
+        choices=REFERENCES,
+        default=d.reference,
+        help="twin (the sample's defect-free render) or unit (per-view mean of reference/)",
+    )
     g.add_argument("--image-size", type=image_size, help="HxW to resize renders to (default: render size)")
     g.add_argument("--soart3-region", type=int, default=d.soart3_region, help="pixels per SOART3 region side")
     g.add_argument("--soart3-tile", type=int, default=d.soart3_tile, help="tile side for --soart3-basis kernels")
@@ -88,6 +98,13 @@ def add_train_parser(sub) -> None:
     g.add_argument("--aug-noise", type=float, default=a.noise, help="Gaussian noise std")
     g.add_argument("--aug-blur", type=float, default=a.blur_prob, help="chance of a slight blur")
     g.add_argument("--no-augment", action="store_true", help="turn all augmentation off")
+    g.add_argument(
+        "--teacher",
+        help="checkpoint folder of a trained model (same inputs) to distil from, "
+        "e.g. a resnet18 run's checkpoints/best",
+    )
+    g.add_argument("--distill-alpha", type=float, default=d.distill_alpha, help="weight of the teacher's soft targets")
+    g.add_argument("--distill-temperature", type=float, default=d.distill_temperature)
     g.add_argument("--seed", type=int, default=d.seed)
     g.add_argument("--bf16", action="store_true", help="bfloat16 autocast (fast on CPUs with AMX/avx512_bf16)")
     g.add_argument("--threads", type=int, help="torch CPU threads")
@@ -103,8 +120,11 @@ def options_from_args(args):
     from .augment import AugmentOptions
     from .train import TrainOptions
 
-    aug = AugmentOptions(0.0, 0.0, 0.0, 0.0) if args.no_augment else AugmentOptions(
-        args.aug_gain, args.aug_bias, args.aug_noise, args.aug_blur)
+    aug = (
+        AugmentOptions(0.0, 0.0, 0.0, 0.0)
+        if args.no_augment
+        else AugmentOptions(args.aug_gain, args.aug_bias, args.aug_noise, args.aug_blur)
+    )
     fields = set(asdict(TrainOptions()))
     values = {k: v for k, v in vars(args).items() if k in fields}
     return TrainOptions(**{**values, "augment": asdict(aug)})

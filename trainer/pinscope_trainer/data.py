@@ -58,9 +58,13 @@ class Preprocess:
 
     def to_info(self) -> dict:
         return {
-            "label_field": self.label_field, "labels": list(self.labels), "input_mode": self.input_mode,
+            "label_field": self.label_field,
+            "labels": list(self.labels),
+            "input_mode": self.input_mode,
             "reference": self.reference if self.input_mode != "rgb" else "none",
-            "image_size": list(self.image_size), "soart3": self.soart3.to_dict(), "channels": self.channels,
+            "image_size": list(self.image_size),
+            "soart3": self.soart3.to_dict(),
+            "channels": self.channels,
             "normalisation": {"mean": self.mean, "std": self.std, "fitted_on": "train"},
         }
 
@@ -68,10 +72,16 @@ class Preprocess:
     def from_info(cls, info: dict) -> Preprocess:
         norm = info.get("normalisation") or {}
         ref = info.get("reference", "unit")
-        return cls(label_field=info.get("label_field", "label"), labels=list(info.get("labels", [])),
-                   input_mode=info.get("input_mode", "rgb"), reference="unit" if ref == "none" else ref,
-                   image_size=tuple(info["image_size"]), soart3=Soart3Options(**info.get("soart3", {})),
-                   mean=norm.get("mean"), std=norm.get("std"))
+        return cls(
+            label_field=info.get("label_field", "label"),
+            labels=list(info.get("labels", [])),
+            input_mode=info.get("input_mode", "rgb"),
+            reference="unit" if ref == "none" else ref,
+            image_size=tuple(info["image_size"]),
+            soart3=Soart3Options(**info.get("soart3", {})),
+            mean=norm.get("mean"),
+            std=norm.get("std"),
+        )
 
 
 def pin_name(pin) -> str:
@@ -160,14 +170,21 @@ class PinDataset:
         folder = self.root / split
         if role == "twin":
             if any(not r.twin_file for r in rows):
-                raise UsageError("--reference", "twin needs each sample's twin render (the dataset has none; "
-                                 "use --reference unit)")
+                raise UsageError(
+                    "--reference", "twin needs each sample's twin render (the dataset has none; use --reference unit)"
+                )
             rels = [r.twin_file for r in rows]
         else:
             rels = [r.file_name for r in rows]
         digests = [r.sha256.get(role) for r in rows]
-        return decoded_images([folder / p for p in rels], digests, [f"{split}/{p}" for p in rels], tuple(size),
-                              self.cache_dir, progress=f"{split} {role}s")
+        return decoded_images(
+            [folder / p for p in rels],
+            digests,
+            [f"{split}/{p}" for p in rels],
+            tuple(size),
+            self.cache_dir,
+            progress=f"{split} {role}s",
+        )
 
     def unit_reference(self, size) -> dict[str, np.ndarray]:
         """Per-view mean of the reference/ renders, float32 (H, W, 3) in [0, 1]: the unit space."""
@@ -175,12 +192,20 @@ class PinDataset:
 
         rows = self.reference_rows
         if not rows:
-            raise UsageError("--reference", "unit needs the dataset's reference/ renders (it has none; "
-                             "render with dataset.reference > 0 or use --reference twin)")
+            raise UsageError(
+                "--reference",
+                "unit needs the dataset's reference/ renders (it has none; "
+                "render with dataset.reference > 0 or use --reference twin)",
+            )
         folder = self.root / REFERENCE
-        arr = decoded_images([folder / r.file_name for r in rows], [r.sha256.get("image") for r in rows],
-                             [f"{REFERENCE}/{r.file_name}" for r in rows], tuple(size), self.cache_dir,
-                             progress="reference")
+        arr = decoded_images(
+            [folder / r.file_name for r in rows],
+            [r.sha256.get("image") for r in rows],
+            [f"{REFERENCE}/{r.file_name}" for r in rows],
+            tuple(size),
+            self.cache_dir,
+            progress="reference",
+        )
         views = {}
         for view in sorted({r.view for r in rows}):
             idx = [i for i, r in enumerate(rows) if r.view == view]

@@ -47,19 +47,38 @@ def evaluate_run(run_dir, checkpoint: str = "best", tensors: dict | None = None,
     eval_dir.mkdir(exist_ok=True)
     (eval_dir / "metrics.json").write_text(json.dumps(results, indent=2) + "\n")
     main_split = "test" if "test" in results else "validation"
-    (eval_dir / "confusion.json").write_text(json.dumps(
-        {"split": main_split, "labels": info["labels"], "rows": "true", "columns": "predicted",
-         "matrix": results[main_split]["confusion"]}, indent=2) + "\n")
-    plot_confusion(results[main_split]["confusion"], info["labels"], eval_dir / "confusion.png",
-                   f"{main_split} ({checkpoint}, epoch {info.get('epoch')})")
+    (eval_dir / "confusion.json").write_text(
+        json.dumps(
+            {
+                "split": main_split,
+                "labels": info["labels"],
+                "rows": "true",
+                "columns": "predicted",
+                "matrix": results[main_split]["confusion"],
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    plot_confusion(
+        results[main_split]["confusion"],
+        info["labels"],
+        eval_dir / "confusion.png",
+        f"{main_split} ({checkpoint}, epoch {info.get('epoch')})",
+    )
     history = read_history(run_dir / "metrics.csv")
     plot_curves(history, eval_dir / "curves.png")
     write_report(run_dir, run_config, results, history)
-    summary = {"checkpoint": checkpoint, "val_acc": results.get("validation", {}).get("accuracy"),
-               "test_acc": results.get("test", {}).get("accuracy")}
-    line = (f"{run_dir}: {info.get('arch')} {info['input_mode']}"
-            f"{'/' + info['reference'] if info['input_mode'] != 'rgb' else ''} {checkpoint} epoch {info.get('epoch')}: "
-            + ", ".join(f"{s} acc {results[s]['accuracy']:.4f}" for s in ("validation", "test") if s in results))
+    summary = {
+        "checkpoint": checkpoint,
+        "val_acc": results.get("validation", {}).get("accuracy"),
+        "test_acc": results.get("test", {}).get("accuracy"),
+    }
+    line = (
+        f"{run_dir}: {info.get('arch')} {info['input_mode']}"
+        f"{'/' + info['reference'] if info['input_mode'] != 'rgb' else ''} {checkpoint} epoch {info.get('epoch')}: "
+        + ", ".join(f"{s} acc {results[s]['accuracy']:.4f}" for s in ("validation", "test") if s in results)
+    )
     print(line, flush=True)
     if not quiet:
         print(f"  report: {run_dir / 'report.md'}", file=sys.stderr)
@@ -92,8 +111,15 @@ def plot_confusion(matrix, labels, path: Path, title: str) -> None:
     if len(labels) <= 12:
         for i in range(cm.shape[0]):
             for j in range(cm.shape[1]):
-                ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=8,
-                        color="white" if cm[i, j] > cm.max() / 2 else "black")
+                ax.text(
+                    j,
+                    i,
+                    str(cm[i, j]),
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="white" if cm[i, j] > cm.max() / 2 else "black",
+                )
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -124,22 +150,29 @@ def plot_curves(history: list[dict], path: Path) -> None:
 
 def write_report(run_dir: Path, run_config: dict, results: dict, history: list[dict]) -> None:
     args, pre = run_config["args"], run_config["preprocess"]
-    lines = [f"# Run {run_dir.name}", "",
-             f"- dataset: `{run_config['dataset']['path']}` (spec_hash {run_config['dataset']['spec_hash']}, "
-             f"counts {run_config['dataset']['counts']})",
-             f"- model: {args['arch']}" + (f" preset {args['preset']}, patch {args['patch']}" if args["arch"] == "vit"
-                                          else "") + f", {run_config['model']['parameters']:,} parameters"
-             + (f", init {args['init']}" if args.get("init") else ""),
-             f"- input: {pre['input_mode']} (reference {pre['reference']}), image {pre['image_size'][0]}x"
-             f"{pre['image_size'][1]} px, label field `{pre['label_field']}` ({len(pre['labels'])} classes)",
-             f"- training: {args['epochs']} epochs, batch {args['batch_size']}, AdamW lr {args['lr']}, "
-             f"warmup {args['warmup']}, label smoothing {args['label_smoothing']}, seed {args['seed']}, "
-             f"bf16 {args['bf16']}",
-             f"- evaluated checkpoint: {results['checkpoint']} (epoch {results['epoch']})", ""]
+    lines = [
+        f"# Run {run_dir.name}",
+        "",
+        f"- dataset: `{run_config['dataset']['path']}` (spec_hash {run_config['dataset']['spec_hash']}, "
+        f"counts {run_config['dataset']['counts']})",
+        f"- model: {args['arch']}"
+        + (f" preset {args['preset']}, patch {args['patch']}" if args["arch"] == "vit" else "")
+        + f", {run_config['model']['parameters']:,} parameters"
+        + (f", init {args['init']}" if args.get("init") else ""),
+        f"- input: {pre['input_mode']} (reference {pre['reference']}), image {pre['image_size'][0]}x"
+        f"{pre['image_size'][1]} px, label field `{pre['label_field']}` ({len(pre['labels'])} classes)",
+        f"- training: {args['epochs']} epochs, batch {args['batch_size']}, AdamW lr {args['lr']}, "
+        f"warmup {args['warmup']}, label smoothing {args['label_smoothing']}, seed {args['seed']}, "
+        f"bf16 {args['bf16']}",
+        f"- evaluated checkpoint: {results['checkpoint']} (epoch {results['epoch']})",
+        "",
+    ]
     if history:
         speed = sum(h["img_per_s"] for h in history) / len(history)
-        lines.append(f"Training speed: {speed:.0f} img/s on average; {sum(h['seconds'] for h in history):.0f} s "
-                     "of training steps in all.")
+        lines.append(
+            f"Training speed: {speed:.0f} img/s on average; {sum(h['seconds'] for h in history):.0f} s "
+            "of training steps in all."
+        )
         lines.append("")
     lines += ["| split | n | accuracy | macro F1 | loss |", "|---|---|---|---|---|"]
     for split in ("validation", "test"):

@@ -22,8 +22,9 @@ PRESETS = {
 ARCHS = ("vit", "resnet18")
 
 
-def vit_config(preset: str, image_size, patch: int, channels: int, labels: list[str], layers=None, hidden=None,
-               heads=None):
+def vit_config(
+    preset: str, image_size, patch: int, channels: int, labels: list[str], layers=None, hidden=None, heads=None
+):
     from transformers import ViTConfig
 
     if preset not in PRESETS:
@@ -36,10 +37,19 @@ def vit_config(preset: str, image_size, patch: int, channels: int, labels: list[
     if image_size[0] % patch or image_size[1] % patch:
         raise UsageError("--patch", f"must divide the image size {image_size[0]}x{image_size[1]} (HxW), got {patch}")
     return ViTConfig(
-        hidden_size=hidden, num_hidden_layers=layers or n_layers, num_attention_heads=heads,
-        intermediate_size=mlp * hidden // h, image_size=list(image_size), patch_size=patch, num_channels=channels,
-        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, qkv_bias=True,
-        num_labels=len(labels), id2label=dict(enumerate(labels)), label2id={n: i for i, n in enumerate(labels)},
+        hidden_size=hidden,
+        num_hidden_layers=layers or n_layers,
+        num_attention_heads=heads,
+        intermediate_size=mlp * hidden // h,
+        image_size=list(image_size),
+        patch_size=patch,
+        num_channels=channels,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+        qkv_bias=True,
+        num_labels=len(labels),
+        id2label=dict(enumerate(labels)),
+        label2id={n: i for i, n in enumerate(labels)},
     )
 
 
@@ -65,14 +75,23 @@ def init_vit(path, image_size, channels: int, labels: list[str]):
     size = cfg.get("image_size")
     size = list(size) if isinstance(size, (list, tuple)) else [size, size]
     if size != list(image_size) or cfg.get("num_channels", 3) != channels:
-        raise UsageError("--init", f"{path} is a ViT for {size[0]}x{size[1]} px x {cfg.get('num_channels', 3)} "
-                         f"channels; this run feeds {image_size[0]}x{image_size[1]} x {channels} "
-                         "(set --image-size / --input to match)")
+        raise UsageError(
+            "--init",
+            f"{path} is a ViT for {size[0]}x{size[1]} px x {cfg.get('num_channels', 3)} "
+            f"channels; this run feeds {image_size[0]}x{image_size[1]} x {channels} "
+            "(set --image-size / --input to match)",
+        )
     from transformers import ViTConfig, ViTForImageClassification
     from transformers.utils import logging as hf_logging
 
-    config = ViTConfig(**{k: v for k, v in cfg.items() if k in ViTConfig().to_dict() and k not in (
-        "model_type", "id2label", "label2id", "architectures", "transformers_version")})
+    config = ViTConfig(
+        **{
+            k: v
+            for k, v in cfg.items()
+            if k in ViTConfig().to_dict()
+            and k not in ("model_type", "id2label", "label2id", "architectures", "transformers_version")
+        }
+    )
     config.num_labels = len(labels)
     config.id2label = dict(enumerate(labels))
     config.label2id = {n: i for i, n in enumerate(labels)}
@@ -110,8 +129,12 @@ def build_resnet18(channels: int, num_labels: int):
 
 
 def resnet_config(channels: int, labels: list[str]) -> dict:
-    return {"model_type": "pinscope_resnet18", "num_channels": channels, "num_labels": len(labels),
-            "id2label": {str(i): n for i, n in enumerate(labels)}}
+    return {
+        "model_type": "pinscope_resnet18",
+        "num_channels": channels,
+        "num_labels": len(labels),
+        "id2label": {str(i): n for i, n in enumerate(labels)},
+    }
 
 
 def model_from_config(config: dict):

@@ -25,8 +25,9 @@ def _layout(spec, height: int, width: int):
     return boxes
 
 
-def draw(spec, boxes, defect_index: int, mode: str, gain: float, noise_rng, height: int, width: int,
-         noise: float = 6.0):
+def draw(
+    spec, boxes, defect_index: int, mode: str, gain: float, noise_rng, height: int, width: int, noise: float = 6.0
+):
     """RGB uint8 render and its instance mask."""
     image = np.full((height, width, 3), 20.0, dtype=np.float32)
     mask = np.zeros((height, width), dtype=np.uint8)
@@ -40,24 +41,44 @@ def draw(spec, boxes, defect_index: int, mode: str, gain: float, noise_rng, heig
                 dy = max(1, (y1 - y0) // 2)
             elif mode == "tilt_y":
                 dx = max(1, (x1 - x0) // 2)
-        image[y0 + dy:y1 + dy, x0 + dx:x1 + dx] = bright
-        mask[y0 + dy:y1 + dy, x0 + dx:x1 + dx] = i + 1
+        image[y0 + dy : y1 + dy, x0 + dx : x1 + dx] = bright
+        mask[y0 + dy : y1 + dy, x0 + dx : x1 + dx] = i + 1
     image = image * gain + noise_rng.normal(0.0, noise, image.shape)
     return np.clip(image, 0, 255).astype(np.uint8), mask
 
 
-def make_dataset(root, train: int = 24, validation: int = 8, test: int = 8, reference: int = 4,
-                 height: int = 32, width: int = 96, seed: int = 0, twin: bool = True, name: str = "synthetic"):
+def make_dataset(
+    root,
+    train: int = 24,
+    validation: int = 8,
+    test: int = 8,
+    reference: int = 4,
+    height: int = 32,
+    width: int = 96,
+    seed: int = 0,
+    twin: bool = True,
+    name: str = "synthetic",
+):
     """Write a complete synthetic dataset to `root` and return its path."""
     import cv2
     from pinscope_schema import DatasetWriter, GenerationSpec, ReferenceRow, SampleRow, rng_for
 
-    spec = GenerationSpec.from_dict({
-        "name": name, "seed": seed, "camera": {"rig": "centre"},
-        "render": {"engine": "WORKBENCH", "width": width, "height": height, "samples": 1},
-        "dataset": {"train": train, "validation": validation, "test": test, "reference": reference,
-                    "twin": twin, "mask": True},
-    })
+    spec = GenerationSpec.from_dict(
+        {
+            "name": name,
+            "seed": seed,
+            "camera": {"rig": "centre"},
+            "render": {"engine": "WORKBENCH", "width": width, "height": height, "samples": 1},
+            "dataset": {
+                "train": train,
+                "validation": validation,
+                "test": test,
+                "reference": reference,
+                "twin": twin,
+                "mask": True,
+            },
+        }
+    )
     writer = DatasetWriter(root, spec, blender_version="synthetic")
     boxes = _layout(spec, height, width)
     classes = spec.defects.classes
@@ -94,13 +115,29 @@ def make_dataset(root, train: int = 24, validation: int = 8, test: int = 8, refe
             if twin:
                 hashes["twin"] = file_digest(folder / "twins" / stem)
             mode_letter = cls.qeu_mode()
-            code = "OK" if pin is None else f"{pin[0] + 1}{pin[1] + 1}{mode_letter}{int(round(cls.high * (10 if cls.mode == 'retract' else 1))):02d}"
-            writer.add_sample(SampleRow(
-                file_name=f"images/{stem}", label=cls.name, pin=pin, pin_index=pin_index, qeu_code=code,
-                mode=cls.mode, shape="" if pin is None else spec.grid.shape_at(*pin), view="centre", split=split,
-                index=index, seed=rng.getrandbits(62), jitter={"gain": gain},
-                twin_file=f"twins/{stem}" if twin else "", mask_file=f"masks/{stem}", pin_boxes=boxes,
-                defect_box=None if pin is None else boxes[pin_index], sha256=hashes))
+            amount = int(round(cls.high * (10 if cls.mode == "retract" else 1)))
+            code = "OK" if pin is None else f"{pin[0] + 1}{pin[1] + 1}{mode_letter}{amount:02d}"
+            writer.add_sample(
+                SampleRow(
+                    file_name=f"images/{stem}",
+                    label=cls.name,
+                    pin=pin,
+                    pin_index=pin_index,
+                    qeu_code=code,
+                    mode=cls.mode,
+                    shape="" if pin is None else spec.grid.shape_at(*pin),
+                    view="centre",
+                    split=split,
+                    index=index,
+                    seed=rng.getrandbits(62),
+                    jitter={"gain": gain},
+                    twin_file=f"twins/{stem}" if twin else "",
+                    mask_file=f"masks/{stem}",
+                    pin_boxes=boxes,
+                    defect_box=None if pin is None else boxes[pin_index],
+                    sha256=hashes,
+                )
+            )
     for index in range(reference):
         if index in writer.done_indices("reference"):
             continue
@@ -109,8 +146,16 @@ def make_dataset(root, train: int = 24, validation: int = 8, test: int = 8, refe
         image, _ = draw(spec, boxes, -1, "ok", gain, np.random.default_rng(rng.getrandbits(32)), height, width)
         rel = f"images/{index:06d}.png"
         write_png(writer.root / "reference" / rel, image)
-        writer.add_reference(ReferenceRow(file_name=rel, view="centre", index=index, seed=rng.getrandbits(62),
-                                          jitter={"gain": gain}, pin_boxes=boxes,
-                                          sha256={"image": file_digest(writer.root / "reference" / rel)}))
+        writer.add_reference(
+            ReferenceRow(
+                file_name=rel,
+                view="centre",
+                index=index,
+                seed=rng.getrandbits(62),
+                jitter={"gain": gain},
+                pin_boxes=boxes,
+                sha256={"image": file_digest(writer.root / "reference" / rel)},
+            )
+        )
     writer.flush()
     return Path(root)

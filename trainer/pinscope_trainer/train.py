@@ -54,6 +54,9 @@ class TrainOptions:
     warmup: float = 0.1  # fraction of all steps
     label_smoothing: float = 0.1
     augment: dict = field(default_factory=lambda: asdict(AugmentOptions()))
+    teacher: str | None = None  # checkpoint folder of a trained model on the same inputs (distillation)
+    distill_alpha: float = 0.5
+    distill_temperature: float = 2.0
     seed: int = 0
     bf16: bool = False
     save_epochs: list = field(default_factory=list)
@@ -79,9 +82,13 @@ def prepare_data(opts: TrainOptions):
 
     ds = PinDataset(opts.data, cache_dir=opts.cache_dir)
     size = tuple(opts.image_size) if opts.image_size else ds.render_size
-    pre = Preprocess(label_field=opts.label, input_mode=opts.input, reference=opts.reference, image_size=size,
-                     soart3=Soart3Options(opts.soart3_region, opts.soart3_tile, opts.soart3_basis,
-                                          opts.soart3_channels))
+    pre = Preprocess(
+        label_field=opts.label,
+        input_mode=opts.input,
+        reference=opts.reference,
+        image_size=size,
+        soart3=Soart3Options(opts.soart3_region, opts.soart3_tile, opts.soart3_basis, opts.soart3_channels),
+    )
     pre.check()
     pre.labels = ds.vocabulary(opts.label)
     from .features.inputs import fit_normalisation, normalise
@@ -89,8 +96,10 @@ def prepare_data(opts: TrainOptions):
     tensors = {}
     train_x = ds.inputs("train", pre, normalised=False)
     pre.mean, pre.std = fit_normalisation(train_x)
-    tensors["train"] = (torch.from_numpy(normalise(train_x, pre.mean, pre.std)),
-                        torch.from_numpy(ds.label_ids("train", pre)))
+    tensors["train"] = (
+        torch.from_numpy(normalise(train_x, pre.mean, pre.std)),
+        torch.from_numpy(ds.label_ids("train", pre)),
+    )
     for split in ("validation", "test"):
         if ds.rows(split, required=False):
             tensors[split] = (torch.from_numpy(ds.inputs(split, pre)), torch.from_numpy(ds.label_ids(split, pre)))
@@ -110,8 +119,9 @@ def build_model(opts: TrainOptions, pre: Preprocess):
         return model
     if opts.init:
         return models.init_vit(opts.init, pre.image_size, pre.channels, pre.labels)
-    cfg = models.vit_config(opts.preset, pre.image_size, opts.patch, pre.channels, pre.labels, opts.layers,
-                            opts.hidden, opts.heads)
+    cfg = models.vit_config(
+        opts.preset, pre.image_size, opts.patch, pre.channels, pre.labels, opts.layers, opts.hidden, opts.heads
+    )
     return models.build_vit(cfg)
 
 
@@ -136,9 +146,45 @@ def predict(model, inputs, batch_size: int = 128, bf16: bool = False):
     outs = []
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         for start in range(0, len(inputs), batch_size):
-            outs.append(forward_logits(model, inputs[start:start + batch_size]).float())
+            outs.append(forward_logits(model, inputs[start : start + batch_size]).float())
     model.train(was_training)
     return torch.cat(outs)
+
+
+def teacher_train_logits(opts: TrainOptions, pre: Preprocess, train_x):
+    """Soft targets from a trained teacher (e.g. the ResNet-18 baseline), computed once on the clean
+    training inputs: knowledge distillation (Hinton et al.; DeiT uses a CNN teacher the same way)."""
+    if not opts.teacher:
+        return None
+    from .checkpoints import load_checkpoint
+
+    path = Path(opts.teacher)
+    if not (path / "model.safetensors").is_file() or not (path / "preprocess.json").is_file():
+        raise UsageError("--teacher", f"{path} is not a checkpoint folder (need model.safetensors + preprocess.json)")
+    teacher, tinfo = load_checkpoint(path)
+    mine = pre.to_info()
+    for key in ("labels", "input_mode", "reference", "image_size", "soart3"):
+        if tinfo.get(key) != mine[key]:
+            raise UsageError(
+                "--teacher", f"{path} was trained with another {key} ({tinfo.get(key)!r}, this run {mine[key]!r})"
+            )
+    return predict(teacher, train_x, bf16=opts.bf16)
+
+
+def distill_loss(student_logits, teacher_logits, temperature: float):
+    import torch.nn.functional as F
+
+    t = temperature
+    return (
+        F.kl_div(
+            F.log_softmax(student_logits / t, 1),
+            F.log_softmax(teacher_logits / t, 1),
+            reduction="batchmean",
+            log_target=True,
+        )
+        * t
+        * t
+    )
 
 
 def write_metrics_csv(path: Path, history: list[dict]) -> None:
@@ -172,11 +218,17 @@ def check_resume(out: Path, opts: TrainOptions, spec_hash: str) -> bool:
     diffs = [k for k in sorted(set(mine) | set(theirs)) if mine.get(k) != theirs.get(k)]
     if diffs:
         k = diffs[0]
-        raise UsageError("--resume", f"{out} was made with another config ({k}: {theirs.get(k)!r} there, "
-                         f"{mine.get(k)!r} here); use the same options or another --out")
+        raise UsageError(
+            "--resume",
+            f"{out} was made with another config ({k}: {theirs.get(k)!r} there, "
+            f"{mine.get(k)!r} here); use the same options or another --out",
+        )
     if old.get("dataset", {}).get("spec_hash") != spec_hash:
-        raise UsageError("--resume", f"{out} was trained on another dataset (spec_hash "
-                         f"{old.get('dataset', {}).get('spec_hash')}, --data has {spec_hash})")
+        raise UsageError(
+            "--resume",
+            f"{out} was trained on another dataset (spec_hash "
+            f"{old.get('dataset', {}).get('spec_hash')}, --data has {spec_hash})",
+        )
     return (checkpoint_root(out) / "last" / "trainer_state.pt").is_file()
 
 
@@ -202,8 +254,13 @@ def train(opts: TrainOptions) -> dict:
     model = build_model(opts, pre)
     from .models import count_parameters, forward_logits
 
-    info = {**pre.to_info(), "arch": opts.arch, "dataset": str(Path(opts.data).resolve()),
-            "spec_hash": ds.spec_hash, "bf16": opts.bf16}
+    info = {
+        **pre.to_info(),
+        "arch": opts.arch,
+        "dataset": str(Path(opts.data).resolve()),
+        "spec_hash": ds.spec_hash,
+        "bf16": opts.bf16,
+    }
     train_x, train_y = tensors["train"]
     val_x, val_y = tensors["validation"]
     steps_per_epoch = math.ceil(len(train_x) / opts.batch_size)
@@ -212,6 +269,7 @@ def train(opts: TrainOptions) -> dict:
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(total, max(1, int(opts.warmup * total))))
     loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=opts.label_smoothing)
     aug = AugmentOptions(**opts.augment)
+    teacher_logits = teacher_train_logits(opts, pre, train_x)
     start_epoch, history, best = 1, [], {"val_acc": -1.0, "val_loss": float("inf"), "epoch": 0}
     if resuming:
         last = checkpoint_root(out) / "last"
@@ -224,15 +282,23 @@ def train(opts: TrainOptions) -> dict:
         start_epoch, history, best = state["epoch"] + 1, list(state["history"]), dict(state["best"])
         log(opts, f"resuming {out} after epoch {state['epoch']}")
     out.mkdir(parents=True, exist_ok=True)
-    run_config = {"args": asdict(opts), "dataset": {"path": str(Path(opts.data).resolve()), "spec_hash": ds.spec_hash,
-                  "counts": {s: len(t[0]) for s, t in tensors.items()}}, "preprocess": pre.to_info(),
-                  "model": {"arch": opts.arch, "parameters": count_parameters(model)},
-                  "versions": {"torch": torch.__version__, "transformers": _version("transformers")}}
+    run_config = {
+        "args": asdict(opts),
+        "dataset": {
+            "path": str(Path(opts.data).resolve()),
+            "spec_hash": ds.spec_hash,
+            "counts": {s: len(t[0]) for s, t in tensors.items()},
+        },
+        "preprocess": pre.to_info(),
+        "model": {"arch": opts.arch, "parameters": count_parameters(model)},
+        "versions": {"torch": torch.__version__, "transformers": _version("transformers")},
+    }
     write_json(out / "run_config.json", run_config)
     if not resuming:
         write_metrics_csv(out / "metrics.csv", [])
     save_epochs = set(opts.save_epochs)
-    kill_at = tuple(int(v) for v in os.environ["PINSCOPE_KILL_AT"].split(":")) if os.environ.get("PINSCOPE_KILL_AT") else None
+    kill_env = os.environ.get("PINSCOPE_KILL_AT")  # "epoch:step", test-only fault injection
+    kill_at = tuple(int(v) for v in kill_env.split(":")) if kill_env else None
     model.train()
     for epoch in range(start_epoch, opts.epochs + 1):
         from pinscope_schema import derive_seed
@@ -240,17 +306,26 @@ def train(opts: TrainOptions) -> dict:
         gen = torch.Generator().manual_seed(derive_seed(opts.seed, "epoch", epoch))
         order = torch.randperm(len(train_x), generator=gen)
         t0, seen, loss_sum, correct = time.perf_counter(), 0, 0.0, 0
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch}/{opts.epochs}", leave=False, disable=opts.quiet,
-                   file=sys.stderr)
+        bar = tqdm(
+            range(steps_per_epoch),
+            desc=f"epoch {epoch}/{opts.epochs}",
+            leave=False,
+            disable=opts.quiet,
+            file=sys.stderr,
+        )
         for step in bar:
             if kill_at == (epoch, step):  # fault injection for the kill-and-resume test: a real SIGKILL
                 os.kill(os.getpid(), signal.SIGKILL)
-            idx = order[step * opts.batch_size:(step + 1) * opts.batch_size]
+            idx = order[step * opts.batch_size : (step + 1) * opts.batch_size]
             x = augment_batch(train_x[idx], gen, aug)
             y = train_y[idx]
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=opts.bf16):
                 logits = forward_logits(model, x)
             loss = loss_fn(logits.float(), y)
+            if teacher_logits is not None:
+                loss = (1 - opts.distill_alpha) * loss + opts.distill_alpha * distill_loss(
+                    logits.float(), teacher_logits[idx], opts.distill_temperature
+                )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -263,18 +338,35 @@ def train(opts: TrainOptions) -> dict:
         val_logits = predict(model, val_x, bf16=opts.bf16)
         val_loss = torch.nn.functional.cross_entropy(val_logits, val_y).item()
         val_acc = (val_logits.argmax(1) == val_y).float().mean().item()
-        row = {"epoch": epoch, "step": epoch * steps_per_epoch, "lr": scheduler.get_last_lr()[0],
-               "train_loss": loss_sum / seen, "train_acc": correct / seen, "val_loss": val_loss, "val_acc": val_acc,
-               "seconds": round(seconds, 3), "img_per_s": round(seen / seconds, 2)}
+        row = {
+            "epoch": epoch,
+            "step": epoch * steps_per_epoch,
+            "lr": scheduler.get_last_lr()[0],
+            "train_loss": loss_sum / seen,
+            "train_acc": correct / seen,
+            "val_loss": val_loss,
+            "val_acc": val_acc,
+            "seconds": round(seconds, 3),
+            "img_per_s": round(seen / seconds, 2),
+        }
         history.append(row)
-        log(opts, f"epoch {epoch}/{opts.epochs}: loss {row['train_loss']:.4f} train_acc {row['train_acc']:.3f} "
-                  f"val_loss {val_loss:.4f} val_acc {val_acc:.3f} ({row['img_per_s']:.0f} img/s)")
+        log(
+            opts,
+            f"epoch {epoch}/{opts.epochs}: loss {row['train_loss']:.4f} train_acc {row['train_acc']:.3f} "
+            f"val_loss {val_loss:.4f} val_acc {val_acc:.3f} ({row['img_per_s']:.0f} img/s)",
+        )
         improved = (val_acc, -val_loss) > (best["val_acc"], -best["val_loss"])
         if improved:
             best = {"val_acc": val_acc, "val_loss": val_loss, "epoch": epoch}
         epoch_info = {**info, "epoch": epoch, "val_acc": val_acc, "val_loss": val_loss}
-        state = {"epoch": epoch, "step": epoch * steps_per_epoch, "optimizer": optimizer.state_dict(),
-                 "scheduler": scheduler.state_dict(), "history": history, "best": best}
+        state = {
+            "epoch": epoch,
+            "step": epoch * steps_per_epoch,
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "history": history,
+            "best": best,
+        }
         root = checkpoint_root(out)
         keep = epoch in save_epochs or (opts.save_every and epoch % opts.save_every == 0)
         if keep:

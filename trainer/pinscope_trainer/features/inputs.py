@@ -28,8 +28,13 @@ def to_float(images_u8: np.ndarray) -> np.ndarray:
     return images_u8.astype(np.float32) * (1.0 / 255.0)
 
 
-def compute_inputs(images_u8: np.ndarray, reference: np.ndarray | None, mode: str,
-                   soart3: Soart3Options = Soart3Options(), chunk: int = 64) -> np.ndarray:
+def compute_inputs(
+    images_u8: np.ndarray,
+    reference: np.ndarray | None,
+    mode: str,
+    soart3: Soart3Options = Soart3Options(),
+    chunk: int = 64,
+) -> np.ndarray:
     """(N, H, W, 3) uint8 renders (+ reference, float in [0, 1], (N, H, W, 3) or (H, W, 3)) -> (N, C, H, W) float32.
 
     Works in chunks so the float64 SOART3 intermediates stay small.

@@ -50,7 +50,9 @@ class Soart3Options:
         if self.channels not in CHANNEL_MODES:
             raise UsageError("--soart3-channels", f"must be one of {', '.join(CHANNEL_MODES)}, got {self.channels!r}")
         if self.basis == "kernels" and (self.tile < 2 or self.region % self.tile):
-            raise UsageError("--soart3-tile", f"must be >= 2 and divide --soart3-region ({self.region}), got {self.tile}")
+            raise UsageError(
+                "--soart3-tile", f"must be >= 2 and divide --soart3-region ({self.region}), got {self.tile}"
+            )
 
     def out_channels(self, in_channels: int = 3) -> int:
         return 3 if self.channels == "concat" else 3 * in_channels
