@@ -10,7 +10,7 @@ from __future__ import annotations
 import bpy
 
 from ..contract import schema
-from . import panel_layout
+from . import panel_layout, render_ops
 
 CATEGORY = "PinScope"
 PANELS = {panel.key: panel for panel in panel_layout.SUB_PANELS}
@@ -159,7 +159,7 @@ class PINSCOPE_PT_dataset(_SpecSubPanel, bpy.types.Panel):
         draw_record(layout.column(), context.scene.pinscope.dataset, schema.DatasetSpec)
         layout.prop(session, "output_dir")
         layout.prop(session, "workers")
-        if session.running:
+        if render_ops.is_running():
             draw_progress(layout, session)
             layout.operator("pinscope.cancel_render", icon="CANCEL")
         else:
@@ -189,7 +189,7 @@ class PINSCOPE_PT_other(_SpecSubPanel, bpy.types.Panel):
 def draw_status_bar(self, context):
     """Progress of a running dataset render in the status bar (appended to STATUSBAR_HT_header)."""
     session = getattr(context.scene, "pinscope_session", None)
-    if session is not None and session.running:
+    if session is not None and render_ops.is_running():
         self.layout.progress(factor=session.progress, type="RING", text=f"PinScope {session.progress_text}")
 
 

@@ -61,11 +61,12 @@ class PINSCOPE_PG_session(bpy.types.PropertyGroup):
     )
     preview_index: bpy.props.IntProperty(name="Sample", default=0, min=0, description="Sample index in the split")
     preview_label: bpy.props.StringProperty(name="Previewed", default="", description="The previewed sample")
-    running: bpy.props.BoolProperty(name="Rendering", default=False, options={"SKIP_SAVE"})
+    # Whether a render runs is the operator's state (render_ops.is_running), never a saved flag:
+    # a .blend saved mid-render must not reopen showing a render that no longer exists.
     progress: bpy.props.FloatProperty(
-        name="Progress", default=0.0, min=0.0, max=1.0, subtype="FACTOR", options={"SKIP_SAVE"}, update=_tag_redraw
+        name="Progress", default=0.0, min=0.0, max=1.0, subtype="FACTOR", update=_tag_redraw
     )
-    progress_text: bpy.props.StringProperty(name="Status", default="", options={"SKIP_SAVE"})
+    progress_text: bpy.props.StringProperty(name="Status", default="")
     # A new scene's property groups hold Blender defaults, and its collections (defect classes) are
     # empty; the spec defaults are copied in once, on first use.
     initialised: bpy.props.BoolProperty(name="Initialised", default=False)

@@ -28,6 +28,10 @@ CYCLES_SEED_LIMIT = 2**31 - 1  # Cycles' seed is a 32-bit int; plan seeds are wi
 _running: dict = {"job": None, "timer": None, "wm": None, "cancel": False}
 
 
+def is_running() -> bool:
+    return _running["job"] is not None
+
+
 def output_dir(context, spec) -> tuple[Path | None, str]:
     """Where this spec's dataset goes, or (None, why not)."""
     session = context.scene.pinscope_session
@@ -124,7 +128,6 @@ def _finish(context, status: jobs.JobStatus, operator) -> set:
         wm.event_timer_remove(timer)
     _running.update(job=None, timer=None, wm=None, cancel=False)
     session = context.scene.pinscope_session
-    session.running = False
     _update_session(session, status)
     job.close()
     if status.errors:
@@ -177,7 +180,7 @@ class PINSCOPE_OT_render_dataset(bpy.types.Operator):
             self.report({"ERROR"}, f"Cannot start a background render in {out}: {err}")
             return {"CANCELLED"}
         session = context.scene.pinscope_session
-        session.running, session.progress, session.progress_text = True, 0.0, "starting"
+        session.progress, session.progress_text = 0.0, "starting"
         _running.update(job=job, cancel=False)
         if self.blocking or context.window is None:
             status = job.wait(on_progress=lambda s: _update_session(session, s))

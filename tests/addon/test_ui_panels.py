@@ -97,3 +97,32 @@ def test_an_invalid_panel_spec_is_reported_not_built(scene):
     with pytest.raises(RuntimeError, match=r"spec\.pins\.square_width: square pins .* must be narrower"):
         bpy.ops.pinscope.build_grid()
     assert "PinScope" not in bpy.data.collections
+
+
+def test_disabling_during_a_modal_render_stops_it_and_keeps_the_folder_resumable(scene, tmp_path):
+    """Render Dataset without `blocking` runs modally; unregistering must stop its background job."""
+    import time
+
+    from blender_addon.ui import render_ops
+
+    data = schema.GenerationSpec().to_dict()
+    data["name"] = "ui-modal-test"
+    data["render"].update(engine="WORKBENCH", width=64, height=32, samples=1)
+    data["dataset"].update(train=40, validation=0, test=0, reference=0)
+    properties.spec_to_scene(schema.GenerationSpec.from_dict(data), scene)
+    scene.pinscope_session.output_dir = str(tmp_path / "data")
+    assert bpy.ops.pinscope.render_dataset() == {"RUNNING_MODAL"}
+    job = render_ops._running["job"]
+    assert render_ops.is_running() and bpy.ops.pinscope.cancel_render.poll()
+    assert _poll_message(bpy.ops.pinscope.render_dataset) == "A dataset render is already running"
+    deadline = time.monotonic() + 120
+    while job.poll().done < 1 and not job.poll().finished and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not job.poll().finished  # still rendering when the add-on goes away
+    blender_addon.unregister()
+    try:
+        assert job.process.returncode is not None and job.cancelled
+        assert not render_ops.is_running() and render_ops._running["timer"] is None
+        assert schema.validate_dataset(tmp_path / "data", require_complete=False) == []
+    finally:
+        blender_addon.register()  # the module fixture unregisters at the end

@@ -130,7 +130,7 @@ def render_dataset(schema):
     facts["render_dataset"] = sorted(bpy.ops.pinscope.render_dataset(blocking=True))
     facts["render_dataset_s"] = round(time.perf_counter() - start, 2)
     facts["progress"], facts["progress_text"] = scene.pinscope_session.progress, scene.pinscope_session.progress_text
-    facts["running_after"] = scene.pinscope_session.running
+    facts["running_after"] = sys.modules[f"{MODULE}.ui.render_ops"].is_running()
     facts["dataset_problems"] = schema.validate_dataset(out)
     manifest = schema.read_manifest(out)
     facts["dataset_counts"] = manifest.counts
