@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 import os
-import time
 
 # Modes rendered in full even when region rendering is on. Measured per mode with
 # bench/render_scale_bench.py (docs/performance.md); empty means every mode passed the 40 dB check.
@@ -61,6 +60,16 @@ def wants_region(spec, plan, box) -> bool:
         return False
     area = (box[2] - box[0]) * (box[3] - box[1])
     return area <= MAX_REGION_FRACTION * spec.render.width * spec.render.height
+
+
+def region_for(spec, plan, defect_box) -> list | None:
+    """The box to region-render `plan` with, or None when it must be (or is better) rendered in full."""
+    if not spec.render.region or plan is None or not plan.is_defective or defect_box is None:
+        return None
+    from ..core.camera import camera_pose
+
+    box = region_box(spec, camera_pose(spec, plan.view, plan.jitter), plan, defect_box)
+    return box if wants_region(spec, plan, box) else None
 
 
 def psnr(a, b, peak: float = 255.0) -> float:
@@ -146,9 +155,7 @@ def render_region(pin_scene, path, seed: int, box, twin_path) -> float:
         seconds = render_image(pin_scene, region_tmp, seed)
     finally:
         settings.use_border = False
-    start = time.perf_counter()
     merged = composite(load_pixels(twin_path), load_pixels(region_tmp), box, height)
     save_pixels(merged, path)
     os.unlink(region_tmp)
-    pin_scene.region_composite_s = getattr(pin_scene, "region_composite_s", 0.0) + time.perf_counter() - start
     return seconds
