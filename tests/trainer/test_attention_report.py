@@ -50,7 +50,7 @@ def tiny_run(tmp_path_factory):
         os.environ["PINSCOPE_CACHE"] = old_cache
 
 
-def test_report_builds_with_scores_curation_and_pictures(tiny_run):
+def test_report_builds_with_scores_curation_and_pictures(tiny_run, capsys):
     out = tiny_run / "report"
     # through the trainer's CLI, as `make attention RUN=.. CKPTS=..` calls it
     assert (
@@ -93,10 +93,12 @@ def test_report_builds_with_scores_curation_and_pictures(tiny_run):
     problems = sum(g["wrong"] + g["right_wrong_reason"] for g in hints["groups"])
     assert problems <= hints["wrong"] + hints["right_wrong_reason"]
     # a second run reuses the saved maps (resume) and gives the same scores
+    capsys.readouterr()
     assert (
         attention_cli.main(["--run", str(tiny_run / "run"), "--ckpts", "1,2,3", "--out", str(out), "--samples", "4"])
         == 0
     )
+    assert capsys.readouterr().err.count("maps reused") == 3
     assert json.loads((out / "scores.json").read_text())["scores"] == summary["scores"]
 
 
