@@ -30,16 +30,17 @@ def augment_batch(x, generator, opts: AugmentOptions):
     if not opts.enabled:
         return x
     b, c = x.shape[:2]
-    gain = 1.0 + (torch.rand(b, 1, 1, 1, generator=generator) * 2 - 1) * opts.gain
-    bias = (torch.rand(b, 1, 1, 1, generator=generator) * 2 - 1) * opts.bias
+    dev = x.device  # random numbers come from the CPU generator (same stream on CPU and GPU)
+    gain = (1.0 + (torch.rand(b, 1, 1, 1, generator=generator) * 2 - 1) * opts.gain).to(dev)
+    bias = ((torch.rand(b, 1, 1, 1, generator=generator) * 2 - 1) * opts.bias).to(dev)
     out = x * gain + bias
     if opts.noise:
-        out = out + torch.randn(out.shape, generator=generator) * opts.noise
+        out = out + (torch.randn(out.shape, generator=generator) * opts.noise).to(dev)
     if opts.blur_prob:
-        which = torch.rand(b, generator=generator) < opts.blur_prob
+        which = (torch.rand(b, generator=generator) < opts.blur_prob).to(dev)
         if which.any():
             k = torch.tensor([1.0, 2.0, 1.0])
-            kernel = (k[:, None] * k[None, :] / 16.0).expand(c, 1, 3, 3).contiguous()
+            kernel = (k[:, None] * k[None, :] / 16.0).expand(c, 1, 3, 3).contiguous().to(dev)
             blurred = F.conv2d(F.pad(out[which], (1, 1, 1, 1), mode="replicate"), kernel, groups=c)
             out[which] = blurred
     return out

@@ -108,6 +108,7 @@ def add_train_parser(sub) -> None:
     g.add_argument("--seed", type=int, default=d.seed)
     g.add_argument("--bf16", action="store_true", help="bfloat16 autocast (fast on CPUs with AMX/avx512_bf16)")
     g.add_argument("--threads", type=int, help="torch CPU threads")
+    g.add_argument("--device", default="auto", help="auto (cuda when available), cpu, cuda, cuda:N")
     g = p.add_argument_group("checkpoints")
     g.add_argument("--save-epochs", type=int_list, default=[], help="epochs to keep, e.g. 300,400,500")
     g.add_argument("--save-every", type=int, default=0, help="also keep every K-th epoch")

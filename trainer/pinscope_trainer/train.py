@@ -25,7 +25,7 @@ from .errors import UsageError
 from .features.soart3 import Soart3Options
 
 # Options that may differ between a run and its resumption without changing the result.
-RUN_ONLY = {"resume", "threads", "cache_dir", "quiet", "data", "out", "save_epochs", "save_every", "no_eval"}
+RUN_ONLY = {"resume", "device", "threads", "cache_dir", "quiet", "data", "out", "save_epochs", "save_every", "no_eval"}
 
 
 @dataclass
@@ -58,6 +58,7 @@ class TrainOptions:
     distill_alpha: float = 0.5
     distill_temperature: float = 2.0
     seed: int = 0
+    device: str = "auto"  # auto = cuda when available, else cpu
     bf16: bool = False
     save_epochs: list = field(default_factory=list)
     save_every: int = 0
@@ -144,9 +145,11 @@ def predict(model, inputs, batch_size: int = 128, bf16: bool = False):
     was_training = model.training
     model.eval()
     outs = []
-    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+    device = next(model.parameters()).device
+    with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
         for start in range(0, len(inputs), batch_size):
-            outs.append(forward_logits(model, inputs[start : start + batch_size]).float())
+            batch = inputs[start : start + batch_size].to(device)
+            outs.append(forward_logits(model, batch).float().cpu())
     model.train(was_training)
     return torch.cat(outs)
 
@@ -162,13 +165,14 @@ def teacher_train_logits(opts: TrainOptions, pre: Preprocess, train_x):
     if not (path / "model.safetensors").is_file() or not (path / "preprocess.json").is_file():
         raise UsageError("--teacher", f"{path} is not a checkpoint folder (need model.safetensors + preprocess.json)")
     teacher, tinfo = load_checkpoint(path)
+    teacher.to(train_x.device)
     mine = pre.to_info()
     for key in ("labels", "input_mode", "reference", "image_size", "soart3"):
         if tinfo.get(key) != mine[key]:
             raise UsageError(
                 "--teacher", f"{path} was trained with another {key} ({tinfo.get(key)!r}, this run {mine[key]!r})"
             )
-    return predict(teacher, train_x, bf16=opts.bf16)
+    return predict(teacher, train_x, bf16=opts.bf16).to(train_x.device)
 
 
 def distill_loss(student_logits, teacher_logits, temperature: float):
@@ -252,6 +256,9 @@ def train(opts: TrainOptions) -> dict:
     resuming = check_resume(out, opts, ds.spec_hash)
     torch.manual_seed(opts.seed)
     model = build_model(opts, pre)
+    device = resolve_device(opts.device)
+    model.to(device)
+    tensors = {split: (x.to(device), y.to(device)) for split, (x, y) in tensors.items()}
     from .models import count_parameters, forward_logits
 
     info = {
@@ -275,7 +282,7 @@ def train(opts: TrainOptions) -> dict:
         last = checkpoint_root(out) / "last"
         from safetensors.torch import load_file
 
-        model.load_state_dict(load_file(str(last / "model.safetensors")))
+        model.load_state_dict(load_file(str(last / "model.safetensors"), device=str(device)))
         state = load_trainer_state(last)
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -319,7 +326,7 @@ def train(opts: TrainOptions) -> dict:
             idx = order[step * opts.batch_size : (step + 1) * opts.batch_size]
             x = augment_batch(train_x[idx], gen, aug)
             y = train_y[idx]
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=opts.bf16):
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=opts.bf16):
                 logits = forward_logits(model, x)
             loss = loss_fn(logits.float(), y)
             if teacher_logits is not None:
@@ -336,8 +343,8 @@ def train(opts: TrainOptions) -> dict:
             bar.set_postfix(loss=f"{loss.item():.3f}")
         seconds = time.perf_counter() - t0
         val_logits = predict(model, val_x, bf16=opts.bf16)
-        val_loss = torch.nn.functional.cross_entropy(val_logits, val_y).item()
-        val_acc = (val_logits.argmax(1) == val_y).float().mean().item()
+        val_loss = torch.nn.functional.cross_entropy(val_logits, val_y.cpu()).item()
+        val_acc = (val_logits.argmax(1) == val_y.cpu()).float().mean().item()
         row = {
             "epoch": epoch,
             "step": epoch * steps_per_epoch,
@@ -383,8 +390,21 @@ def train(opts: TrainOptions) -> dict:
     if not opts.no_eval:
         from .evaluate import evaluate_run
 
-        summary.update(evaluate_run(out, tensors=tensors, quiet=opts.quiet))
+        cpu = {split: (x.cpu(), y.cpu()) for split, (x, y) in tensors.items()}
+        summary.update(evaluate_run(out, tensors=cpu, quiet=opts.quiet))
     return summary
+
+
+def resolve_device(name: str):
+    import torch
+
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UsageError("--device", f"{name} asked for but no CUDA GPU is available; use cpu or auto")
+    if name != "cpu" and not name.startswith("cuda"):
+        raise UsageError("--device", f"must be auto, cpu, cuda or cuda:N, got {name!r}")
+    return torch.device(name)
 
 
 def _version(name: str) -> str:
