@@ -21,14 +21,22 @@ sys.path.insert(0, str(REPO / "tools"))
 import build_addon  # noqa: E402
 
 MODULE = "bl_ext.user_default.pinscope"
+GUARD = """import os, sys
+hidden = {{os.path.realpath(p) for p in {hidden!r}}}
+sys.path[:] = [p for p in sys.path if os.path.realpath(p or os.getcwd()) not in hidden]
+"""
 
 
 @pytest.fixture(scope="module")
 def facts(tmp_path_factory):
     work = tmp_path_factory.mktemp("install")
     zip_path = build_addon.build(work / "dist")
-    env = dict(os.environ, BLENDER_USER_RESOURCES=str(work / "user"))
-    env.pop("PYTHONPATH", None)
+    # The Blender env's .pth puts the repository on sys.path; a sitecustomize takes it off again (in the
+    # child and in the renders it starts), so only the installed zip's own code can be imported.
+    guard = work / "guard"
+    guard.mkdir()
+    (guard / "sitecustomize.py").write_text(GUARD.format(hidden=[str(REPO), str(REPO / "shared")]))
+    env = dict(os.environ, BLENDER_USER_RESOURCES=str(work / "user"), PYTHONPATH=str(guard))
     result = subprocess.run(
         [sys.executable, str(HERE / "ui_install_child.py"), str(zip_path), str(work), str(work / "facts.json")],
         env=env,
@@ -48,6 +56,7 @@ def _ok(facts):
 
 def test_zip_installs_as_an_extension_with_its_vendored_contract(facts):
     assert facts.get("install_result") == ["FINISHED"], facts["_stderr"]
+    assert facts["repo_importable"] == {"blender_addon": False, "pinscope_schema": False}  # the guard works
     assert facts["enabled"]
     assert facts["package_file"].startswith(facts["_work"])  # the installed copy, not the repo
     assert facts["schema_module"] == f"{MODULE}._vendor.pinscope_schema"
@@ -70,7 +79,6 @@ def test_build_grid_makes_every_pin_with_its_shape(facts):
 
 
 def test_preview_defect_moves_exactly_the_chosen_pin_and_reset_restores_it(facts):
-    assert not facts["reset_poll_before_preview"] or facts["preview_defect"] == ["FINISHED"]
     assert facts["preview_defect"] == ["FINISHED"]
     assert facts["preview_mode"] != "ok"
     assert facts["pins_moved"] == [facts["preview_pin_index"]]
@@ -91,6 +99,7 @@ def test_render_dataset_writes_a_valid_dataset(facts):
     counts = facts["dataset_counts"]  # split -> label -> samples
     assert sum(counts["train"].values()) == 4 and sum(counts["test"].values()) == 2
     assert facts["dataset_spec_hash_matches"]
+    assert facts["workers_used"] == 2  # from the preferences: the CLI sharded, rendered and merged
     assert facts["progress"] == pytest.approx(1.0) and "(done)" in facts["progress_text"]
     assert not facts["running_after"]
     assert not facts["cancel_poll_idle"] and not facts["open_output_poll_before"] and facts["open_output_poll_after"]
@@ -102,8 +111,16 @@ def test_disable_leaves_nothing_registered(facts):
     assert facts["leftover_types"] == []
     assert facts["leftover_ops"] == []
     assert facts["leftover_scene_props"] == []
-    assert facts["leftover_statusbar_draw"] == []
+    assert facts["statusbar_draw_while_enabled"] and facts["leftover_statusbar_draw"] == []
     assert facts["leftover_handlers"] == [] and facts["leftover_timers"] == []
     assert not facts["leftover_job"]
-    assert facts["generated_groups_registered"] == []
+    assert facts["groups_registered_while_enabled"] >= 10 and facts["generated_groups_registered"] == []
     assert facts["reenabled"]
+
+
+def test_the_same_zip_installs_as_a_legacy_add_on(facts):
+    _ok(facts)
+    assert facts["legacy_install"] == ["FINISHED"] and facts["legacy_enabled"]
+    assert facts["legacy_schema_module"] == "pinscope._vendor.pinscope_schema"
+    assert facts["legacy_build_grid"] == ["FINISHED"] and facts["legacy_pin_count"] == 27
+    assert facts["legacy_leftover_types"] == []

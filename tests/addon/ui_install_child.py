@@ -36,6 +36,9 @@ def tiny_spec(schema):
 
 
 def install():
+    from importlib.util import find_spec
+
+    facts["repo_importable"] = {name: find_spec(name) is not None for name in ("blender_addon", "pinscope_schema")}
     result = bpy.ops.extensions.package_install_files(filepath=str(ZIP), repo="user_default", enable_on_install=True)
     facts["install_result"] = sorted(result)
     facts["enabled"] = MODULE in bpy.context.preferences.addons
@@ -95,7 +98,6 @@ def preview(package, spec):
         (o for o in bpy.data.collections["PinScope"].objects if " Pin " in o.name), key=lambda o: o.pass_index
     )
     before = [o.matrix_world.copy() for o in pins]
-    facts["reset_poll_before_preview"] = bpy.ops.pinscope.reset_defect.poll()
     facts["preview_defect"] = sorted(bpy.ops.pinscope.preview_defect())
     changed = [i for i, o in enumerate(pins) if o.matrix_world != before[i]]
     facts["preview_mode"], facts["preview_pin_index"], facts["pins_moved"] = plan.mode, plan.pin_index, changed
@@ -124,6 +126,9 @@ def render_dataset(schema):
     scene = bpy.context.scene
     out = WORK / "dataset"
     scene.pinscope_session.output_dir = str(out)
+    scene.pinscope_session.workers = 0  # 0 = the preferences' worker count
+    bpy.context.preferences.addons[MODULE].preferences.workers = 2
+    facts["workers_used"] = sys.modules[f"{MODULE}.ui.render_ops"].worker_settings(bpy.context)[1]
     facts["cancel_poll_idle"] = bpy.ops.pinscope.cancel_render.poll()
     facts["open_output_poll_before"] = bpy.ops.pinscope.open_output.poll()
     start = time.perf_counter()
@@ -145,6 +150,11 @@ def package_spec_hash(schema, scene):
 def disable():
     package = sys.modules[MODULE]
     ours = {f"{MODULE}.{name}" for name in ("ui.panels", "ui.operators", "ui.render_ops", "ui.properties")}
+    groups = list(package.ui.properties.classes())  # generated at register time, forgotten at unregister
+    facts["groups_registered_while_enabled"] = sum(cls.is_registered for cls in groups)
+    facts["statusbar_draw_while_enabled"] = [
+        f.__module__ for f in getattr(bpy.types.STATUSBAR_HT_header.draw, "_draw_funcs", []) if f.__module__ in ours
+    ]
     bpy.ops.preferences.addon_disable(module=MODULE)
     facts["enabled_after_disable"] = MODULE in bpy.context.preferences.addons
     facts["leftover_types"] = [name for name in dir(bpy.types) if name.upper().startswith("PINSCOPE")]
@@ -167,13 +177,23 @@ def disable():
         for name in dir(render_ops)
         if callable(getattr(render_ops, name)) and bpy.app.timers.is_registered(getattr(render_ops, name))
     ]
-    facts["generated_groups_registered"] = [
-        cls.__name__ for cls in package.ui.properties.classes() if getattr(cls, "is_registered", False)
-    ]
+    facts["generated_groups_registered"] = [cls.__name__ for cls in groups if cls.is_registered]
     # Enabling again works (nothing half-registered blocks it).
     bpy.ops.preferences.addon_enable(module=MODULE)
     facts["reenabled"] = hasattr(bpy.types.Scene, "pinscope") and "build_grid" in dir(bpy.ops.pinscope)
     bpy.ops.preferences.addon_disable(module=MODULE)
+
+
+def legacy_install():
+    """Blender's pre-4.2 path: Preferences > Add-ons > Install (the zip carries bl_info for it)."""
+    facts["legacy_install"] = sorted(bpy.ops.preferences.addon_install(filepath=str(ZIP)))
+    bpy.ops.preferences.addon_enable(module="pinscope")
+    facts["legacy_enabled"] = "pinscope" in bpy.context.preferences.addons
+    facts["legacy_schema_module"] = sys.modules["pinscope"].contract.schema.__name__
+    facts["legacy_build_grid"] = sorted(bpy.ops.pinscope.build_grid())
+    facts["legacy_pin_count"] = sum(" Pin " in o.name for o in bpy.data.collections["PinScope"].objects)
+    bpy.ops.preferences.addon_disable(module="pinscope")
+    facts["legacy_leftover_types"] = [name for name in dir(bpy.types) if name.upper().startswith("PINSCOPE")]
 
 
 def main():
@@ -185,6 +205,7 @@ def main():
         preview(package, spec)
         render_dataset(schema)
         disable()
+        legacy_install()
     finally:
         save_facts()
 
