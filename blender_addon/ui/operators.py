@@ -44,6 +44,13 @@ class PINSCOPE_OT_save_spec(bpy.types.Operator, ExportHelper):
     filename_ext = ".json"
     filter_glob: bpy.props.StringProperty(default="*.json", options={"HIDDEN"})
 
+    def invoke(self, context, event):
+        if not self.filepath:  # suggest <spec name>.json rather than the .blend's name
+            ensure_spec(context)
+            self.filepath = f"{context.scene.pinscope.name}.json"
+        context.window_manager.fileselect_add(self)
+        return {"RUNNING_MODAL"}
+
     def execute(self, context):
         ensure_spec(context)
         spec = spec_or_report(self, context)
