@@ -1,0 +1,97 @@
+"""Accuracy study: train the configurations of docs/trainer.md one after another and print one table.
+
+    .venvs/trainer/bin/python -m pinscope_trainer.study --data data/default --out runs/study \
+        [--only vit-rgb,cnn-rgb] [--epochs 15] [--extra "--bf16"]
+
+Every configuration is an ordinary `train` run in OUT/<name>/ (resumable: a finished run is skipped,
+an interrupted one continues), so its report.md, curves and checkpoints are there to inspect.
+`vit-rgb-distil` uses `cnn-rgb`'s best checkpoint as its teacher (run cnn-rgb first).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+
+# name -> train options (the budget, --epochs, is shared and given on the command line)
+CONFIGS = {
+    "vit-rgb": ["--input", "rgb"],
+    "vit-diff-unit": ["--input", "diff", "--reference", "unit"],
+    "vit-soart3-unit": ["--input", "soart3", "--reference", "unit"],
+    "vit-diff-twin": ["--input", "diff", "--reference", "twin"],
+    "vit-soart3-twin": ["--input", "soart3", "--reference", "twin"],
+    "cnn-rgb": ["--arch", "resnet18", "--input", "rgb"],
+    "vit-rgb-distil": ["--input", "rgb", "--teacher", "{out}/cnn-rgb/checkpoints/best", "--distill-alpha", "0.7"],
+    "vit-rgb-p8": ["--input", "rgb", "--patch", "8", "--layers", "4"],
+}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--only", default="", help=f"comma-separated subset of {','.join(CONFIGS)}")
+    p.add_argument("--epochs", type=int, default=15)
+    p.add_argument("--extra", default="--bf16", help="options added to every run")
+    args = p.parse_args(argv)
+    from .cli import main as cli_main
+
+    names = [n for n in args.only.split(",") if n] or list(CONFIGS)
+    unknown = [n for n in names if n not in CONFIGS]
+    if unknown:
+        print(f"error: --only: unknown configuration {unknown[0]!r}; choose from {', '.join(CONFIGS)}", file=sys.stderr)
+        return 2
+    rows = []
+    for name in names:
+        run = Path(args.out) / name
+        opts = [o.replace("{out}", args.out) for o in CONFIGS[name]]
+        cmd = [
+            "train",
+            "--data",
+            args.data,
+            "--out",
+            str(run),
+            "--epochs",
+            str(args.epochs),
+            "--resume",
+            "--quiet",
+            *opts,
+            *shlex.split(args.extra),
+        ]
+        metrics_file = run / "eval" / "metrics.json"
+        t0 = time.perf_counter()
+        if not metrics_file.is_file():
+            print(f"== {name}: {' '.join(cmd)}", file=sys.stderr, flush=True)
+            if cli_main(cmd) != 0:
+                rows.append((name, "failed", "", "", ""))
+                continue
+        metrics = json.loads(metrics_file.read_text())
+        history = (run / "metrics.csv").read_text().splitlines()[1:]
+        train_s = sum(float(line.split(",")[7]) for line in history)
+        rows.append(
+            (
+                name,
+                f"{metrics['test']['accuracy']:.4f}",
+                f"{metrics['validation']['accuracy']:.4f}",
+                str(metrics["epoch"]),
+                f"{train_s:.0f}",
+            )
+        )
+        print(
+            f"   {name}: test {rows[-1][1]} (best epoch {rows[-1][3]}, {time.perf_counter() - t0:.0f} s)",
+            file=sys.stderr,
+            flush=True,
+        )
+    print("| config | test acc | val acc | best epoch | train s |")
+    print("|---|---|---|---|---|")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
