@@ -220,3 +220,12 @@ def test_pointing_uses_the_top_patch_mapped_onto_a_larger_render():
     miss = scores.sample_scores(blocky, regions, defect_index=1, defect_box=[4, 20, 12, 28])
     assert miss["pointing_box"] is False and miss["mass_defect"] == 0.0
     assert hit["mass_defect"] == pytest.approx(4 * 4 / 256)  # the 4 x 4 corner of the pin inside the top patch
+
+
+def test_pointing_chance_counts_the_patches_touching_the_box():
+    ids = np.arange(1, PATCHES + 1, dtype=float).reshape(GRID)  # 2 x 5 patches of 8 px on a 16 x 40 input
+    pixels = np.rint(maps.patch_to_pixels(ids, 8, (16, 40), smooth=False)).astype(int)
+    assert scores.pointing_chance(pixels, PATCHES, [6, 6, 10, 10]) == 4 / PATCHES  # a box on a patch corner
+    assert scores.pointing_chance(pixels, PATCHES, [1, 1, 3, 3]) == 1 / PATCHES
+    assert scores.pointing_chance(pixels, PATCHES, [1, 1, 3, 3], tolerance=4) == 1 / PATCHES  # up to pixel 6
+    assert scores.pointing_chance(pixels, PATCHES, [1, 1, 3, 3], tolerance=6) == 4 / PATCHES  # reaches pixel 8

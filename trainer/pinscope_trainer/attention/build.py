@@ -30,6 +30,7 @@ SCORE_COLUMNS = [
     "n",
     "accuracy",
     "pointing_box",
+    "pointing_chance",
     "pointing_mask",
     "mass_defect",
     "area_defect",

@@ -152,6 +152,9 @@ def plot_over_epochs(series: dict, epochs: list, names: list, path: Path, title:
         ax.set_title(key)
         ax.set_xticks(xs, [str(x) for x in xs] if by_epoch else names, fontsize=7)
         ax.set_xlabel("epoch" if by_epoch else "checkpoint")
+        if key == "pointing_box" and "pointing_chance" in next(iter(series.values()), {}):
+            chance = [np.nan if v is None else v for v in next(iter(series.values()))["pointing_chance"]]
+            ax.plot(xs, chance, color="grey", linestyle="--", linewidth=1, label="chance")
         if key == "lift_defect":
             ax.axhline(1.0, color="grey", linestyle="--", linewidth=1)  # a uniform map
             ax.set_ylim(bottom=0)

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from . import maps
-from .scores import SCORE_KEYS, pin_position, regions_from_boxes, sample_scores
+from .scores import SCORE_KEYS, pin_position, pointing_chance, regions_from_boxes, sample_scores
 
 METHODS = ("cls", "rollout", "gradient")
 
@@ -246,6 +246,12 @@ def score_samples(rows, split_dir: Path, results: dict, true_ids, settings: Sett
         for name, result in results.items():
             predicted = int(result["logits"][i].argmax())
             placement = maps.Placement.resize(render_hw, tuple(result["input_hw"])) if render_hw else None
+            chance = None
+            if render_hw and row.pin and row.defect_box is not None:
+                grid_hw, patch = tuple(result["grid_hw"]), tuple(result["patch_hw"])
+                ids = np.arange(1, grid_hw[0] * grid_hw[1] + 1, dtype=np.float64).reshape(grid_hw)
+                ids = np.rint(maps.patch_to_pixels(ids, patch, render_hw, placement, smooth=False)).astype(np.int64)
+                chance = pointing_chance(ids, grid_hw[0] * grid_hw[1], row.defect_box, settings.tolerance)
             for method in settings.methods:
                 record = {
                     **base,
@@ -267,6 +273,7 @@ def score_samples(rows, split_dir: Path, results: dict, true_ids, settings: Sett
                             tolerance=settings.tolerance,
                         )
                     )
+                    record["pointing_chance"] = chance
                 else:
                     record.update(dict.fromkeys(SCORE_KEYS))
                 records.append(record)

@@ -11,6 +11,7 @@ Scores of one sample (None where they do not apply, e.g. pointing for an OK samp
 - mass_defect / mass_other_pins / mass_background: shares of the map's total mass (sum to 1).
 - area_defect: the defective pin's share of the pixels; mass_defect / area_defect > 1 means the map
   looks at the pin more than a uniform map would (lift_defect is that ratio).
+- pointing_chance: the share of patches touching the defect box, i.e. pointing_box of a random peak.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ SCORE_KEYS = (
     "mass_background",
     "area_defect",
     "lift_defect",
+    "pointing_chance",
 )
 
 
@@ -106,6 +108,13 @@ def sample_scores(
         if result["area_defect"] > 0:
             result["lift_defect"] = result["mass_defect"] / result["area_defect"]
     return result
+
+
+def pointing_chance(patch_ids: np.ndarray, patches: int, defect_box, tolerance: float = 0.0) -> float:
+    """Share of the patches that touch the (grown) defect box: pointing_box of a map whose top patch
+    is drawn at random. patch_ids: patch index + 1 at every render pixel, 0 where no patch is."""
+    inside = patch_ids[grown_box_mask(defect_box, patch_ids.shape, tolerance)]
+    return len(set(np.unique(inside).tolist()) - {0}) / patches
 
 
 def mean_or_none(values):
