@@ -51,6 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--workers", type=int, default=1, help="local worker processes (default 1)")
     render.add_argument("--executor", choices=("local", "ray"), default="local",
                         help="local processes, or Ray tasks on RAY_ADDRESS / a local Ray")
+    merge = sub.add_parser("merge", help="combine shard folders (render --shard i/N) into one dataset")
+    merge.add_argument("shards", nargs="+", help="the shard folders, one per shard i of N")
+    merge.add_argument("--out", required=True, help="the merged dataset folder")
+    merge.add_argument("--link", action="store_true", help="hard-link files instead of copying them")
     validate = sub.add_parser("validate", help="check a dataset folder against the contract and its files")
     validate.add_argument("dir")
     validate.add_argument("--no-hashes", action="store_true", help="skip the content hash check (faster)")
@@ -138,6 +142,14 @@ def cmd_validate(args, schema) -> int:
     return 1 if problems else 0
 
 
+def cmd_merge(args, schema) -> int:
+    from .dataset.shards import merge
+
+    report = merge(args.shards, args.out, link=args.link)
+    print(report.summary(), file=sys.stderr)
+    return 0
+
+
 def cmd_spec(args, schema) -> int:
     spec = schema.GenerationSpec() if args.default else schema.load_spec(args.file)
     print(json.dumps(spec.to_dict(), indent=2))
@@ -156,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         argv = sys.argv[1:]
     try:
         args = build_parser().parse_args(argv)
-        return {"render": cmd_render, "validate": cmd_validate, "spec": cmd_spec}[args.command](args, schema)
+        return {"render": cmd_render, "validate": cmd_validate, "merge": cmd_merge, "spec": cmd_spec}[args.command](args, schema)
     except BadInput as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -222,6 +222,8 @@ def render_dataset(spec, out_dir, *, progress=None, should_stop=None, quiet=Fals
     blender_version = bpy.app.version_string
     writer = schema.DatasetWriter(out_dir, spec, blender_version, shard=list(shard) if shard else None)
     root = Path(out_dir)
+    for problem in writer.repaired:  # always shown: the user should know a row was dropped and why
+        print(f"resume: re-rendering {problem}", file=stream if stream is not None else sys.stderr)
     todo = work_list(spec, writer, shard, skip_done)
     already = sum(len(writer.done_indices(p)) for p in (*SPLITS, REFERENCE))
     if limit is not None:

@@ -51,6 +51,17 @@ def _remove_previous(collection_name: str) -> None:
                 blocks.remove(block)
 
 
+def clear_scene() -> None:
+    """Remove every PinScope object, its data, and the dedicated PinScope scene (if nothing else uses it)."""
+    _remove_previous(COLLECTION)
+    scene = bpy.data.scenes.get(SCENE)
+    if scene is not None and len(bpy.data.scenes) > 1:
+        bpy.data.scenes.remove(scene)
+    for world in list(bpy.data.worlds):
+        if world.name.startswith(PREFIX) and world.users == 0:
+            bpy.data.worlds.remove(world)
+
+
 def _target_scene(scene):
     if scene is not None:
         return scene
@@ -67,9 +78,14 @@ def _new_mesh(name, verts, faces, smooth=None):
     return mesh
 
 
+def _ensure_nodes(block) -> None:
+    """Materials and worlds always have node trees from Blender 5.0 on (use_nodes is deprecated there)."""
+    if bpy.app.version < (5, 0, 0) and not block.use_nodes:
+        block.use_nodes = True
+
+
 def _principled(material):
-    if hasattr(material, "use_nodes") and not material.use_nodes:
-        material.use_nodes = True
+    _ensure_nodes(material)
     for node in material.node_tree.nodes:
         if node.type == "BSDF_PRINCIPLED":
             return node
@@ -100,8 +116,7 @@ def _setup_world(scene, spec) -> None:
     if world is None or not world.name.startswith(PREFIX):
         world = bpy.data.worlds.get(f"{PREFIX} World") or bpy.data.worlds.new(f"{PREFIX} World")
         scene.world = world
-    if hasattr(world, "use_nodes") and not world.use_nodes:
-        world.use_nodes = True
+    _ensure_nodes(world)
     background = next((n for n in world.node_tree.nodes if n.type == "BACKGROUND"), None)
     if background is None:
         background = world.node_tree.nodes.new("ShaderNodeBackground")

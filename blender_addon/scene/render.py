@@ -58,6 +58,13 @@ def configure_render(scene, spec) -> None:
     image = settings.image_settings
     image.file_format, image.color_mode, image.color_depth, image.compression = "PNG", "RGB", "8", 15
     settings.use_file_extension = True
+    # No metadata stamps (date, render time, host...) in the PNGs: same spec + seed -> identical files.
+    for name in dir(settings):
+        if name.startswith("use_stamp") and isinstance(getattr(settings, name, None), bool):
+            try:
+                setattr(settings, name, False)
+            except (AttributeError, TypeError):
+                pass
     view = scene.view_settings
     view.view_transform, view.look, view.exposure, view.gamma = "Standard", "None", 0.0, 1.0
     scene.display_settings.display_device = "sRGB"
