@@ -200,3 +200,7 @@ def test_bad_input_is_one_line_and_exit_2(tiny_run, capsys):
     info_file.write_text(json.dumps(info))
     assert attention_cli.main(["--run", str(other), "--ckpts", "3", "--out", str(tiny_run / "r_other")]) == 2
     assert "label set" in one_line_error(capsys)
+    # a checkpoint whose weights are not a safetensors file
+    (other / "checkpoints" / "epoch-0002" / "model.safetensors").write_bytes(b"not weights")
+    assert attention_cli.main(["--run", str(other), "--ckpts", "2", "--out", str(tiny_run / "r_other")]) == 2
+    assert "cannot load the checkpoint" in one_line_error(capsys)

@@ -130,13 +130,15 @@ def check_labels(name: str, info: dict, row_labels) -> None:
         )
 
 
-def fingerprint(path: Path, settings: Settings) -> str:
-    parts = [json.dumps(settings.map_settings(), sort_keys=True)]
-    for name in ("model.safetensors", "preprocess.json", "config.json"):
-        file = path / name
+def fingerprint(path: Path, settings: Settings, data_dir: Path) -> str:
+    """Identity of one checkpoint's maps: its files, the map settings and the split's rows (a
+    re-rendered dataset must not reuse old maps)."""
+    parts = [json.dumps(settings.map_settings(), sort_keys=True), str(Path(data_dir).resolve())]
+    files = [path / n for n in ("model.safetensors", "preprocess.json", "config.json")]
+    for file in [*files, Path(data_dir) / "dataset.json", Path(data_dir) / settings.split / "metadata.jsonl"]:
         if file.is_file():
             st = file.stat()
-            parts.append(f"{name}:{st.st_size}:{st.st_mtime_ns}")
+            parts.append(f"{file.name}:{st.st_size}:{st.st_mtime_ns}")
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 
