@@ -94,9 +94,10 @@ def test_reset_spec_uses_the_defaults(scene):
 def test_an_invalid_panel_spec_is_reported_not_built(scene):
     properties.spec_to_scene(schema.GenerationSpec(), scene)
     scene.pinscope.pins.square_width = 1.5  # wider than the pitch (1.0)
+    objects_before = sorted(o.name for o in bpy.data.objects)
     with pytest.raises(RuntimeError, match=r"spec\.pins\.square_width: square pins .* must be narrower"):
         bpy.ops.pinscope.build_grid()
-    assert "PinScope" not in bpy.data.collections
+    assert sorted(o.name for o in bpy.data.objects) == objects_before
 
 
 def test_disabling_during_a_modal_render_stops_it_and_keeps_the_folder_resumable(scene, tmp_path):
