@@ -92,8 +92,9 @@ class PINSCOPE_OT_reset_spec(bpy.types.Operator):
     bl_options = {"REGISTER", "UNDO"}
 
     def execute(self, context):
-        context.scene.pinscope_session.initialised = False
-        ensure_spec(context)
+        preferences = prefs.get(context)
+        engine, device = (preferences.engine, preferences.device) if preferences else (None, None)
+        properties.reset_to_defaults(context.scene, engine, device)
         return {"FINISHED"}
 
 

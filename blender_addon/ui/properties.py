@@ -67,19 +67,32 @@ class PINSCOPE_PG_session(bpy.types.PropertyGroup):
         name="Progress", default=0.0, min=0.0, max=1.0, subtype="FACTOR", update=_tag_redraw
     )
     progress_text: bpy.props.StringProperty(name="Status", default="")
-    # A new scene's property groups hold Blender defaults, and its collections (defect classes) are
-    # empty; the spec defaults are copied in once, on first use.
+    # A new scene's properties already hold the spec defaults, except its lists (defect classes),
+    # which start empty; those are filled once, on first use, keeping anything already edited.
     initialised: bpy.props.BoolProperty(name="Initialised", default=False)
 
 
 def ensure_initialised(scene, engine: str | None = None, device: str | None = None) -> None:
-    """Give a scene the default spec (with the preferences' engine and device) if it has none yet."""
+    """Complete a new scene's spec: default lists, and the preferences' engine and device where the
+    render section still holds the spec's defaults. Values the user already edited are kept."""
     if scene.pinscope_session.initialised:
         return
-    spec = schema.GenerationSpec()
-    spec.render.engine = engine or spec.render.engine
-    spec.render.device = device or spec.render.device
-    spec_to_scene(spec, scene)
+    spec_props.fill_empty_lists(scene.pinscope, schema.GenerationSpec)
+    _apply_render_preferences(scene, engine, device, only_if_default=True)
+    scene.pinscope_session.initialised = True
+
+
+def reset_to_defaults(scene, engine: str | None = None, device: str | None = None) -> None:
+    """The default spec, with the preferences' engine and device."""
+    spec_to_scene(schema.GenerationSpec(), scene)
+    _apply_render_preferences(scene, engine, device, only_if_default=False)
+
+
+def _apply_render_preferences(scene, engine, device, only_if_default: bool) -> None:
+    render, defaults = scene.pinscope.render, schema.RenderSpec()
+    for name, preferred in (("engine", engine), ("device", device)):
+        if preferred and (not only_if_default or getattr(render, name) == getattr(defaults, name)):
+            setattr(render, name, preferred)
 
 
 def spec_from_scene(scene) -> schema.GenerationSpec:

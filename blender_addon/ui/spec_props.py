@@ -152,6 +152,22 @@ def record_to_props(record, group) -> None:
             setattr(group, f.name, value)
 
 
+def fill_empty_lists(group, cls) -> None:
+    """Give every empty list property its spec default items (a new group's lists start empty,
+    while its plain properties already hold the spec defaults)."""
+    for f in fields(cls):
+        kind = f.metadata["kind"]
+        if kind == "nested":
+            fill_empty_lists(getattr(group, f.name), f.metadata["cls"])
+        elif kind == "nested_list":
+            collection = getattr(group, f.name)
+            if len(collection) == 0:
+                for item in default_for(f):
+                    record_to_props(item, collection.add())
+            for item in collection:
+                fill_empty_lists(item, f.metadata["cls"])
+
+
 def props_to_data(group, cls) -> dict:
     """Read a property group back into the JSON data of record class `cls` (not yet validated)."""
     data = {}

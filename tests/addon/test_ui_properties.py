@@ -142,6 +142,22 @@ def test_a_whole_custom_spec_round_trips(scene):
     assert _round_trip(scene, schema.GenerationSpec.from_dict(data)).defects.pin is None
 
 
+def test_a_new_scene_gets_the_default_lists_and_keeps_edits_made_before_first_use(scene):
+    fresh = bpy.data.scenes.new("pinscope-fresh")
+    try:
+        assert len(fresh.pinscope.defects.classes) == 0 and not fresh.pinscope_session.initialised
+        fresh.pinscope.grid.rows = 5  # edited before any operator ran
+        properties.ensure_initialised(fresh, engine="WORKBENCH", device="GPU")
+        spec = properties.spec_from_scene(fresh)
+        assert spec.grid.rows == 5 and spec.labels == schema.GenerationSpec().labels
+        assert (spec.render.engine, spec.render.device) == ("WORKBENCH", "GPU")
+        fresh.pinscope.render.engine = "EEVEE"
+        properties.reset_to_defaults(fresh, engine="CYCLES")
+        assert properties.spec_from_scene(fresh).to_dict() == schema.GenerationSpec().to_dict()
+    finally:
+        bpy.data.scenes.remove(fresh)
+
+
 def test_a_bad_panel_value_is_the_contracts_one_line_error(scene):
     properties.spec_to_scene(schema.GenerationSpec(), scene)
     scene.pinscope.defects.classes[1].name = "Bad Name"
