@@ -122,22 +122,38 @@ def _update_session(session, status: jobs.JobStatus):
     session.progress_text = status.text()
 
 
-def _finish(context, status: jobs.JobStatus, operator) -> set:
+def _finish(context, status: jobs.JobStatus) -> tuple[set, str, str]:
+    """Forget the finished job: (operator result, report level, message)."""
     job, wm, timer = _running["job"], _running["wm"], _running["timer"]
     if timer is not None:
         wm.event_timer_remove(timer)
     _running.update(job=None, timer=None, wm=None, cancel=False)
-    session = context.scene.pinscope_session
-    _update_session(session, status)
+    _update_session(context.scene.pinscope_session, status)
     job.close()
     if status.errors:
-        operator.report({"ERROR"}, status.errors[0])
-        return {"CANCELLED"}
+        return {"CANCELLED"}, "ERROR", status.errors[0]
     if status.cancelled:
-        operator.report({"WARNING"}, f"Stopped at {status.text()}; Render Dataset again to resume")
-        return {"CANCELLED"}
-    operator.report({"INFO"}, f"Dataset written to {job.out_dir} ({status.text()})")
-    return {"FINISHED"}
+        return {"CANCELLED"}, "WARNING", f"Stopped at {status.text()}; Render Dataset again to resume"
+    return {"FINISHED"}, "INFO", f"Dataset written to {job.out_dir} ({status.text()})"
+
+
+def tick(context, stop: bool = False) -> tuple[set, str, str]:
+    """One timer step of the running render: (operator result, report level, message).
+
+    The result is {'PASS_THROUGH'} (and no message) while the render goes on. `stop` (Esc) or the
+    Cancel button's flag interrupts it; the finished samples stay and a rerun resumes.
+    """
+    job = _running["job"]
+    if job is None:  # the add-on was disabled while rendering
+        return {"CANCELLED"}, "", ""
+    if stop or _running["cancel"]:
+        job.cancel()
+        return _finish(context, job.poll())
+    status = job.poll()
+    _update_session(context.scene.pinscope_session, status)
+    if status.finished:
+        return _finish(context, status)
+    return {"PASS_THROUGH"}, "", ""
 
 
 class PINSCOPE_OT_render_dataset(bpy.types.Operator):
@@ -184,25 +200,21 @@ class PINSCOPE_OT_render_dataset(bpy.types.Operator):
         _running.update(job=job, cancel=False)
         if self.blocking or context.window is None:
             status = job.wait(on_progress=lambda s: _update_session(session, s))
-            return _finish(context, status, self)
+            return self._reported(*_finish(context, status))
         wm = context.window_manager
         _running.update(wm=wm, timer=wm.event_timer_add(TIMER_STEP_S, window=context.window))
         wm.modal_handler_add(self)
         return {"RUNNING_MODAL"}
 
     def modal(self, context, event):
-        job = _running["job"]
-        if job is None:  # the add-on was disabled while rendering
-            return {"CANCELLED"}
-        if event.type == "ESC" or _running["cancel"]:
-            job.cancel()
-            return _finish(context, job.poll(), self)
-        if event.type == "TIMER":
-            status = job.poll()
-            _update_session(context.scene.pinscope_session, status)
-            if status.finished:
-                return _finish(context, status, self)
-        return {"PASS_THROUGH"}
+        if event.type not in ("TIMER", "ESC") and not _running["cancel"]:
+            return {"PASS_THROUGH"}
+        return self._reported(*tick(context, stop=event.type == "ESC"))
+
+    def _reported(self, result: set, level: str, message: str) -> set:
+        if message:
+            self.report({level}, message)
+        return result
 
 
 class PINSCOPE_OT_cancel_render(bpy.types.Operator):

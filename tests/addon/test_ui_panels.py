@@ -127,3 +127,54 @@ def test_disabling_during_a_modal_render_stops_it_and_keeps_the_folder_resumable
         assert schema.validate_dataset(tmp_path / "data", require_complete=False) == []
     finally:
         blender_addon.register()  # the module fixture unregisters at the end
+
+
+def _start_modal_render(scene, out, train):
+    data = schema.GenerationSpec().to_dict()
+    data["name"] = "ui-modal-ticks"
+    data["render"].update(engine="WORKBENCH", width=64, height=32, samples=1)
+    data["dataset"].update(train=train, validation=0, test=0, reference=0)
+    properties.spec_to_scene(schema.GenerationSpec.from_dict(data), scene)
+    scene.pinscope_session.output_dir = str(out)
+    assert bpy.ops.pinscope.render_dataset() == {"RUNNING_MODAL"}
+
+
+def test_modal_ticks_follow_the_render_to_the_end(scene, tmp_path):
+    """What the timer does on each TIMER event (headless bpy has no event loop to send them)."""
+    import time
+
+    from blender_addon.ui import render_ops
+
+    _start_modal_render(scene, tmp_path / "data", train=4)
+    fractions = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        result, level, message = render_ops.tick(bpy.context)
+        fractions.append(scene.pinscope_session.progress)
+        if result != {"PASS_THROUGH"}:
+            break
+        time.sleep(0.1)
+    assert (result, level) == ({"FINISHED"}, "INFO") and message.startswith("Dataset written to")
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert scene.pinscope_session.progress_text.endswith("(done)")
+    assert not render_ops.is_running() and render_ops._running["timer"] is None
+    assert schema.validate_dataset(tmp_path / "data") == []
+
+
+def test_cancel_button_stops_on_the_next_tick_and_a_rerun_resumes(scene, tmp_path):
+    import time
+
+    from blender_addon.ui import render_ops
+
+    _start_modal_render(scene, tmp_path / "data", train=30)
+    job = render_ops._running["job"]
+    deadline = time.monotonic() + 120
+    while job.poll().done < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert bpy.ops.pinscope.cancel_render() == {"FINISHED"}
+    result, level, message = render_ops.tick(bpy.context)
+    assert (result, level) == ({"CANCELLED"}, "WARNING") and "again to resume" in message
+    assert "(cancelled)" in scene.pinscope_session.progress_text
+    assert schema.validate_dataset(tmp_path / "data", require_complete=False) == []
+    assert bpy.ops.pinscope.render_dataset(blocking=True) == {"FINISHED"}
+    assert schema.validate_dataset(tmp_path / "data") == []
