@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -100,6 +101,12 @@ def test_render_dataset_writes_a_valid_dataset(facts):
     assert sum(counts["train"].values()) == 4 and sum(counts["test"].values()) == 2
     assert facts["dataset_spec_hash_matches"]
     assert facts["workers_used"] == 2  # from the preferences: the CLI sharded, rendered and merged
+
+
+@pytest.mark.skipif(shutil.which("blender") is None, reason="no blender binary on PATH (CI installs one)")
+def test_render_dataset_through_the_blender_binary_named_in_preferences(facts):
+    assert facts.get("binary_render_dataset") == ["FINISHED"], facts["_stderr"]
+    assert facts["binary_dataset_problems"] == []
     assert facts["progress"] == pytest.approx(1.0) and "(done)" in facts["progress_text"]
     assert not facts["running_after"]
     assert not facts["cancel_poll_idle"] and not facts["open_output_poll_before"] and facts["open_output_poll_after"]

@@ -11,6 +11,7 @@ and the facts gathered so far are still written.
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -141,6 +142,14 @@ def render_dataset(schema):
     facts["dataset_counts"] = manifest.counts
     facts["dataset_spec_hash_matches"] = manifest.spec_hash == package_spec_hash(schema, scene)
     facts["open_output_poll_after"] = bpy.ops.pinscope.open_output.poll()
+    binary = shutil.which("blender")
+    if binary:  # the path a Blender user takes: the installed cli.py run by a blender executable
+        preferences = bpy.context.preferences.addons[MODULE].preferences
+        preferences.blender_binary, preferences.workers = binary, 1
+        scene.pinscope_session.output_dir = str(WORK / "dataset-binary")
+        facts["binary_render_dataset"] = sorted(bpy.ops.pinscope.render_dataset(blocking=True))
+        facts["binary_dataset_problems"] = schema.validate_dataset(WORK / "dataset-binary")
+        preferences.blender_binary = ""
 
 
 def package_spec_hash(schema, scene):
