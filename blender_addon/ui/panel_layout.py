@@ -33,6 +33,7 @@ SUB_PANELS = (
 
 # The parent panel's rows, top to bottom (operator labels; used by the diagram and the docs).
 MAIN_ROWS = (
+    ("(red) spec.grid.rows: must be ...", "only when the spec breaks the contract: its one-line error"),
     ("Load | Save | Defaults", "spec JSON in and out; Defaults = a fresh spec"),
     ("Build / Update Grid", "pins, housing, cameras, lights from the spec (undoable)"),
     ("Split | Sample", "which sample to preview"),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import bpy
 
 from ..contract import schema
-from . import panel_layout, render_ops
+from . import panel_layout, properties, render_ops
 
 CATEGORY = "PinScope"
 PANELS = {panel.key: panel for panel in panel_layout.SUB_PANELS}
@@ -52,6 +52,11 @@ class PINSCOPE_PT_main(_SidebarPanel, bpy.types.Panel):
     def draw(self, context):
         layout = self.layout
         session = _session(context)
+        problem = properties.spec_problem(context.scene)
+        if problem:  # shown before any operator refuses to run
+            box = layout.box()
+            box.alert = True
+            box.label(text=problem, icon="ERROR")
         row = layout.row(align=True)
         row.operator("pinscope.load_spec", icon="FILEBROWSER", text="Load")
         row.operator("pinscope.save_spec", icon="FILE_TICK", text="Save")

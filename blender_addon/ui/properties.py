@@ -101,6 +101,17 @@ def spec_from_scene(scene) -> schema.GenerationSpec:
     return spec_props.props_to_record(scene.pinscope, schema.GenerationSpec)
 
 
+def spec_problem(scene) -> str:
+    """The contract's one-line complaint about the scene's spec, or "" (read-only: safe in draw())."""
+    if not scene.pinscope_session.initialised:
+        return ""  # the defaults, until first use fills the lists
+    try:
+        spec_props.props_to_record(scene.pinscope, schema.GenerationSpec)
+    except schema.ContractError as err:
+        return str(err)
+    return ""
+
+
 def spec_to_scene(spec: schema.GenerationSpec, scene) -> None:
     spec_props.record_to_props(spec, scene.pinscope)
     scene.pinscope_session.initialised = True

@@ -75,7 +75,10 @@ def layout_rows():
     """Every row of the sidebar, top to bottom: (kind, text, value, note)."""
     spec = schema.GenerationSpec()
     rows = [("header", "PinScope", "", "parent panel: spec files, grid, defect preview")]
-    rows += [("button", text, "", note) for text, note in panel_layout.MAIN_ROWS]
+    rows += [
+        ("alert", text.removeprefix("(red) "), "", note) if text.startswith("(red)") else ("button", text, "", note)
+        for text, note in panel_layout.MAIN_ROWS
+    ]
     for panel in panel_layout.SUB_PANELS:
         rows.append(("header", panel.label, "", SECTION_NOTES.get(panel.key, "")))
         if panel.key == "dataset":
@@ -106,6 +109,9 @@ def draw(out: Path):
         if kind == "header":
             ax.add_patch(Rectangle((0.05, y - ROW * 0.45), PANEL_W - 0.1, ROW * 0.9, color=HEADER))
             ax.text(0.12, y, "v  " + text, color=TEXT, va="center", fontsize=8.5, weight="bold")
+        elif kind == "alert":
+            ax.add_patch(Rectangle((0.2, y - ROW * 0.4), PANEL_W - 0.4, ROW * 0.8, color="#8c2a2a"))
+            ax.text(0.3, y, "(!) " + text, color=TEXT, va="center", fontsize=7)
         elif kind == "button":
             ax.add_patch(
                 FancyBboxPatch(

@@ -165,6 +165,9 @@ def test_a_bad_panel_value_is_the_contracts_one_line_error(scene):
         properties.spec_from_scene(scene)
     assert str(err.value).startswith("spec.defects.classes[1].name: must match")
     assert "\n" not in str(err.value)
+    assert properties.spec_problem(scene) == str(err.value)  # what the panel shows in red
+    scene.pinscope.defects.classes[1].name = "retract"
+    assert properties.spec_problem(scene) == ""
 
 
 @pytest.mark.parametrize(
