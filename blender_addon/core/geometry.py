@@ -36,8 +36,11 @@ def transpose(a: Mat3) -> Mat3:
 
 
 def euler_xyz(rx: float, ry: float, rz: float) -> Mat3:
-    """Blender's XYZ Euler rotation matrix (radians)."""
-    return matmul(rot_z(rz), matmul(rot_y(ry), rot_x(rx)))
+    """Blender's XYZ Euler rotation matrix (radians): Rz @ Ry @ Rx, written out (it runs per pin)."""
+    cx, sx, cy, sy, cz, sz = math.cos(rx), math.sin(rx), math.cos(ry), math.sin(ry), math.cos(rz), math.sin(rz)
+    return ((cy * cz, sx * sy * cz - cx * sz, cx * sy * cz + sx * sz),
+            (cy * sz, sx * sy * sz + cx * cz, cx * sy * sz - sx * cz),
+            (-sy, sx * cy, cx * cy))
 
 
 def apply(m: Mat3, v: Vec) -> Vec:

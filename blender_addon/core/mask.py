@@ -49,31 +49,80 @@ def placement_for(spec, plan, col: int, row: int):
     return pin_placement(spec, col, row)
 
 
+_NOMINAL: dict = {}  # spec fingerprint -> (pin solids, their visible corners, housing solid or None)
+
+
+def _nominal(spec):
+    """Defect-free solids of a spec, built once: a sample only replaces its defective pin."""
+    key = spec.fingerprint()
+    cached = _NOMINAL.get(key)
+    if cached is None:
+        pins = [pin_solid(spec, col, row, spec.grid.shape_at(col, row), pin_placement(spec, col, row))
+                for col, row in pin_cells(spec)]
+        box = housing_box(spec)
+        housing = Solid(0, box_planes(box), box_mesh(box)[0], []) if box is not None else None
+        if len(_NOMINAL) >= 8:
+            _NOMINAL.clear()
+        cached = _NOMINAL[key] = (pins, [_visible_part(spec, s) for s in pins], housing)
+    return cached
+
+
+def _frame(spec, plan):
+    """(pin solids as rendered, with None for a missing pin; visible corners per pin; housing)."""
+    pins, visible, housing = _nominal(spec)
+    if plan is None or plan.pin is None:
+        return pins, visible, housing
+    col, row = plan.pin
+    index = pin_index(spec, col, row)
+    pins, visible = list(pins), list(visible)
+    if plan.mode == "missing":
+        pins[index] = None  # gone from the render; its box stays where it belongs
+    else:
+        shape = plan.shape or spec.grid.shape_at(col, row)
+        pins[index] = pin_solid(spec, col, row, shape, placement_for(spec, plan, col, row))
+        visible[index] = _visible_part(spec, pins[index])
+    return pins, visible, housing
+
+
 def scene_solids(spec, plan) -> list:
     """All solids as rendered for `plan` (None = defect-free): visible pins, then the housing."""
-    solids = []
-    for col, row in pin_cells(spec):
-        shape = spec.grid.shape_at(col, row)
-        if plan is not None and plan.pin is not None and tuple(plan.pin) == (col, row):
-            if plan.mode == "missing":
-                continue
-            shape = plan.shape or shape
-        solids.append(pin_solid(spec, col, row, shape, placement_for(spec, plan, col, row)))
-    box = housing_box(spec)
-    if box is not None:
-        verts, _faces = box_mesh(box)
-        solids.append(Solid(0, box_planes(box), verts, []))
-    return solids
+    pins, _visible, housing = _frame(spec, plan)
+    return [s for s in pins if s is not None] + ([housing] if housing is not None else [])
 
 
-def _pixel_range(pose, verts) -> tuple:
-    pts = pose.project(verts)
-    us, vs = [p[0] for p in pts], [p[1] for p in pts]
+def _bounds(pose, vert_lists) -> list:
+    """(umin, vmin, umax, vmax) of each list of world points, projected (one batch with numpy)."""
+    try:
+        import numpy as np
+    except ImportError:
+        np = None
+    if np is None or not vert_lists:
+        out = []
+        for verts in vert_lists:
+            pts = pose.project(verts)
+            us, vs = [p[0] for p in pts], [p[1] for p in pts]
+            out.append((min(us), min(vs), max(us), max(vs)))
+        return out
+    counts = [len(v) for v in vert_lists]
+    pts = np.array([p for verts in vert_lists for p in verts], float) - np.array(pose.location)
+    cam = pts @ np.array(pose.rotation)  # rows: R^T (p - C)
+    if (cam[:, 2] >= 0).any():
+        raise ValueError(f"a point lies behind the camera {pose.name}")
+    cx, cy = pose.principal_point
+    u = cx + pose.fx * cam[:, 0] / -cam[:, 2]
+    v = cy - pose.fx * cam[:, 1] / -cam[:, 2]
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    return list(zip(np.minimum.reduceat(u, starts).tolist(), np.minimum.reduceat(v, starts).tolist(),
+                    np.maximum.reduceat(u, starts).tolist(), np.maximum.reduceat(v, starts).tolist()))
+
+
+def _pixel_range(pose, bound) -> tuple:
+    umin, vmin, umax, vmax = bound
     # Pixel i is tested at its centre i + 0.5, so it can only be inside when min <= i + 0.5 <= max.
-    i0 = max(0, math.floor(min(us) - 0.5))
-    i1 = min(pose.width, math.ceil(max(us) - 0.5) + 1)
-    j0 = max(0, math.floor(min(vs) - 0.5))
-    j1 = min(pose.height, math.ceil(max(vs) - 0.5) + 1)
+    i0 = max(0, math.floor(umin - 0.5))
+    i1 = min(pose.width, math.ceil(umax - 0.5) + 1)
+    j0 = max(0, math.floor(vmin - 0.5))
+    j1 = min(pose.height, math.ceil(vmax - 0.5) + 1)
     return i0, i1, j0, j1
 
 
@@ -100,11 +149,12 @@ def _rasterise_numpy(pose, solids):
     pins, occluders = _split(solids)
     # Group pins by plane count so no work is wasted on padding (squares 6 planes, rounds 34).
     groups: dict = {}
-    for solid in pins:
-        groups.setdefault(len(solid.planes), []).append(solid)
+    for solid, bound in zip(pins, _bounds(pose, [s.verts for s in pins])):
+        groups.setdefault(len(solid.planes), []).append((solid, bound))
     pixel_parts, depth_parts, value_parts = [], [], []
-    for members in groups.values():
-        ii, jj, sid = _candidate_pixels(np, pose, members)
+    for pairs in groups.values():
+        members = [solid for solid, _ in pairs]
+        ii, jj, sid = _candidate_pixels(np, pose, [bound for _, bound in pairs])
         if ii.size == 0:
             continue
         planes = np.array([s.planes for s in members], float)
@@ -129,11 +179,11 @@ def _rasterise_numpy(pose, solids):
     return mask
 
 
-def _candidate_pixels(np, pose, members):
+def _candidate_pixels(np, pose, bounds):
     """Pixels inside each solid's projected bound: arrays (i, j, solid number)."""
     us, vs, ids = [], [], []
-    for k, solid in enumerate(members):
-        i0, i1, j0, j1 = _pixel_range(pose, solid.verts)
+    for k, bound in enumerate(bounds):
+        i0, i1, j0, j1 = _pixel_range(pose, bound)
         if i0 >= i1 or j0 >= j1:
             continue
         jj, ii = np.mgrid[j0:j1, i0:i1]
@@ -197,8 +247,8 @@ def _rasterise_pure(pose, solids):
     mask = [[0] * width for _ in range(height)]
     depth = {}
     pins, occluders = _split(solids)
-    for solid in pins:
-        i0, i1, j0, j1 = _pixel_range(pose, solid.verts)
+    for solid, bound in zip(pins, _bounds(pose, [s.verts for s in pins])):
+        i0, i1, j0, j1 = _pixel_range(pose, bound)
         prepared = [(a, b, c, d - (a * ox + b * oy + c * oz)) for a, b, c, d in solid.planes]
         for j in range(j0, j1):
             for i in range(i0, i1):
@@ -239,13 +289,14 @@ def pixel_box(pose, verts) -> list:
     """[x0, y0, x1, y1) covering the projection of `verts`, clipped to the image."""
     if not verts:
         return [0, 0, 0, 0]
-    pts = pose.project(verts)
-    us, vs = [p[0] for p in pts], [p[1] for p in pts]
-    x0 = min(max(math.floor(min(us)), 0), pose.width)
-    x1 = min(max(math.ceil(max(us)), 0), pose.width)
-    y0 = min(max(math.floor(min(vs)), 0), pose.height)
-    y1 = min(max(math.ceil(max(vs)), 0), pose.height)
-    return [x0, y0, x1, y1]
+    return _box_of(pose, _bounds(pose, [verts])[0])
+
+
+def _box_of(pose, bound) -> list:
+    umin, vmin, umax, vmax = bound
+    clamp_x = lambda x: min(max(x, 0), pose.width)  # noqa: E731
+    clamp_y = lambda y: min(max(y, 0), pose.height)  # noqa: E731
+    return [clamp_x(math.floor(umin)), clamp_y(math.floor(vmin)), clamp_x(math.ceil(umax)), clamp_y(math.ceil(vmax))]
 
 
 def union_box(a: list, b: list) -> list:
@@ -254,26 +305,15 @@ def union_box(a: list, b: list) -> list:
 
 def pin_boxes(spec, pose, plan) -> list:
     """Every pin's box in pin-index order, as rendered in `plan`; a missing pin keeps its nominal box."""
-    boxes = []
-    for col, row in pin_cells(spec):
-        shape = spec.grid.shape_at(col, row)
-        rendered = plan is not None and plan.pin is not None and tuple(plan.pin) == (col, row)
-        if rendered and plan.mode != "missing":
-            shape = plan.shape or shape
-            placement = placement_for(spec, plan, col, row)
-        else:
-            placement = placement_for(spec, None, col, row)
-        boxes.append(pixel_box(pose, _visible_part(spec, pin_solid(spec, col, row, shape, placement))))
-    return boxes
+    _pins, visible, _housing = _frame(spec, plan)
+    return [_box_of(pose, bound) for bound in _bounds(pose, visible)]
 
 
 def defect_box(spec, pose, plan, boxes=None):
     """Union of the defective pin's rendered and nominal boxes; None for an OK plan."""
     if plan is None or plan.pin is None:
         return None
-    col, row = plan.pin
+    index = pin_index(spec, *plan.pin)
     boxes = boxes if boxes is not None else pin_boxes(spec, pose, plan)
-    nominal_shape = spec.grid.shape_at(col, row)
-    nominal = pixel_box(pose, _visible_part(spec, pin_solid(spec, col, row, nominal_shape,
-                                                            placement_for(spec, None, col, row))))
-    return union_box(boxes[pin_index(spec, col, row)], nominal)
+    nominal = pixel_box(pose, _nominal(spec)[1][index])
+    return union_box(boxes[index], nominal)

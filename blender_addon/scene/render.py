@@ -79,6 +79,13 @@ def configure_render(scene, spec) -> None:
         cycles.seed = spec.seed % (2**31 - 1)
         if hasattr(cycles, "time_limit"):
             cycles.time_limit = 0.0
+        # Light paths sized for this scene (opaque pins and housing, two lights): glossy pins still
+        # reflect their neighbours, but no time goes to transmission, volumes or deep bounces. The light
+        # tree (4.0+) only pays off with many lights.
+        cycles.max_bounces, cycles.diffuse_bounces, cycles.glossy_bounces = 4, 2, 2
+        cycles.transmission_bounces = cycles.volume_bounces = cycles.transparent_max_bounces = 0
+        if hasattr(cycles, "use_light_tree"):
+            cycles.use_light_tree = False
         # Keep the synced scene between renders: only the objects a sample changed are re-synced.
         settings.use_persistent_data = True
     elif r.engine == "WORKBENCH":
