@@ -1,0 +1,244 @@
+"""Rendering at scale, side by side in one run (not a test; numbers are ratios on a shared machine).
+
+    .venvs/blender/bin/python bench/render_scale_bench.py [--parts region,workers,memory] [--quick]
+
+region   Cycles, the default scene (3 cameras, 288 x 96, 16 spp): samples/s of
+         full renders (image + twin + mask) vs region rendering vs region + twin sharing (K = 4) vs the
+         seed-style script (bench/render_bench.py: rebuild with bpy.ops, three full renders), and the
+         PSNR of every region composite against the full render of the same sample, per defect mode.
+workers  Workbench, tiny images: samples/s of `render --workers 1` vs `--workers 2` (same CLI, both
+         including start-up and merge).
+memory   One worker, Workbench at 32 x 16: VmRSS / VmHWM of the worker process at sample 1,000 and at
+         sample 10,000 (read from /proc while it runs).
+
+Targets (issue 6): region + sharing >= 5x the seed-style script on Cycles with PSNR >= 40 dB;
+2 workers >= 1.7x one on 2 cores; RSS growth from sample 1,000 to 10,000 < 5 %.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO), str(REPO / "shared")]
+
+import numpy as np  # noqa: E402
+from pinscope_schema import GenerationSpec, read_rows  # noqa: E402
+
+from blender_addon.core.png import read_png  # noqa: E402
+
+ALL_MODES = {"ok": 0.0, "retract": 0.5, "raise": 0.3, "shift": 0.15, "tilt_x": 10.0, "tilt_y": 10.0,
+             "missing": 0.0, "wrong_shape": 0.0}
+
+
+def cycles_spec(samples: int, share: int, region: bool, width: int, height: int, spp: int) -> GenerationSpec:
+    classes = [{"name": m, "mode": m, "low": a, "high": a} for m, a in ALL_MODES.items()]
+    return GenerationSpec.from_dict({
+        "defects": {"classes": classes},
+        "render": {"engine": "CYCLES", "width": width, "height": height, "samples": spp, "region": region},
+        "dataset": {"train": samples, "validation": 0, "test": 0, "reference": 0, "twin_share": share},
+    })
+
+
+def timed_render(spec, out: Path) -> dict:
+    from blender_addon.dataset.runner import render_dataset
+
+    start = time.perf_counter()
+    summary = render_dataset(spec, out, quiet=True)
+    wall = time.perf_counter() - start
+    return {"wall_s": wall, "samples_per_s": summary["rendered"] / wall, "stats": summary["stats"]}
+
+
+def seed_style_rate(spec, samples: int) -> float | None:
+    """Samples/s of the seed-style script from bench/render_bench.py (None if that bench lacks it)."""
+    sys.path.insert(0, str(REPO / "bench"))
+    try:
+        import render_bench
+    except ImportError:
+        return None
+    runner = getattr(render_bench, "seed_style_rate", None) or getattr(render_bench, "run_seed_style", None)
+    if runner is None:
+        return None
+    result = runner(spec, samples)
+    return result if isinstance(result, float) else result.get("samples_per_s")
+
+
+def psnr_by_mode(full_root: Path, region_root: Path) -> dict:
+    from blender_addon.scene.region import psnr
+
+    worst: dict[str, float] = {}
+    for row in read_rows(region_root / "train" / "metadata.jsonl"):
+        a = read_png(full_root / "train" / row.file_name)[..., :3]
+        b = read_png(region_root / "train" / row.file_name)[..., :3]
+        worst[row.mode] = min(worst.get(row.mode, float("inf")), psnr(a, b))
+    return worst
+
+
+def part_region(args) -> None:
+    width, height = args.size
+    n = args.region_samples
+    print(f"== region rendering and twin sharing: Cycles {width}x{height} {args.spp} spp, {n} samples, "
+          f"{len(ALL_MODES)} classes (every mode)")
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="pinscope-scale-") as tmp:
+        tmp = Path(tmp)
+        for name, share, region in (("full", 1, False), ("region", 1, True), ("full K=4", 4, False),
+                                    ("region K=4", 4, True)):
+            spec = cycles_spec(n, share, region, width, height, args.spp)
+            results[name] = timed_render(spec, tmp / name.replace(" ", "_").replace("=", ""))
+            print(f"  {name:12s} {results[name]['samples_per_s']:.3f} samples/s "
+                  f"({results[name]['stats'].get('render_calls')} render calls)", flush=True)
+        seed = seed_style_rate(cycles_spec(n, 1, False, width, height, args.spp), n)
+        for full, region in (("full", "region"), ("full K=4", "region K=4")):
+            by_mode = psnr_by_mode(tmp / full.replace(" ", "_").replace("=", ""),
+                                   tmp / region.replace(" ", "_").replace("=", ""))
+            shown = ", ".join(f"{m} {v:.1f}" if v != float("inf") else f"{m} inf" for m, v in sorted(by_mode.items()))
+            print(f"  PSNR {region} vs {full}, worst per mode (dB): {shown}")
+            print(f"  all modes >= 40 dB: {all(v >= 40.0 for v in by_mode.values())}")
+    base = results["full"]["samples_per_s"]
+    print(f"  ratio region / full          {results['region']['samples_per_s'] / base:.2f}x")
+    print(f"  ratio region K=4 / full      {results['region K=4']['samples_per_s'] / base:.2f}x")
+    if seed:
+        print(f"  seed-style script            {seed:.3f} samples/s")
+        print(f"  ratio region K=4 / seed      {results['region K=4']['samples_per_s'] / seed:.2f}x  (target >= 5)")
+        print(f"  ratio full / seed            {base / seed:.2f}x")
+    else:
+        print("  seed-style script: bench/render_bench.py has no seed_style_rate(spec, samples); not measured")
+
+
+def run_cli(args_list, env=None, progress=None) -> subprocess.Popen:
+    full_env = dict(os.environ, **(env or {}))
+    command = [sys.executable, "-m", "blender_addon.cli", *map(str, args_list)]
+    if progress is not None:
+        command += ["--progress-jsonl", str(progress)]
+    return subprocess.Popen(command, cwd=REPO, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def part_workers(args) -> None:
+    n = args.worker_samples
+    data = {"render": {"engine": "WORKBENCH", "width": 64, "height": 32}, "camera": {"rig": "qeu3"},
+            "dataset": {"train": n, "validation": 0, "test": 0, "reference": 0}}
+    print(f"== local workers: Workbench 64x32, {n} samples (image + twin + mask each), {os.cpu_count()} cores")
+    rates = {}
+    with tempfile.TemporaryDirectory(prefix="pinscope-workers-") as tmp:
+        spec_path = Path(tmp) / "spec.json"
+        spec_path.write_text(json.dumps(data))
+        for workers in (1, 2):
+            start = time.perf_counter()
+            process = run_cli(["render", "--spec", spec_path, "--out", Path(tmp) / f"w{workers}", "--quiet",
+                               "--workers", workers])
+            if process.wait() != 0:
+                raise SystemExit(f"--workers {workers} failed")
+            wall = time.perf_counter() - start
+            rates[workers] = n / wall
+            print(f"  --workers {workers}: {wall:.1f} s, {rates[workers]:.2f} samples/s, "
+                  f"{3 * rates[workers]:.2f} images/s", flush=True)
+    print(f"  ratio 2 / 1 workers          {rates[2] / rates[1]:.2f}x  (target >= 1.7)")
+
+
+def rss_kib(pid: int) -> tuple[int, int]:
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            fields[key] = int(value.split()[0])
+    return fields.get("VmRSS", 0), fields.get("VmHWM", 0)
+
+
+def part_memory(args) -> None:
+    checkpoints = (args.memory_samples // 10, args.memory_samples)
+    data = {"render": {"engine": "WORKBENCH", "width": 32, "height": 16}, "camera": {"rig": "qeu3"},
+            "dataset": {"train": checkpoints[1], "validation": 0, "test": 0, "reference": 0}}
+    print(f"== memory of one worker: Workbench 32x16, {checkpoints[1]} samples (image + twin + mask each)")
+    with tempfile.TemporaryDirectory(prefix="pinscope-memory-") as tmp:
+        spec_path = Path(tmp) / "spec.json"
+        spec_path.write_text(json.dumps(data))
+        progress = Path(tmp) / "progress.jsonl"
+        start = time.perf_counter()
+        process = run_cli(["render", "--spec", spec_path, "--out", Path(tmp) / "out", "--quiet"],
+                          env={"PINSCOPE_THREADS": "1"}, progress=progress)
+        seen, samples_at = {}, []
+        while process.poll() is None:
+            done = _last_done(progress)
+            rss = rss_kib(process.pid)
+            samples_at.append((done, rss))
+            for mark in checkpoints:
+                if done >= mark and mark not in seen:
+                    seen[mark] = rss
+                    print(f"  sample {done:6d}: VmRSS {rss[0] / 1024:.1f} MiB, VmHWM {rss[1] / 1024:.1f} MiB, "
+                          f"{time.perf_counter() - start:.0f} s", flush=True)
+            time.sleep(0.5)
+        if set(seen) != set(checkpoints):
+            raise SystemExit(f"worker exited with {process.returncode} before sample {checkpoints[1]}")
+        rows_mib = row_index_mib(Path(tmp) / "out")
+    (rss1, hwm1), (rss2, hwm2) = seen[checkpoints[0]], seen[checkpoints[1]]
+    print(f"  RSS growth {checkpoints[0]} -> {checkpoints[1]}: {100 * (rss2 - rss1) / rss1:+.2f} %, "
+          f"peak (VmHWM) growth {100 * (hwm2 - hwm1) / hwm1:+.2f} %  (target < 5 %)")
+    # The contract's DatasetWriter keeps every row in memory (counts, duplicate checks, resume): that part
+    # grows with the row count by design. What is left is Blender's own growth.
+    share = rows_mib * (1 - checkpoints[0] / checkpoints[1])
+    rest = (rss2 - rss1) / 1024 - share
+    print(f"  of which the writer's in-memory rows: {share:.1f} MiB ({rows_mib:.1f} MiB for "
+          f"{checkpoints[1]} rows, measured by reopening the folder); the rest: {rest:+.1f} MiB = "
+          f"{100 * rest * 1024 / rss1:+.2f} %")
+    mid = [rss for done, (rss, _hwm) in samples_at if done >= checkpoints[0]]
+    if len(mid) > 4:
+        slope = np.polyfit(np.arange(len(mid)), np.asarray(mid, float), 1)[0]
+        print(f"  RSS trend after sample {checkpoints[0]}: {slope * 2 * 60 / 1024:+.2f} MiB per minute")
+
+
+def row_index_mib(root: Path) -> float:
+    """RSS that holding a dataset folder's rows costs DatasetWriter (reopen it in a fresh process)."""
+    code = (
+        "import sys\n"
+        "def rss():\n"
+        "    return next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmRSS'))\n"
+        "from pinscope_schema import DatasetWriter, read_manifest\n"
+        "spec = read_manifest(sys.argv[1]).spec\n"
+        "before = rss()\n"
+        "writer = DatasetWriter(sys.argv[1], spec)\n"
+        "print((rss() - before) / 1024)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code, str(root)], capture_output=True, text=True, check=True,
+                            env=dict(os.environ, PYTHONPATH=str(REPO / "shared")))
+    return float(result.stdout.strip().splitlines()[-1])
+
+
+def _last_done(path: Path) -> int:
+    try:
+        lines = path.read_bytes().split(b"\n")[:-1]
+    except OSError:
+        return 0
+    for line in reversed(lines):
+        try:
+            return int(json.loads(line)["done"])
+        except (ValueError, KeyError):
+            continue
+    return 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--parts", default="region,workers,memory")
+    parser.add_argument("--quick", action="store_true", help="small counts, to check the bench itself runs")
+    parser.add_argument("--size", type=lambda s: tuple(int(x) for x in s.split("x")), default=(288, 96))
+    parser.add_argument("--spp", type=int, default=16)
+    parser.add_argument("--region-samples", type=int, default=24)
+    parser.add_argument("--worker-samples", type=int, default=300)
+    parser.add_argument("--memory-samples", type=int, default=10_000)
+    args = parser.parse_args()
+    if args.quick:
+        args.region_samples, args.worker_samples, args.memory_samples = 8, 40, 200
+    for part in args.parts.split(","):
+        {"region": part_region, "workers": part_workers, "memory": part_memory}[part.strip()](args)
+
+
+if __name__ == "__main__":
+    main()
