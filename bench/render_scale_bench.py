@@ -47,27 +47,11 @@ def cycles_spec(samples: int, share: int, region: bool, width: int, height: int,
     })
 
 
-def timed_render(spec, out: Path) -> dict:
-    from blender_addon.dataset.runner import render_dataset
-
-    start = time.perf_counter()
-    summary = render_dataset(spec, out, quiet=True)
-    wall = time.perf_counter() - start
-    return {"wall_s": wall, "samples_per_s": summary["rendered"] / wall, "stats": summary["stats"]}
+CONFIGS = (("full", 1, False), ("region", 1, True), ("full K=4", 4, False), ("region K=4", 4, True))
 
 
-def seed_style_rate(spec, samples: int) -> float | None:
-    """Samples/s of the seed-style script from bench/render_bench.py (None if that bench lacks it)."""
-    sys.path.insert(0, str(REPO / "bench"))
-    try:
-        import render_bench
-    except ImportError:
-        return None
-    runner = getattr(render_bench, "seed_style_rate", None) or getattr(render_bench, "run_seed_style", None)
-    if runner is None:
-        return None
-    result = runner(spec, samples)
-    return result if isinstance(result, float) else result.get("samples_per_s")
+def folder_name(config: str) -> str:
+    return config.replace(" ", "_").replace("=", "")
 
 
 def psnr_by_mode(full_root: Path, region_root: Path) -> dict:
@@ -82,35 +66,60 @@ def psnr_by_mode(full_root: Path, region_root: Path) -> dict:
 
 
 def part_region(args) -> None:
+    """Every configuration renders the same sample indices in alternating blocks (load hits all alike).
+
+    Rates are samples / time inside the per-sample work (render_one incl. twin, region composite and
+    mask; the runner's sample_wall_s), so re-opening the folder each block costs no side anything.
+    """
+    sys.path.insert(0, str(REPO / "bench"))
+    from render_bench import SeedStyle
+
+    from blender_addon.core.sampling import plan_sample
+    from blender_addon.dataset.runner import render_dataset
+
     width, height = args.size
-    n = args.region_samples
+    n, block = args.region_samples, 4
     print(f"== region rendering and twin sharing: Cycles {width}x{height} {args.spp} spp, {n} samples, "
-          f"{len(ALL_MODES)} classes (every mode)")
-    results = {}
+          f"{len(ALL_MODES)} classes (every mode), blocks of {block}")
+    wall = {name: 0.0 for name, _k, _r in CONFIGS}
+    done = {name: 0 for name, _k, _r in CONFIGS}
+    calls = {name: 0 for name, _k, _r in CONFIGS}
+    seed_wall, seed_done = 0.0, 0
     with tempfile.TemporaryDirectory(prefix="pinscope-scale-") as tmp:
         tmp = Path(tmp)
-        for name, share, region in (("full", 1, False), ("region", 1, True), ("full K=4", 4, False),
-                                    ("region K=4", 4, True)):
-            spec = cycles_spec(n, share, region, width, height, args.spp)
-            results[name] = timed_render(spec, tmp / name.replace(" ", "_").replace("=", ""))
-            print(f"  {name:12s} {results[name]['samples_per_s']:.3f} samples/s "
-                  f"({results[name]['stats'].get('render_calls')} render calls)", flush=True)
-        seed = seed_style_rate(cycles_spec(n, 1, False, width, height, args.spp), n)
+        specs = {name: cycles_spec(n, k, region, width, height, args.spp) for name, k, region in CONFIGS}
+        seed = None
+        for round_number, first in enumerate(range(0, n, block)):
+            order = CONFIGS if round_number % 2 == 0 else tuple(reversed(CONFIGS))
+            for name, _k, _region in order:
+                stats = render_dataset(specs[name], tmp / folder_name(name), quiet=True, limit=block)["stats"]
+                wall[name] += stats["sample_wall_s"]
+                done[name] += stats["samples"]
+                calls[name] += stats["render_calls"]
+            spec = specs["full"]
+            if seed is None:
+                seed = SeedStyle(spec)
+                seed.render_sample(plan_sample(spec, "train", 0), tmp)  # warm-up, not counted
+            for index in range(first, min(n, first + block)):
+                seed_wall += seed.render_sample(plan_sample(spec, "train", index), tmp)["wall_s"]
+                seed_done += 1
+            print(f"  block {round_number + 1}/{-(-n // block)} done", flush=True)
+        rates = {name: done[name] / wall[name] for name in wall}
+        seed_rate = seed_done / seed_wall
+        for name in wall:
+            print(f"  {name:12s} {rates[name]:.3f} samples/s  ({calls[name] / max(1, done[name]):.2f} render calls "
+                  f"per sample)")
+        print(f"  {'seed-style':12s} {seed_rate:.3f} samples/s  (3.00 render calls per sample, bpy.ops rebuilds)")
         for full, region in (("full", "region"), ("full K=4", "region K=4")):
-            by_mode = psnr_by_mode(tmp / full.replace(" ", "_").replace("=", ""),
-                                   tmp / region.replace(" ", "_").replace("=", ""))
-            shown = ", ".join(f"{m} {v:.1f}" if v != float("inf") else f"{m} inf" for m, v in sorted(by_mode.items()))
-            print(f"  PSNR {region} vs {full}, worst per mode (dB): {shown}")
-            print(f"  all modes >= 40 dB: {all(v >= 40.0 for v in by_mode.values())}")
-    base = results["full"]["samples_per_s"]
-    print(f"  ratio region / full          {results['region']['samples_per_s'] / base:.2f}x")
-    print(f"  ratio region K=4 / full      {results['region K=4']['samples_per_s'] / base:.2f}x")
-    if seed:
-        print(f"  seed-style script            {seed:.3f} samples/s")
-        print(f"  ratio region K=4 / seed      {results['region K=4']['samples_per_s'] / seed:.2f}x  (target >= 5)")
-        print(f"  ratio full / seed            {base / seed:.2f}x")
-    else:
-        print("  seed-style script: bench/render_bench.py has no seed_style_rate(spec, samples); not measured")
+            by_mode = psnr_by_mode(tmp / folder_name(full), tmp / folder_name(region))
+            shown = ", ".join(f"{m} {v:.1f}" for m, v in sorted(by_mode.items()))
+            print(f"  PSNR {region} vs {full}, worst per mode (dB): {shown}; all >= 40: "
+                  f"{all(v >= 40.0 for v in by_mode.values())}")
+    base = rates["full"]
+    print(f"  ratio region / full               {rates['region'] / base:.2f}x")
+    print(f"  ratio region K=4 / full           {rates['region K=4'] / base:.2f}x")
+    print(f"  ratio full / seed-style           {base / seed_rate:.2f}x")
+    print(f"  ratio region K=4 / seed-style     {rates['region K=4'] / seed_rate:.2f}x  (target >= 5)")
 
 
 def run_cli(args_list, env=None, progress=None) -> subprocess.Popen:
