@@ -134,7 +134,9 @@ def part_workers(args) -> None:
     n = args.worker_samples
     data = {"render": {"engine": "WORKBENCH", "width": 64, "height": 32}, "camera": {"rig": "qeu3"},
             "dataset": {"train": n, "validation": 0, "test": 0, "reference": 0}}
-    print(f"== local workers: Workbench 64x32, {n} samples (image + twin + mask each), {os.cpu_count()} cores")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"== local workers: Workbench 64x32, {n} samples (image + twin + mask each), {os.cpu_count()} cores, "
+          f"load average {load} before the run")
     rates = {}
     with tempfile.TemporaryDirectory(prefix="pinscope-workers-") as tmp:
         spec_path = Path(tmp) / "spec.json"
