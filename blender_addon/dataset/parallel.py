@@ -184,7 +184,7 @@ class ShardJob:
     base: int = 0  # samples done before the current process started
     process: subprocess.Popen | None = None
     finished: bool = False
-    runs: list = field(default_factory=list)
+    runs: list = field(default_factory=list)  # exit codes of this shard's finished processes
 
     @property
     def label(self) -> str:
@@ -332,6 +332,7 @@ def render_parallel(
         "samples": total,
         "render_s": round(render_s, 3),
         "restarts": sum(job.restarts for job in jobs),
+        "processes": sum(len(job.runs) for job in jobs),
         "merge": report.summary(),
     }
 

@@ -85,6 +85,17 @@ def test_workers_2_equals_workers_1(tmp_path, spec_path, baseline):
     assert [e["done"] for e in events] == sorted(e["done"] for e in events)
 
 
+def test_workers_restarted_every_k_samples_give_the_same_dataset(tmp_path, spec_path, baseline):
+    from pinscope_schema import load_spec
+
+    from blender_addon.dataset.parallel import render_parallel
+
+    summary = render_parallel(load_spec(spec_path), tmp_path / "restarted", 2, quiet=True, restart_every=4)
+    assert summary["processes"] >= 4  # 12 samples, 2 shards, at most 4 samples per process
+    assert summary["restarts"] == 0  # planned restarts are not crash restarts
+    assert dataset_content(tmp_path / "restarted") == baseline
+
+
 def test_three_shards_merged_equal_a_single_run(tmp_path, spec_path, baseline):
     parts = [tmp_path / f"part{i}" for i in range(3)]
     for i, part in enumerate(parts):
