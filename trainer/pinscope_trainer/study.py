@@ -58,7 +58,6 @@ def main(argv=None) -> int:
             "--epochs",
             str(args.epochs),
             "--resume",
-            "--quiet",
             *opts,
             *shlex.split(args.extra),
         ]

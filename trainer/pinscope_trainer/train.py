@@ -317,7 +317,7 @@ def train(opts: TrainOptions) -> dict:
             range(steps_per_epoch),
             desc=f"epoch {epoch}/{opts.epochs}",
             leave=False,
-            disable=opts.quiet,
+            disable=opts.quiet or not sys.stderr.isatty(),  # bars on a terminal; epoch lines always
             file=sys.stderr,
         )
         for step in bar:
