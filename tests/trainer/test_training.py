@@ -164,3 +164,22 @@ def test_distillation_from_the_cnn_baseline(tiny_args, synthetic_dataset, tmp_pa
     assert args["teacher"] == best and args["distill_alpha"] == 0.7
     assert main(tiny_args(synthetic_dataset, tmp_path / "other", cache_dir, "--input", "diff", "--teacher", best)) == 2
     assert "error: --teacher:" in capsys.readouterr().err
+
+
+def test_two_processes_with_torchrun_match_one(tiny_args, synthetic_dataset, tmp_path, cache_dir):
+    """Data parallel over 2 CPU processes (what `accelerate launch`/`torchrun` start) follows the
+    single-process run: each rank trains on half of the same global batch, DDP averages gradients."""
+    single, double = tmp_path / "one", tmp_path / "two"
+    common = ("--epochs", "2", "--no-augment", "--no-eval")
+    assert main(tiny_args(synthetic_dataset, single, cache_dir, *common)) == 0
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
+           "-m", "pinscope_trainer.cli", *tiny_args(synthetic_dataset, double, cache_dir, *common)]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-2000:]
+    a = load_file(str(single / "checkpoints" / "last" / "model.safetensors"))
+    b = load_file(str(double / "checkpoints" / "last" / "model.safetensors"))
+    assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
+    assert len(read_metrics(double)) == 2
+    assert json.loads((double / "run_config.json").read_text())["processes"] == 2
+    assert json.loads((single / "run_config.json").read_text())["processes"] == 1

@@ -119,10 +119,9 @@ def load_weights(path: Path) -> dict:
 
 
 def build_resnet18(channels: int, num_labels: int):
+    import torch
     import torch.nn as nn
     from torchvision.models import resnet18
-
-    import torch
 
     model = resnet18(weights=None, num_classes=num_labels)
     if channels != 3:
@@ -155,7 +154,7 @@ def model_config_dict(model) -> dict:
 
 
 def forward_logits(model, pixel_values):
-    if hasattr(model, "config"):
+    if hasattr(getattr(model, "module", model), "config"):  # a ViT, possibly inside DistributedDataParallel
         return model(pixel_values=pixel_values).logits
     # convolutions run about 3x faster on this CPU in channels-last layout (fp32); a no-op for the values
     import torch

@@ -252,11 +252,17 @@ def train(opts: TrainOptions) -> dict:
     bad = [e for e in opts.save_epochs if not 1 <= e <= opts.epochs]
     if bad:
         raise UsageError("--save-epochs", f"epochs must lie in 1..{opts.epochs} (--epochs), got {bad[0]}")
+    from .distributed import init_world, wrap
+
+    world, device_name = init_world(opts.device)
+    if not world.main:
+        opts.quiet = True
     ds, pre, tensors = prepare_data(opts)
     resuming = check_resume(out, opts, ds.spec_hash)
+    world.barrier()  # every rank has checked the run folder before rank 0 writes to it
     torch.manual_seed(opts.seed)
     model = build_model(opts, pre)
-    device = resolve_device(opts.device)
+    device = resolve_device(device_name)
     model.to(device)
     tensors = {split: (x.to(device), y.to(device)) for split, (x, y) in tensors.items()}
     from .models import count_parameters, forward_logits
@@ -288,7 +294,9 @@ def train(opts: TrainOptions) -> dict:
         scheduler.load_state_dict(state["scheduler"])
         start_epoch, history, best = state["epoch"] + 1, list(state["history"]), dict(state["best"])
         log(opts, f"resuming {out} after epoch {state['epoch']}")
-    out.mkdir(parents=True, exist_ok=True)
+    trained = wrap(model, world)  # DistributedDataParallel under torchrun/accelerate launch, else the model
+    if world.main:
+        out.mkdir(parents=True, exist_ok=True)
     run_config = {
         "args": asdict(opts),
         "dataset": {
@@ -298,11 +306,11 @@ def train(opts: TrainOptions) -> dict:
         },
         "preprocess": pre.to_info(),
         "model": {"arch": opts.arch, "parameters": count_parameters(model)},
+        "processes": world.size,
         "versions": {"torch": torch.__version__, "transformers": _version("transformers")},
     }
-    write_json(out / "run_config.json", run_config)
-    if not resuming:
-        write_metrics_csv(out / "metrics.csv", [])
+    if world.main:
+        write_json(out / "run_config.json", run_config)
     save_epochs = set(opts.save_epochs)
     kill_env = os.environ.get("PINSCOPE_KILL_AT")  # "epoch:step", test-only fault injection
     kill_at = tuple(int(v) for v in kill_env.split(":")) if kill_env else None
@@ -324,21 +332,21 @@ def train(opts: TrainOptions) -> dict:
             if kill_at == (epoch, step):  # fault injection for the kill-and-resume test: a real SIGKILL
                 os.kill(os.getpid(), signal.SIGKILL)
             idx = order[step * opts.batch_size : (step + 1) * opts.batch_size]
-            x = augment_batch(train_x[idx], gen, aug)
-            y = train_y[idx]
+            x = world.shard(augment_batch(train_x[idx], gen, aug))  # every rank augments the global batch
+            y = world.shard(train_y[idx])
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=opts.bf16):
-                logits = forward_logits(model, x)
+                logits = forward_logits(trained, x)
             loss = loss_fn(logits.float(), y)
             if teacher_logits is not None:
                 loss = (1 - opts.distill_alpha) * loss + opts.distill_alpha * distill_loss(
-                    logits.float(), teacher_logits[idx], opts.distill_temperature
+                    logits.float(), world.shard(teacher_logits[idx]), opts.distill_temperature
                 )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             scheduler.step()
-            seen += len(idx)
-            loss_sum += loss.item() * len(idx)
+            seen += len(y)
+            loss_sum += loss.item() * len(y)
             correct += (logits.argmax(1) == y).sum().item()
             bar.set_postfix(loss=f"{loss.item():.3f}")
         seconds = time.perf_counter() - t0
@@ -374,6 +382,8 @@ def train(opts: TrainOptions) -> dict:
             "history": history,
             "best": best,
         }
+        if not world.main:
+            continue
         root = checkpoint_root(out)
         keep = epoch in save_epochs or (opts.save_every and epoch % opts.save_every == 0)
         if keep:
@@ -387,7 +397,9 @@ def train(opts: TrainOptions) -> dict:
         save_checkpoint(root / "last", model, epoch_info, state)
         write_metrics_csv(out / "metrics.csv", history)
     summary = {"run": str(out), "epochs": opts.epochs, "best_epoch": best["epoch"], "best_val_acc": best["val_acc"]}
-    if not opts.no_eval:
+    world.barrier()
+    world.close()
+    if not opts.no_eval and world.main:
         from .evaluate import evaluate_run
 
         cpu = {split: (x.cpu(), y.cpu()) for split, (x, y) in tensors.items()}
