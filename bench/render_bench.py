@@ -52,7 +52,10 @@ class SeedStyle:
             bpy.data.objects.remove(obj, do_unlink=True)
         configure_render(self.scene, spec)
         self.scene.world = bpy.data.worlds.get("PinScope World") or bpy.data.worlds.new("Seed World")
-        self.pin_material = self._material("Seed Pin", tuple(spec.pins.color), emission=False)
+        self.pin_material = self._material("Seed Pin", tuple(spec.pins.color), emission=False,
+                                           metallic=spec.pins.metallic, roughness=spec.pins.roughness)
+        self.housing_material = self._material("Seed Housing", tuple(spec.housing.color), emission=False,
+                                               metallic=0.0, roughness=0.6)
         self.black = self._material("Seed Black", (0.0, 0.0, 0.0), emission=True)
         self.id_materials = [self._material(f"Seed Id {i}", ((i + 1) / 255.0,) * 3, emission=True)
                              for i in range(spec.grid.pin_count)]
@@ -78,13 +81,17 @@ class SeedStyle:
             self.housing.location = (0.0, 0.0, (box.zmax + box.zmin) / 2)
         self.pins = []
 
-    def _material(self, name, colour, emission):
+    def _material(self, name, colour, emission, metallic=0.0, roughness=0.5):
+        """The same materials as PinScope's scene (so both sides render the same picture)."""
         material = bpy.data.materials.new(name)
         if bpy.app.version < (5, 0, 0):
             material.use_nodes = True
         nodes = material.node_tree.nodes
         bsdf = next(n for n in nodes if n.type == "BSDF_PRINCIPLED")
         bsdf.inputs["Base Color"].default_value = (*colour, 1.0)
+        bsdf.inputs["Metallic"].default_value = metallic
+        bsdf.inputs["Roughness"].default_value = roughness
+        material.metallic, material.roughness = metallic, roughness
         material.diffuse_color = (*colour, 1.0)
         if emission:  # flat colour for the mask render: an emission shader straight to the output
             out = next(n for n in nodes if n.type == "OUTPUT_MATERIAL")
@@ -122,11 +129,7 @@ class SeedStyle:
             self.pins.append(obj)
         if self.housing is not None:
             self.housing.data.materials.clear()
-            self.housing.data.materials.append(self.black if mask else self.pin_material_housing())
-
-    def pin_material_housing(self):
-        material = bpy.data.materials.get("Seed Housing")
-        return material or self._material("Seed Housing", tuple(self.spec.housing.color), emission=False)
+            self.housing.data.materials.append(self.black if mask else self.housing_material)
 
     def render(self, path) -> float:
         self.scene.render.filepath = str(path)
@@ -184,6 +187,7 @@ def bench_engine(spec, engine: str, samples: int, block: int, folder: Path) -> d
         "seed_renders_per_sample": 3.0,
         "image_render_s": image_render, "mask_s": mask_s, "mask_vs_image": mask_s / image_render,
         "seed_rebuild_overhead": theirs_wall / sum(sum(r["render_s"]) for r in theirs),
+        "seed_render_s": [statistics.median(r["render_s"][k] for r in theirs) for k in range(3)],
     }
 
 
@@ -210,6 +214,10 @@ def main(argv=None) -> int:
               f"{r['ratio']:>5.2f}x {r['pinscope_overhead']:>8.3f} "
               f"{r['pinscope_renders_per_sample']:>7.2f} vs {r['seed_renders_per_sample']:.0f}  "
               f"{r['image_render_s']:>8.3f} {r['mask_s']:>7.4f} {r['mask_vs_image']:>9.1%}")
+    for r in results:
+        image, twin, mask = r["seed_render_s"]
+        print(f"{r['engine']:<10} seed-style per render: image {image:.3f} s, twin {twin:.3f} s, mask {mask:.3f} s; "
+              f"rebuild overhead {r['seed_rebuild_overhead']:.2f}")
     print("targets: overhead <= 1.10, mask <= 10 % of an image render, ratio >= 1.5x (Cycles), >= 2.5x (Workbench)")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")

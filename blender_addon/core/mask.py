@@ -29,6 +29,11 @@ class Solid:
     planes: list  # world half-spaces (nx, ny, nz, d): inside where n.x <= d
     verts: list  # world corners (for the screen-space bound and the boxes)
     edges: list  # vertex index pairs (for clipping)
+    visible: list | None = None  # corners of the part that can show (a tighter screen bound), if known
+
+    @property
+    def bound_verts(self) -> list:
+        return self.visible if self.visible else self.verts
 
 
 def pin_solid(spec, col: int, row: int, shape: str, placement) -> Solid:
@@ -59,11 +64,13 @@ def _nominal(spec):
     if cached is None:
         pins = [pin_solid(spec, col, row, spec.grid.shape_at(col, row), pin_placement(spec, col, row))
                 for col, row in pin_cells(spec)]
+        for solid in pins:
+            solid.visible = _visible_part(spec, solid)
         box = housing_box(spec)
         housing = Solid(0, box_planes(box), box_mesh(box)[0], []) if box is not None else None
         if len(_NOMINAL) >= 8:
             _NOMINAL.clear()
-        cached = _NOMINAL[key] = (pins, [_visible_part(spec, s) for s in pins], housing)
+        cached = _NOMINAL[key] = (pins, [s.visible for s in pins], housing)
     return cached
 
 
@@ -80,7 +87,7 @@ def _frame(spec, plan):
     else:
         shape = plan.shape or spec.grid.shape_at(col, row)
         pins[index] = pin_solid(spec, col, row, shape, placement_for(spec, plan, col, row))
-        visible[index] = _visible_part(spec, pins[index])
+        visible[index] = pins[index].visible = _visible_part(spec, pins[index])
     return pins, visible, housing
 
 
@@ -149,7 +156,7 @@ def _rasterise_numpy(pose, solids):
     pins, occluders = _split(solids)
     # Group pins by plane count so no work is wasted on padding (squares 6 planes, rounds 34).
     groups: dict = {}
-    for solid, bound in zip(pins, _bounds(pose, [s.verts for s in pins])):
+    for solid, bound in zip(pins, _bounds(pose, [s.bound_verts for s in pins])):
         groups.setdefault(len(solid.planes), []).append((solid, bound))
     pixel_parts, depth_parts, value_parts = [], [], []
     for pairs in groups.values():
@@ -168,8 +175,11 @@ def _rasterise_numpy(pose, solids):
     pixel, depth, values = np.concatenate(pixel_parts), np.concatenate(depth_parts), np.concatenate(value_parts)
     for occluder in occluders:
         jj, ii = np.divmod(pixel, width)
+        # Only hits below the occluder's top can be hidden by it (the camera looks down from above it).
+        low = _hit_z(np, pose, ii, jj, depth) < _top(occluder, pose)
         planes = np.array([occluder.planes], float)
-        blocked = _entry_depth(np, pose, planes, ii, jj, np.zeros(ii.size, np.intp)) < depth
+        blocked = np.zeros(pixel.size, bool)
+        blocked[low] = _entry_depth(np, pose, planes, ii[low], jj[low], np.zeros(int(low.sum()), np.intp)) < depth[low]
         pixel, depth, values = pixel[~blocked], depth[~blocked], values[~blocked]
     order = np.lexsort((depth, pixel))  # by pixel, nearest first
     pixel, values = pixel[order], values[order]
@@ -179,21 +189,39 @@ def _rasterise_numpy(pose, solids):
     return mask
 
 
+def _top(occluder, pose) -> float:
+    """Height above which nothing can be hidden by `occluder` (inf when the camera is not above it)."""
+    top = max(v[2] for v in occluder.verts)
+    return top if pose.location[2] > top else math.inf
+
+
+def _hit_z(np, pose, ii, jj, depth):
+    cx, cy = pose.principal_point
+    fx, r = pose.fx, pose.rotation
+    x = ((ii + 0.5) - cx) / fx
+    y = -((jj + 0.5) - cy) / fx
+    return pose.location[2] + depth * (r[2][0] * x + r[2][1] * y + r[2][2] * -1.0)
+
+
+def _hit_z_pure(pose, i, j, depth):
+    cx, cy = pose.principal_point
+    fx, r = pose.fx, pose.rotation
+    x = ((i + 0.5) - cx) / fx
+    y = -((j + 0.5) - cy) / fx
+    return pose.location[2] + depth * (r[2][0] * x + r[2][1] * y + r[2][2] * -1.0)
+
+
 def _candidate_pixels(np, pose, bounds):
-    """Pixels inside each solid's projected bound: arrays (i, j, solid number)."""
-    us, vs, ids = [], [], []
-    for k, bound in enumerate(bounds):
-        i0, i1, j0, j1 = _pixel_range(pose, bound)
-        if i0 >= i1 or j0 >= j1:
-            continue
-        jj, ii = np.mgrid[j0:j1, i0:i1]
-        us.append(ii.ravel())
-        vs.append(jj.ravel())
-        ids.append(np.full(ii.size, k, np.intp))
-    if not us:
-        empty = np.zeros(0, np.intp)
-        return empty, empty, empty
-    return np.concatenate(us), np.concatenate(vs), np.concatenate(ids)
+    """Pixels inside each solid's projected bound: arrays (i, j, solid number), built without a Python loop."""
+    ranges = np.array([_pixel_range(pose, b) for b in bounds], np.intp).reshape(-1, 4)
+    widths = np.maximum(ranges[:, 1] - ranges[:, 0], 0)
+    heights = np.maximum(ranges[:, 3] - ranges[:, 2], 0)
+    counts = widths * heights
+    sid = np.repeat(np.arange(len(bounds)), counts)
+    starts = np.cumsum(counts) - counts
+    local = np.arange(int(counts.sum())) - starts[sid]
+    width = widths[sid]
+    return ranges[sid, 0] + local % width, ranges[sid, 2] + local // width, sid
 
 
 def _entry_depth(np, pose, planes, ii, jj, sid):
@@ -208,14 +236,17 @@ def _entry_depth(np, pose, planes, ii, jj, sid):
     dx = r[0][0] * x + r[0][1] * y + r[0][2] * -1.0
     dy = r[1][0] * x + r[1][1] * y + r[1][2] * -1.0
     dz = r[2][0] * x + r[2][1] * y + r[2][2] * -1.0
-    offset = planes[:, :, 3] - (planes[:, :, 0] * ox + planes[:, :, 1] * oy + planes[:, :, 2] * oz)
-    p, num = planes[sid], offset[sid]
-    denom = p[:, :, 0] * dx[:, None] + p[:, :, 1] * dy[:, None] + p[:, :, 2] * dz[:, None]
+    nx, ny, nz = (np.ascontiguousarray(planes[:, :, k]) for k in range(3))
+    offset = planes[:, :, 3] - (nx * ox + ny * oy + nz * oz)
+    num = offset[sid]
+    denom = nx[sid] * dx[:, None]
+    denom += ny[sid] * dy[:, None]
+    denom += nz[sid] * dz[:, None]
     with np.errstate(divide="ignore", invalid="ignore"):
         t = num / denom
-    enter = np.where(denom < 0, t, -np.inf).max(axis=1)
-    leave = np.where(denom > 0, t, np.inf).min(axis=1)
-    outside = ((denom == 0) & (num < 0)).any(axis=1)
+    enter = np.max(t, axis=1, where=denom < 0, initial=-np.inf)
+    leave = np.min(t, axis=1, where=denom > 0, initial=np.inf)
+    outside = np.any(num < 0, axis=1, where=denom == 0)
     hit = (enter <= leave) & (leave > 0) & ~outside
     return np.where(hit, np.maximum(enter, 0.0), np.inf)
 
@@ -247,7 +278,7 @@ def _rasterise_pure(pose, solids):
     mask = [[0] * width for _ in range(height)]
     depth = {}
     pins, occluders = _split(solids)
-    for solid, bound in zip(pins, _bounds(pose, [s.verts for s in pins])):
+    for solid, bound in zip(pins, _bounds(pose, [s.bound_verts for s in pins])):
         i0, i1, j0, j1 = _pixel_range(pose, bound)
         prepared = [(a, b, c, d - (a * ox + b * oy + c * oz)) for a, b, c, d in solid.planes]
         for j in range(j0, j1):
@@ -258,8 +289,9 @@ def _rasterise_pure(pose, solids):
                     mask[j][i] = solid.value
     for occluder in occluders:
         prepared = [(a, b, c, d - (a * ox + b * oy + c * oz)) for a, b, c, d in occluder.planes]
+        top = _top(occluder, pose)
         for (i, j), dist in depth.items():
-            if mask[j][i] and _entry_depth_pure(pose, prepared, i, j) < dist:
+            if mask[j][i] and _hit_z_pure(pose, i, j, dist) < top and _entry_depth_pure(pose, prepared, i, j) < dist:
                 mask[j][i] = 0
     return mask
 
