@@ -52,13 +52,20 @@ class SeedStyle:
             bpy.data.objects.remove(obj, do_unlink=True)
         configure_render(self.scene, spec)
         self.scene.world = bpy.data.worlds.get("PinScope World") or bpy.data.worlds.new("Seed World")
-        self.pin_material = self._material("Seed Pin", tuple(spec.pins.color), emission=False,
-                                           metallic=spec.pins.metallic, roughness=spec.pins.roughness)
-        self.housing_material = self._material("Seed Housing", tuple(spec.housing.color), emission=False,
-                                               metallic=0.0, roughness=0.6)
+        self.pin_material = self._material(
+            "Seed Pin",
+            tuple(spec.pins.color),
+            emission=False,
+            metallic=spec.pins.metallic,
+            roughness=spec.pins.roughness,
+        )
+        self.housing_material = self._material(
+            "Seed Housing", tuple(spec.housing.color), emission=False, metallic=0.0, roughness=0.6
+        )
         self.black = self._material("Seed Black", (0.0, 0.0, 0.0), emission=True)
-        self.id_materials = [self._material(f"Seed Id {i}", ((i + 1) / 255.0,) * 3, emission=True)
-                             for i in range(spec.grid.pin_count)]
+        self.id_materials = [
+            self._material(f"Seed Id {i}", ((i + 1) / 255.0,) * 3, emission=True) for i in range(spec.grid.pin_count)
+        ]
         cam_data = bpy.data.cameras.new("Seed Camera")
         cam_data.lens, cam_data.sensor_fit, cam_data.sensor_width = spec.camera.lens, "HORIZONTAL", SENSOR_WIDTH
         self.camera = bpy.data.objects.new("Seed Camera", cam_data)
@@ -115,15 +122,22 @@ class SeedStyle:
                 continue
             shape = plan.shape if hit else spec.grid.shape_at(col, row)
             if shape == "round":
-                bpy.ops.mesh.primitive_cylinder_add(radius=spec.pins.round_radius, depth=spec.pins.height,
-                                                    vertices=spec.pins.round_segments, location=(x, y, z))
+                bpy.ops.mesh.primitive_cylinder_add(
+                    radius=spec.pins.round_radius,
+                    depth=spec.pins.height,
+                    vertices=spec.pins.round_segments,
+                    location=(x, y, z),
+                )
             else:
                 bpy.ops.mesh.primitive_cube_add(size=spec.pins.square_width, location=(x, y, z))
                 bpy.context.active_object.scale[2] = spec.pins.height / spec.pins.square_width
             obj = bpy.context.active_object
             if hit:  # the seed's transform: shift, then tilt with a compensating shift
-                obj.location = (x + plan.dx - math.sin(math.radians(plan.tilt_y)),
-                                y + plan.dy + math.sin(math.radians(plan.tilt_x)), z + plan.dz)
+                obj.location = (
+                    x + plan.dx - math.sin(math.radians(plan.tilt_y)),
+                    y + plan.dy + math.sin(math.radians(plan.tilt_x)),
+                    z + plan.dz,
+                )
                 obj.rotation_euler = (math.radians(plan.tilt_x), math.radians(plan.tilt_y), 0.0)
             obj.data.materials.append(self.id_materials[index] if mask else self.pin_material)
             self.pins.append(obj)
@@ -142,7 +156,7 @@ class SeedStyle:
         start = time.perf_counter()
         pose = camera_pose(self.spec, plan.view, plan.jitter)
         self.camera.location, self.camera.rotation_euler = pose.location, pose.euler
-        for light, key in zip(self.lights, ("light_a", "light_b")):
+        for light, key in zip(self.lights, ("light_a", "light_b"), strict=True):
             light.data.energy = plan.jitter[key]
         render_s = []
         for role, defective, mask in (("image", True, False), ("twin", False, False), ("mask", True, True)):
@@ -169,7 +183,7 @@ def bench_engine(spec, engine: str, samples: int, block: int, folder: Path) -> d
     render_one(pin_scene, plans[0], paths)
     seed.render_sample(plans[0], folder)
     for first in range(0, samples, block):
-        chunk = plans[first:first + block]
+        chunk = plans[first : first + block]
         ours += [render_one(pin_scene, plan, paths) for plan in chunk]
         theirs += [seed.render_sample(plan, folder) for plan in chunk]
     clear_scene()
@@ -178,14 +192,20 @@ def bench_engine(spec, engine: str, samples: int, block: int, folder: Path) -> d
     image_render = statistics.median(r["render_s"][0] for r in ours)
     mask_s = statistics.median(r["mask_s"] for r in ours)
     return {
-        "engine": engine, "samples": samples, "width": spec.render.width, "height": spec.render.height,
+        "engine": engine,
+        "samples": samples,
+        "width": spec.render.width,
+        "height": spec.render.height,
         "spp": spec.render.samples if engine == "CYCLES" else None,
-        "pinscope_samples_per_s": samples / ours_wall, "seed_samples_per_s": samples / theirs_wall,
+        "pinscope_samples_per_s": samples / ours_wall,
+        "seed_samples_per_s": samples / theirs_wall,
         "ratio": theirs_wall / ours_wall,
         "pinscope_overhead": ours_wall / ours_render,
         "pinscope_renders_per_sample": sum(len(r["render_s"]) for r in ours) / samples,
         "seed_renders_per_sample": 3.0,
-        "image_render_s": image_render, "mask_s": mask_s, "mask_vs_image": mask_s / image_render,
+        "image_render_s": image_render,
+        "mask_s": mask_s,
+        "mask_vs_image": mask_s / image_render,
         "seed_rebuild_overhead": theirs_wall / sum(sum(r["render_s"]) for r in theirs),
         "seed_render_s": [statistics.median(r["render_s"][k] for r in theirs) for k in range(3)],
     }
@@ -204,20 +224,28 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for engine in args.engines.split(","):
             results.append(bench_engine(spec, engine.strip().upper(), args.samples, args.block, Path(tmp)))
-    print(f"PinScope render bench: {spec.name}, {spec.render.width}x{spec.render.height}, Blender "
-          f"{bpy.app.version_string}, {args.samples} samples per side (same samples, image+twin+mask each)")
-    header = (f"{'engine':<10} {'PinScope/s':>10} {'seed/s':>8} {'ratio':>6} {'overhead':>8} "
-              f"{'renders/sample':>15} {'image s':>8} {'mask s':>7} {'mask/image':>10}")
+    print(
+        f"PinScope render bench: {spec.name}, {spec.render.width}x{spec.render.height}, Blender "
+        f"{bpy.app.version_string}, {args.samples} samples per side (same samples, image+twin+mask each)"
+    )
+    header = (
+        f"{'engine':<10} {'PinScope/s':>10} {'seed/s':>8} {'ratio':>6} {'overhead':>8} "
+        f"{'renders/sample':>15} {'image s':>8} {'mask s':>7} {'mask/image':>10}"
+    )
     print(header)
     for r in results:
-        print(f"{r['engine']:<10} {r['pinscope_samples_per_s']:>10.2f} {r['seed_samples_per_s']:>8.2f} "
-              f"{r['ratio']:>5.2f}x {r['pinscope_overhead']:>8.3f} "
-              f"{r['pinscope_renders_per_sample']:>7.2f} vs {r['seed_renders_per_sample']:.0f}  "
-              f"{r['image_render_s']:>8.3f} {r['mask_s']:>7.4f} {r['mask_vs_image']:>9.1%}")
+        print(
+            f"{r['engine']:<10} {r['pinscope_samples_per_s']:>10.2f} {r['seed_samples_per_s']:>8.2f} "
+            f"{r['ratio']:>5.2f}x {r['pinscope_overhead']:>8.3f} "
+            f"{r['pinscope_renders_per_sample']:>7.2f} vs {r['seed_renders_per_sample']:.0f}  "
+            f"{r['image_render_s']:>8.3f} {r['mask_s']:>7.4f} {r['mask_vs_image']:>9.1%}"
+        )
     for r in results:
         image, twin, mask = r["seed_render_s"]
-        print(f"{r['engine']:<10} seed-style per render: image {image:.3f} s, twin {twin:.3f} s, mask {mask:.3f} s; "
-              f"rebuild overhead {r['seed_rebuild_overhead']:.2f}")
+        print(
+            f"{r['engine']:<10} seed-style per render: image {image:.3f} s, twin {twin:.3f} s, mask {mask:.3f} s; "
+            f"rebuild overhead {r['seed_rebuild_overhead']:.2f}"
+        )
     print("targets: overhead <= 1.10, mask <= 10 % of an image render, ratio >= 1.5x (Cycles), >= 2.5x (Workbench)")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")

@@ -43,14 +43,25 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--out", required=True, help="dataset folder (created, or resumed if it holds this spec)")
     render.add_argument("--quiet", action="store_true", help="no progress bar, no Blender chatter")
     render.add_argument("--limit", type=int, default=None, help="render at most N samples in this run")
-    render.add_argument("--progress-jsonl", nargs="?", const="-", default=None, metavar="FILE",
-                        help="one JSON line per finished sample, to FILE or (without FILE) stdout")
+    render.add_argument(
+        "--progress-jsonl",
+        nargs="?",
+        const="-",
+        default=None,
+        metavar="FILE",
+        help="one JSON line per finished sample, to FILE or (without FILE) stdout",
+    )
     render.add_argument("--shard", default=None, help="render only shard i/N of the samples (into its own folder)")
-    render.add_argument("--skip-done-in", default=None, metavar="DIR",
-                        help="skip samples already complete in another dataset folder")
+    render.add_argument(
+        "--skip-done-in", default=None, metavar="DIR", help="skip samples already complete in another dataset folder"
+    )
     render.add_argument("--workers", type=int, default=1, help="local worker processes (default 1)")
-    render.add_argument("--executor", choices=("local", "ray"), default="local",
-                        help="local processes, or Ray tasks on RAY_ADDRESS / a local Ray")
+    render.add_argument(
+        "--executor",
+        choices=("local", "ray"),
+        default="local",
+        help="local processes, or Ray tasks on RAY_ADDRESS / a local Ray",
+    )
     merge = sub.add_parser("merge", help="combine shard folders (render --shard i/N) into one dataset")
     merge.add_argument("shards", nargs="+", help="the shard folders, one per shard i of N")
     merge.add_argument("--out", required=True, help="the merged dataset folder")
@@ -67,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def blender_argv(argv: list[str]) -> list[str]:
     """Inside Blender only what follows `--` is ours."""
-    return argv[argv.index("--") + 1:] if "--" in argv else []
+    return argv[argv.index("--") + 1 :] if "--" in argv else []
 
 
 def _stop_flag():
@@ -103,8 +114,9 @@ def cmd_render(args, schema) -> int:
             raise schema.ContractError("--workers", "cannot be combined with --shard (run one shard per worker)")
         from .dataset.parallel import render_parallel
 
-        summary = render_parallel(spec, out, args.workers, quiet=args.quiet,
-                                  progress_path=_file_or_none(args.progress_jsonl))
+        summary = render_parallel(
+            spec, out, args.workers, quiet=args.quiet, progress_path=_file_or_none(args.progress_jsonl)
+        )
     else:
         from .dataset.runner import render_dataset
 
@@ -118,11 +130,22 @@ def cmd_render(args, schema) -> int:
             from .dataset.shards import done_in
 
             skip = done_in(args.skip_done_in)
-        summary = render_dataset(spec, out, quiet=args.quiet, limit=args.limit, shard=shard, skip_done=skip,
-                                 should_stop=_stop_flag(), progress_jsonl=args.progress_jsonl)
+        summary = render_dataset(
+            spec,
+            out,
+            quiet=args.quiet,
+            limit=args.limit,
+            shard=shard,
+            skip_done=skip,
+            should_stop=_stop_flag(),
+            progress_jsonl=args.progress_jsonl,
+        )
         if summary["stopped"]:
-            print(f"interrupted: {summary['rendered']} samples rendered this run, {summary['remaining']} left; "
-                  f"run the same command again to resume", file=sys.stderr)
+            print(
+                f"interrupted: {summary['rendered']} samples rendered this run, {summary['remaining']} left; "
+                f"run the same command again to resume",
+                file=sys.stderr,
+            )
             return EXIT_INTERRUPTED
     if not args.quiet:
         print(f"done: {json.dumps(summary.get('stats', summary), sort_keys=True)}", file=sys.stderr)
@@ -168,7 +191,8 @@ def main(argv: list[str] | None = None) -> int:
         argv = sys.argv[1:]
     try:
         args = build_parser().parse_args(argv)
-        return {"render": cmd_render, "validate": cmd_validate, "merge": cmd_merge, "spec": cmd_spec}[args.command](args, schema)
+        commands = {"render": cmd_render, "validate": cmd_validate, "merge": cmd_merge, "spec": cmd_spec}
+        return commands[args.command](args, schema)
     except BadInput as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -12,8 +12,15 @@ import math
 from .geometry import Rigid, apply, euler_xyz, sub
 from .layout import other_shape, pin_base_z, pin_centre
 
-QEU_LETTERS = {"retract": "D", "raise": "U", "shift": "S", "tilt_x": "X", "tilt_y": "Y", "missing": "M",
-               "wrong_shape": "W"}
+QEU_LETTERS = {
+    "retract": "D",
+    "raise": "U",
+    "shift": "S",
+    "tilt_x": "X",
+    "tilt_y": "Y",
+    "missing": "M",
+    "wrong_shape": "W",
+}
 
 
 def draw_defect(defect_class, rng) -> dict:

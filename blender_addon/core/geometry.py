@@ -38,9 +38,11 @@ def transpose(a: Mat3) -> Mat3:
 def euler_xyz(rx: float, ry: float, rz: float) -> Mat3:
     """Blender's XYZ Euler rotation matrix (radians): Rz @ Ry @ Rx, written out (it runs per pin)."""
     cx, sx, cy, sy, cz, sz = math.cos(rx), math.sin(rx), math.cos(ry), math.sin(ry), math.cos(rz), math.sin(rz)
-    return ((cy * cz, sx * sy * cz - cx * sz, cx * sy * cz + sx * sz),
-            (cy * sz, sx * sy * sz + cx * cz, cx * sy * sz - sx * cz),
-            (-sy, sx * cy, cx * cy))
+    return (
+        (cy * cz, sx * sy * cz - cx * sz, cx * sy * cz + sx * sz),
+        (cy * sz, sx * sy * sz + cx * cz, cx * sy * sz - sx * cz),
+        (-sy, sx * cy, cx * cy),
+    )
 
 
 def apply(m: Mat3, v: Vec) -> Vec:
@@ -86,5 +88,9 @@ class Rigid:
 
     def matrix4(self) -> list:
         r, t = self.rot, self.loc
-        return [[r[0][0], r[0][1], r[0][2], t[0]], [r[1][0], r[1][1], r[1][2], t[1]],
-                [r[2][0], r[2][1], r[2][2], t[2]], [0.0, 0.0, 0.0, 1.0]]
+        return [
+            [r[0][0], r[0][1], r[0][2], t[0]],
+            [r[1][0], r[1][1], r[1][2], t[1]],
+            [r[2][0], r[2][1], r[2][2], t[2]],
+            [0.0, 0.0, 0.0, 1.0],
+        ]

@@ -90,12 +90,16 @@ def light_rig(spec) -> list:
     The seed's array is 3 pitches wide; its lights sit 4 units to either side at height 6. Wider or
     taller grids push the lights out and lengthen the rectangle in proportion.
     """
-    g, l = spec.grid, spec.lights
+    g, lights = spec.grid, spec.lights
     scale_x = max(1.0, g.cols * g.pitch / 3.0)
     scale_y = max(1.0, g.rows * g.pitch / 9.0)
     return [
-        LightPose("PinScope Light A", (4.0 * scale_x, -0.2, 6.0), (0.8, 32.0, 0.0), l.size_x, l.size_y * scale_y),
-        LightPose("PinScope Light B", (-4.0 * scale_x, 0.2, 6.0), (-0.8, -32.0, 0.0), l.size_x, l.size_y * scale_y),
+        LightPose(
+            "PinScope Light A", (4.0 * scale_x, -0.2, 6.0), (0.8, 32.0, 0.0), lights.size_x, lights.size_y * scale_y
+        ),
+        LightPose(
+            "PinScope Light B", (-4.0 * scale_x, 0.2, 6.0), (-0.8, -32.0, 0.0), lights.size_x, lights.size_y * scale_y
+        ),
     ]
 
 

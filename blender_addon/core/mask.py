@@ -62,8 +62,10 @@ def _nominal(spec):
     key = spec.fingerprint()
     cached = _NOMINAL.get(key)
     if cached is None:
-        pins = [pin_solid(spec, col, row, spec.grid.shape_at(col, row), pin_placement(spec, col, row))
-                for col, row in pin_cells(spec)]
+        pins = [
+            pin_solid(spec, col, row, spec.grid.shape_at(col, row), pin_placement(spec, col, row))
+            for col, row in pin_cells(spec)
+        ]
         for solid in pins:
             solid.visible = _visible_part(spec, solid)
         box = housing_box(spec)
@@ -119,8 +121,15 @@ def _bounds(pose, vert_lists) -> list:
     u = cx + pose.fx * cam[:, 0] / -cam[:, 2]
     v = cy - pose.fx * cam[:, 1] / -cam[:, 2]
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    return list(zip(np.minimum.reduceat(u, starts).tolist(), np.minimum.reduceat(v, starts).tolist(),
-                    np.maximum.reduceat(u, starts).tolist(), np.maximum.reduceat(v, starts).tolist()))
+    return list(
+        zip(
+            np.minimum.reduceat(u, starts).tolist(),
+            np.minimum.reduceat(v, starts).tolist(),
+            np.maximum.reduceat(u, starts).tolist(),
+            np.maximum.reduceat(v, starts).tolist(),
+            strict=True,
+        )
+    )
 
 
 def _pixel_range(pose, bound) -> tuple:
@@ -156,7 +165,7 @@ def _rasterise_numpy(pose, solids):
     pins, occluders = _split(solids)
     # Group pins by plane count so no work is wasted on padding (squares 6 planes, rounds 34).
     groups: dict = {}
-    for solid, bound in zip(pins, _bounds(pose, [s.bound_verts for s in pins])):
+    for solid, bound in zip(pins, _bounds(pose, [s.bound_verts for s in pins]), strict=True):
         groups.setdefault(len(solid.planes), []).append((solid, bound))
     pixel_parts, depth_parts, value_parts = [], [], []
     for pairs in groups.values():
@@ -278,7 +287,7 @@ def _rasterise_pure(pose, solids):
     mask = [[0] * width for _ in range(height)]
     depth = {}
     pins, occluders = _split(solids)
-    for solid, bound in zip(pins, _bounds(pose, [s.bound_verts for s in pins])):
+    for solid, bound in zip(pins, _bounds(pose, [s.bound_verts for s in pins]), strict=True):
         i0, i1, j0, j1 = _pixel_range(pose, bound)
         prepared = [(a, b, c, d - (a * ox + b * oy + c * oz)) for a, b, c, d in solid.planes]
         for j in range(j0, j1):

@@ -37,7 +37,7 @@ def encode_png(pixels, bit_depth: int = 8) -> bytes:
     else:
         rows = [list(r) for r in pixels]
         height, width = len(rows), len(rows[0]) if rows else 0
-        fmt = ">%dH" % width if bit_depth == 16 else "%dB" % width
+        fmt = f">{width}H" if bit_depth == 16 else f"{width}B"
         parts = []
         for row in rows:
             if row and (min(row) < 0 or max(row) > limit):
@@ -45,8 +45,9 @@ def encode_png(pixels, bit_depth: int = 8) -> bytes:
             parts.append(b"\x00" + struct.pack(fmt, *row))
         data = b"".join(parts)
     header = struct.pack(">IIBBBBB", width, height, bit_depth, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(data, 6)) + \
-        _chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(data, 6)) + _chunk(b"IEND", b"")
+    )
 
 
 def write_png(path, pixels, bit_depth: int = 8) -> None:
@@ -64,8 +65,8 @@ def read_png(path):
         raise ValueError(f"{path}: not a PNG file")
     pos, idat, header = 8, [], None
     while pos < len(blob):
-        (length,) = struct.unpack(">I", blob[pos:pos + 4])
-        kind, data = blob[pos + 4:pos + 8], blob[pos + 8:pos + 8 + length]
+        (length,) = struct.unpack(">I", blob[pos : pos + 4])
+        kind, data = blob[pos + 4 : pos + 8], blob[pos + 8 : pos + 8 + length]
         pos += 12 + length
         if kind == b"IHDR":
             header = struct.unpack(">IIBBBBB", data)

@@ -113,10 +113,21 @@ def plan_sample(spec, split: str, index: int) -> SamplePlan:
         shape = rendered_shape(spec, pin[0], pin[1], cls.mode)
         amounts = draw_defect(cls, rng)
     return SamplePlan(
-        split=split, index=index, label=cls.name, mode=cls.mode, pin=pin,
-        pin_index=-1 if pin is None else pin_index(spec, *pin), shape=shape,
-        dx=amounts["dx"], dy=amounts["dy"], dz=amounts["dz"], tilt_x=amounts["tilt_x"], tilt_y=amounts["tilt_y"],
-        view=view, seed=schema.derive_seed(spec.seed, split, index), jitter=jitter,
+        split=split,
+        index=index,
+        label=cls.name,
+        mode=cls.mode,
+        pin=pin,
+        pin_index=-1 if pin is None else pin_index(spec, *pin),
+        shape=shape,
+        dx=amounts["dx"],
+        dy=amounts["dy"],
+        dz=amounts["dz"],
+        tilt_x=amounts["tilt_x"],
+        tilt_y=amounts["tilt_y"],
+        view=view,
+        seed=schema.derive_seed(spec.seed, split, index),
+        jitter=jitter,
         qeu_code="OK" if pin is None else qeu_code(pin[0], pin[1], cls.mode, amounts["magnitude"]),
         magnitude=amounts["magnitude"],
     )
@@ -128,16 +139,40 @@ def plan_reference(spec, index: int) -> SamplePlan:
     views = spec.camera.views
     ok_name = next((c.name for c in spec.defects.classes if c.mode == "ok"), "ok")
     return SamplePlan(
-        split="reference", index=index, label=ok_name, mode="ok", pin=None, pin_index=-1, shape="",
-        dx=0.0, dy=0.0, dz=0.0, tilt_x=0.0, tilt_y=0.0, view=views[index % len(views)],
-        seed=schema.derive_seed(spec.seed, "reference", index), jitter=draw_jitter(spec, rng),
+        split="reference",
+        index=index,
+        label=ok_name,
+        mode="ok",
+        pin=None,
+        pin_index=-1,
+        shape="",
+        dx=0.0,
+        dy=0.0,
+        dz=0.0,
+        tilt_x=0.0,
+        tilt_y=0.0,
+        view=views[index % len(views)],
+        seed=schema.derive_seed(spec.seed, "reference", index),
+        jitter=draw_jitter(spec, rng),
     )
 
 
 def ok_plan_like(plan: SamplePlan) -> SamplePlan:
     """The defect-free twin of `plan`: same view, jitter and render seed, no defect."""
     return SamplePlan(
-        split=plan.split, index=plan.index, label=plan.label, mode="ok", pin=None, pin_index=-1, shape="",
-        dx=0.0, dy=0.0, dz=0.0, tilt_x=0.0, tilt_y=0.0, view=plan.view, seed=plan.seed,
+        split=plan.split,
+        index=plan.index,
+        label=plan.label,
+        mode="ok",
+        pin=None,
+        pin_index=-1,
+        shape="",
+        dx=0.0,
+        dy=0.0,
+        dz=0.0,
+        tilt_x=0.0,
+        tilt_y=0.0,
+        view=plan.view,
+        seed=plan.seed,
         jitter=dict(plan.jitter),
     )

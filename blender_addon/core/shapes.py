@@ -25,8 +25,10 @@ def footprint(pins, shape: str) -> list:
 
 
 def _regular(n: int, radius: float, phase: float) -> list:
-    return [(radius * math.cos(phase + 2 * math.pi * i / n), radius * math.sin(phase + 2 * math.pi * i / n))
-            for i in range(n)]
+    return [
+        (radius * math.cos(phase + 2 * math.pi * i / n), radius * math.sin(phase + 2 * math.pi * i / n))
+        for i in range(n)
+    ]
 
 
 def prism_mesh(pins, shape: str):
@@ -56,15 +58,18 @@ def prism_mesh(pins, shape: str):
 def prism_edges(pins, shape: str) -> list:
     """Vertex pairs of the prism's edges (indices into the first 2n vertices of `prism_mesh`)."""
     n = len(footprint(pins, shape))
-    return [(i, (i + 1) % n) for i in range(n)] + [(n + i, n + (i + 1) % n) for i in range(n)] + \
-        [(i, n + i) for i in range(n)]
+    return (
+        [(i, (i + 1) % n) for i in range(n)]
+        + [(n + i, n + (i + 1) % n) for i in range(n)]
+        + [(i, n + i) for i in range(n)]
+    )
 
 
 def prism_planes(pins, shape: str) -> list:
     """Half-spaces (nx, ny, nz, d) with n.x <= d whose intersection is the pin (local coordinates)."""
     ring = footprint(pins, shape)
     planes = []
-    for (x0, y0), (x1, y1) in zip(ring, ring[1:] + ring[:1]):
+    for (x0, y0), (x1, y1) in zip(ring, ring[1:] + ring[:1], strict=True):
         nx, ny = y1 - y0, -(x1 - x0)  # outward normal of a counter-clockwise edge
         length = math.hypot(nx, ny)
         nx, ny = nx / length, ny / length
@@ -95,12 +100,22 @@ def box_mesh(box):
 
 def box_planes(box) -> list:
     """Half-spaces of the (chamfered) housing block in world coordinates."""
-    planes = [(1.0, 0.0, 0.0, box.xmax), (-1.0, 0.0, 0.0, -box.xmin), (0.0, 1.0, 0.0, box.ymax),
-              (0.0, -1.0, 0.0, -box.ymin), (0.0, 0.0, 1.0, box.zmax), (0.0, 0.0, -1.0, -box.zmin)]
+    planes = [
+        (1.0, 0.0, 0.0, box.xmax),
+        (-1.0, 0.0, 0.0, -box.xmin),
+        (0.0, 1.0, 0.0, box.ymax),
+        (0.0, -1.0, 0.0, -box.ymin),
+        (0.0, 0.0, 1.0, box.zmax),
+        (0.0, 0.0, -1.0, -box.zmin),
+    ]
     c = box.chamfer
     if c > 0:
         s = 1.0 / math.sqrt(2.0)
         # A 45-degree cut through the top edge line, e.g. x + z <= xmax + zmax - c.
-        planes += [(s, 0.0, s, s * (box.xmax + box.zmax - c)), (-s, 0.0, s, s * (-box.xmin + box.zmax - c)),
-                   (0.0, s, s, s * (box.ymax + box.zmax - c)), (0.0, -s, s, s * (-box.ymin + box.zmax - c))]
+        planes += [
+            (s, 0.0, s, s * (box.xmax + box.zmax - c)),
+            (-s, 0.0, s, s * (-box.xmin + box.zmax - c)),
+            (0.0, s, s, s * (box.ymax + box.zmax - c)),
+            (0.0, -s, s, s * (-box.ymin + box.zmax - c)),
+        ]
     return planes

@@ -71,19 +71,41 @@ def _hashes(paths: dict) -> dict:
 
 def sample_row(plan, rel: dict, result: dict, hashes: dict):
     return schema.SampleRow(
-        file_name=rel["image"], label=plan.label, pin=None if plan.pin is None else list(plan.pin),
-        pin_index=plan.pin_index, qeu_code=plan.qeu_code, mode=plan.mode, shape=plan.shape,
-        dx=plan.dx, dy=plan.dy, dz=plan.dz, tilt_x=plan.tilt_x, tilt_y=plan.tilt_y, view=plan.view,
-        split=plan.split, index=plan.index, seed=plan.seed, jitter=dict(plan.jitter),
-        twin_file=rel["twin"], mask_file=rel["mask"], pin_boxes=result["pin_boxes"],
-        defect_box=result["defect_box"], sha256=hashes,
+        file_name=rel["image"],
+        label=plan.label,
+        pin=None if plan.pin is None else list(plan.pin),
+        pin_index=plan.pin_index,
+        qeu_code=plan.qeu_code,
+        mode=plan.mode,
+        shape=plan.shape,
+        dx=plan.dx,
+        dy=plan.dy,
+        dz=plan.dz,
+        tilt_x=plan.tilt_x,
+        tilt_y=plan.tilt_y,
+        view=plan.view,
+        split=plan.split,
+        index=plan.index,
+        seed=plan.seed,
+        jitter=dict(plan.jitter),
+        twin_file=rel["twin"],
+        mask_file=rel["mask"],
+        pin_boxes=result["pin_boxes"],
+        defect_box=result["defect_box"],
+        sha256=hashes,
     )
 
 
 def reference_row(plan, rel: dict, result: dict, hashes: dict):
     return schema.ReferenceRow(
-        file_name=rel["image"], view=plan.view, index=plan.index, seed=plan.seed, jitter=dict(plan.jitter),
-        mask_file=rel["mask"], pin_boxes=result["pin_boxes"], sha256=hashes,
+        file_name=rel["image"],
+        view=plan.view,
+        index=plan.index,
+        seed=plan.seed,
+        jitter=dict(plan.jitter),
+        mask_file=rel["mask"],
+        pin_boxes=result["pin_boxes"],
+        sha256=hashes,
     )
 
 
@@ -128,8 +150,10 @@ class ProgressBar:
         filled = int(self.width * done / self.total) if self.total else self.width
         bar = "#" * filled + "-" * (self.width - filled)
         pct = 100.0 * done / self.total if self.total else 100.0
-        return (f"{self.label} [{bar}] {done}/{self.total} {pct:5.1f}% {rate:.2f} samples/s "
-                f"elapsed {format_duration(elapsed)} ETA {eta}")
+        return (
+            f"{self.label} [{bar}] {done}/{self.total} {pct:5.1f}% {rate:.2f} samples/s "
+            f"elapsed {format_duration(elapsed)} ETA {eta}"
+        )
 
     def update(self, done: int, final: bool = False) -> None:
         if self.quiet:
@@ -181,8 +205,14 @@ class Timings:
 
     def summary(self, run_wall: float) -> dict:
         n, wall = len(self.wall), sum(self.wall)
-        out = {"samples": n, "run_wall_s": round(run_wall, 3), "sample_wall_s": round(wall, 3),
-               "render_s": round(self.render, 3), "render_calls": self.calls, "mask_s": round(self.mask, 3)}
+        out = {
+            "samples": n,
+            "run_wall_s": round(run_wall, 3),
+            "sample_wall_s": round(wall, 3),
+            "render_s": round(self.render, 3),
+            "render_calls": self.calls,
+            "mask_s": round(self.mask, 3),
+        }
         if n:
             ordered = sorted(self.wall)
             out.update(
@@ -201,12 +231,31 @@ def _render_settings(spec, blender_version: str) -> dict:
     from ..scene.render import render_threads
 
     r = spec.render
-    return {"blender_version": blender_version, "engine": r.engine, "width": r.width, "height": r.height,
-            "samples": r.samples, "denoise": r.denoise, "device": r.device, "threads": render_threads()}
+    return {
+        "blender_version": blender_version,
+        "engine": r.engine,
+        "width": r.width,
+        "height": r.height,
+        "samples": r.samples,
+        "denoise": r.denoise,
+        "device": r.device,
+        "threads": render_threads(),
+    }
 
 
-def render_dataset(spec, out_dir, *, progress=None, should_stop=None, quiet=False, limit=None, shard=None,
-                   skip_done=None, progress_jsonl=None, stream=None) -> dict:
+def render_dataset(
+    spec,
+    out_dir,
+    *,
+    progress=None,
+    should_stop=None,
+    quiet=False,
+    limit=None,
+    shard=None,
+    skip_done=None,
+    progress_jsonl=None,
+    stream=None,
+) -> dict:
     """Render every missing sample of `spec` into `out_dir`; returns a summary dict.
 
     progress(done, total, part, index) is called after each sample; should_stop() is polled between
@@ -265,6 +314,13 @@ def render_dataset(spec, out_dir, *, progress=None, should_stop=None, quiet=Fals
         events.close()
     bar.update(done, final=True)
     remaining = len(work_list(spec, writer, shard, skip_done))
-    return {"out": str(root), "rendered": done, "already_done": already, "remaining": remaining,
-            "stopped": stopped, "repaired": list(writer.repaired), "stats": stats["last_run"],
-            "blender_version": blender_version}
+    return {
+        "out": str(root),
+        "rendered": done,
+        "already_done": already,
+        "remaining": remaining,
+        "stopped": stopped,
+        "repaired": list(writer.repaired),
+        "stats": stats["last_run"],
+        "blender_version": blender_version,
+    }

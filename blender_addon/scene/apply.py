@@ -43,11 +43,15 @@ def apply_nuisance(pin_scene, plan) -> None:
     if scene.camera != camera:
         scene.camera = camera
     pin_scene.current_view = plan.view
-    for light, key in zip(pin_scene.lights, ("light_a", "light_b")):
+    for light, key in zip(pin_scene.lights, ("light_a", "light_b"), strict=True):
         light.data.energy = jitter.get(key, spec.lights.energy)
     base = spec.pins.color
-    colour = (_clamp(base[0] + jitter.get("color_r", 0.0)), _clamp(base[1] + jitter.get("color_g", 0.0)),
-              _clamp(base[2] + jitter.get("color_b", 0.0)), 1.0)
+    colour = (
+        _clamp(base[0] + jitter.get("color_r", 0.0)),
+        _clamp(base[1] + jitter.get("color_g", 0.0)),
+        _clamp(base[2] + jitter.get("color_b", 0.0)),
+        1.0,
+    )
     material = pin_scene.pin_material
     bsdf = next(n for n in material.node_tree.nodes if n.type == "BSDF_PRINCIPLED")
     bsdf.inputs["Base Color"].default_value = colour

@@ -193,5 +193,18 @@ def build_scene(spec, scene=None) -> PinScene:
 
     _setup_world(scene, spec)
     configure_render(scene, spec)
-    return PinScene(spec, scene, collection, pins, cameras, lights, housing, meshes, pin_material,
-                    housing_material, base_camera, None, spec.camera.views[0])
+    return PinScene(
+        spec,
+        scene,
+        collection,
+        pins,
+        cameras,
+        lights,
+        housing,
+        meshes,
+        pin_material,
+        housing_material,
+        base_camera,
+        None,
+        spec.camera.views[0],
+    )

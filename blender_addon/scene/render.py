@@ -29,8 +29,11 @@ ENGINE_IDS = {
 def render_threads() -> int:
     """Threads per Blender process: PINSCOPE_THREADS, else every core (workers set it to share cores)."""
     try:
-        return max(1, int(os.environ.get("PINSCOPE_THREADS", "0"))) if os.environ.get("PINSCOPE_THREADS") \
+        return (
+            max(1, int(os.environ.get("PINSCOPE_THREADS", "0")))
+            if os.environ.get("PINSCOPE_THREADS")
             else (os.cpu_count() or 1)
+        )
     except ValueError:
         return os.cpu_count() or 1
 

@@ -17,8 +17,14 @@ TINY = REPO / "specs" / "tiny.json"
 
 def cli(*args, timeout=300):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), str(REPO / "shared")]))
-    return subprocess.run([sys.executable, "-m", "blender_addon.cli", *map(str, args)], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "blender_addon.cli", *map(str, args)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def tiny_spec(tmp_path, **changes):
@@ -36,14 +42,20 @@ def test_spec_default_prints_the_contract_default():
     assert schema.GenerationSpec.from_dict(json.loads(out.stdout)) == schema.GenerationSpec()
 
 
-@pytest.mark.parametrize("change,field", [
-    ({"grid": {"rows": 0}}, "spec.grid.rows"),
-    ({"grid": {"colour": 1}}, "spec.grid.colour"),
-    ({"pins": {"square_width": 1.5}}, "spec.pins.square_width"),
-    ({"housing": {"height": -0.1}}, "spec.housing.height"),
-    ({"defects": {"classes": [{"name": "t", "mode": "tilt_x", "low": 80, "high": 95}]}}, "spec.defects.classes[0].high"),
-    ({"render": {"engine": "LUXCORE"}}, "spec.render.engine"),
-])
+@pytest.mark.parametrize(
+    "change,field",
+    [
+        ({"grid": {"rows": 0}}, "spec.grid.rows"),
+        ({"grid": {"colour": 1}}, "spec.grid.colour"),
+        ({"pins": {"square_width": 1.5}}, "spec.pins.square_width"),
+        ({"housing": {"height": -0.1}}, "spec.housing.height"),
+        (
+            {"defects": {"classes": [{"name": "t", "mode": "tilt_x", "low": 80, "high": 95}]}},
+            "spec.defects.classes[0].high",
+        ),
+        ({"render": {"engine": "LUXCORE"}}, "spec.render.engine"),
+    ],
+)
 def test_bad_spec_is_one_line_naming_the_field(tmp_path, change, field):
     out = cli("render", "--spec", tiny_spec(tmp_path, **change), "--out", tmp_path / "data")
     assert out.returncode == 2
@@ -94,14 +106,30 @@ def test_progress_bar_on_stderr(tmp_path):
 
 @pytest.mark.skipif(shutil.which("blender") is None, reason="no blender binary on PATH (CI installs one)")
 def test_real_blender_binary_renders_a_valid_dataset(tmp_path):
-    command = [shutil.which("blender"), "--background", "--factory-startup", "--python-exit-code", "1",
-               "--python", str(REPO / "blender_addon" / "cli.py"), "--"]
-    out = subprocess.run(command + ["render", "--spec", str(TINY), "--out", str(tmp_path / "data"), "--quiet"],
-                         capture_output=True, text=True, timeout=600)
+    command = [
+        shutil.which("blender"),
+        "--background",
+        "--factory-startup",
+        "--python-exit-code",
+        "1",
+        "--python",
+        str(REPO / "blender_addon" / "cli.py"),
+        "--",
+    ]
+    out = subprocess.run(
+        command + ["render", "--spec", str(TINY), "--out", str(tmp_path / "data"), "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     assert schema.validate_dataset(tmp_path / "data") == []
     manifest = schema.read_manifest(tmp_path / "data")
     assert manifest.generator.blender_version.split(".")[0].isdigit()
-    bad = subprocess.run(command + ["render", "--spec", str(tiny_spec(tmp_path, grid={"rows": 0})),
-                                    "--out", str(tmp_path / "bad")], capture_output=True, text=True, timeout=300)
+    bad = subprocess.run(
+        command + ["render", "--spec", str(tiny_spec(tmp_path, grid={"rows": 0})), "--out", str(tmp_path / "bad")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert bad.returncode == 2 and "error: spec.grid.rows: " in bad.stderr

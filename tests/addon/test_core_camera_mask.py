@@ -25,9 +25,19 @@ def make_plan(spec, mode, pin=(1, 4), view="centre", **amounts):
         shape = spec.grid.shape_at(*pin)
         if mode == "wrong_shape":
             shape = {"square": "round", "round": "square"}[shape]
-    return SamplePlan("train", 0, mode, mode, None if mode == "ok" else pin,
-                      -1 if mode == "ok" else pin[1] * spec.grid.cols + pin[0], shape, view=view, seed=1,
-                      jitter={"cam_dx": 0.01, "cam_dy": -0.03, "cam_roll": 0.3}, **values)
+    return SamplePlan(
+        "train",
+        0,
+        mode,
+        mode,
+        None if mode == "ok" else pin,
+        -1 if mode == "ok" else pin[1] * spec.grid.cols + pin[0],
+        shape,
+        view=view,
+        seed=1,
+        jitter={"cam_dx": 0.01, "cam_dy": -0.03, "cam_roll": 0.3},
+        **values,
+    )
 
 
 def test_camera_looks_at_the_array_and_rays_invert_projection():
@@ -58,8 +68,16 @@ def test_jitter_keeps_the_camera_aimed():
     assert moved.project([(0.0, 0.0, 0.0)])[0] == pytest.approx((48.0, 16.0), abs=0.01)
 
 
-CASES = [("ok", {}), ("retract", {"dz": -0.5}), ("raise", {"dz": 0.4}), ("shift", {"dx": 0.2, "dy": -0.15}),
-         ("tilt_x", {"tilt_x": 10.0}), ("tilt_y", {"tilt_y": -25.0}), ("missing", {}), ("wrong_shape", {})]
+CASES = [
+    ("ok", {}),
+    ("retract", {"dz": -0.5}),
+    ("raise", {"dz": 0.4}),
+    ("shift", {"dx": 0.2, "dy": -0.15}),
+    ("tilt_x", {"tilt_x": 10.0}),
+    ("tilt_y", {"tilt_y": -25.0}),
+    ("missing", {}),
+    ("wrong_shape", {}),
+]
 
 
 @pytest.mark.parametrize("mode,amounts", CASES)

@@ -76,12 +76,20 @@ def test_shift_and_retract_move_the_pin_rigidly():
     assert placement.point((0.0, 0.0, 0.0)) == pytest.approx((1.1, -4.2, -0.5))
 
 
-@pytest.mark.parametrize("col,row,mode,amount,code", [
-    (2, 0, "retract", 0.5, "31D05"), (0, 1, "tilt_x", 10.0, "12X10"), (2, 8, "tilt_y", -10.0, "39Y10"),
-    (1, 1, "missing", 0.0, "22M00"), (0, 0, "tilt_x", 7.5, "11X07.5"), (0, 0, "ok", 0.0, "OK"),
-])
+@pytest.mark.parametrize(
+    "col,row,mode,amount,code",
+    [
+        (2, 0, "retract", 0.5, "31D05"),
+        (0, 1, "tilt_x", 10.0, "12X10"),
+        (2, 8, "tilt_y", -10.0, "39Y10"),
+        (1, 1, "missing", 0.0, "22M00"),
+        (0, 0, "tilt_x", 7.5, "11X07.5"),
+        (0, 0, "ok", 0.0, "OK"),
+    ],
+)
 def test_qeu_codes_use_one_based_column_and_row(col, row, mode, amount, code):
     assert defects.qeu_code(col, row, mode, amount) == code
-    row_record = schema.SampleRow(file_name="a.png", label="x", qeu_code=code, mode=mode,
-                                  pin=None if mode == "ok" else [col, row])
+    row_record = schema.SampleRow(
+        file_name="a.png", label="x", qeu_code=code, mode=mode, pin=None if mode == "ok" else [col, row]
+    )
     row_record.validate()  # the contract accepts the code

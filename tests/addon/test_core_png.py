@@ -40,9 +40,15 @@ def _png_with_filters(rows, filters):
             a = cur[i - 3] if i >= 3 else 0
             b = prev[i]
             c = prev[i - 3] if i >= 3 else 0
-            pred = [0, a, b, (a + b) // 2][f] if f < 4 else (
-                a if abs(b - c) <= abs(a - c) and abs(b - c) <= abs(a + b - 2 * c) else
-                (b if abs(a - c) <= abs(a + b - 2 * c) else c))
+            pred = (
+                [0, a, b, (a + b) // 2][f]
+                if f < 4
+                else (
+                    a
+                    if abs(b - c) <= abs(a - c) and abs(b - c) <= abs(a + b - 2 * c)
+                    else (b if abs(a - c) <= abs(a + b - 2 * c) else c)
+                )
+            )
             out[i] = (cur[i] - pred) & 0xFF
         raw += bytes([f]) + bytes(out.astype(np.uint8))
         prev = cur
@@ -50,8 +56,13 @@ def _png_with_filters(rows, filters):
 
     def chunk(kind, data):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)) + \
-        chunk(b"IDAT", zlib.compress(bytes(raw))) + chunk(b"IEND", b"")
+
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(bytes(raw)))
+        + chunk(b"IEND", b"")
+    )
 
 
 def test_reader_undoes_every_filter(tmp_path):

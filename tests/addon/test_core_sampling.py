@@ -51,10 +51,13 @@ def test_defective_pins_are_uniform_unless_fixed():
 
 def test_plan_fields_match_their_class():
     classes = [
-        {"name": "ok", "mode": "ok"}, {"name": "low", "mode": "retract", "low": 0.2, "high": 0.4},
-        {"name": "up", "mode": "raise", "low": 0.3, "high": 0.3}, {"name": "sh", "mode": "shift", "low": 0.1, "high": 0.1},
+        {"name": "ok", "mode": "ok"},
+        {"name": "low", "mode": "retract", "low": 0.2, "high": 0.4},
+        {"name": "up", "mode": "raise", "low": 0.3, "high": 0.3},
+        {"name": "sh", "mode": "shift", "low": 0.1, "high": 0.1},
         {"name": "tx", "mode": "tilt_x", "low": 5, "high": 15, "random_sign": True},
-        {"name": "gone", "mode": "missing"}, {"name": "swap", "mode": "wrong_shape"},
+        {"name": "gone", "mode": "missing"},
+        {"name": "swap", "mode": "wrong_shape"},
     ]
     spec = spec_with(defects={"classes": classes}, dataset={"train": 140})
     plans = [sampling.plan_sample(spec, "train", i) for i in range(140)]

@@ -29,14 +29,25 @@ def _leave_no_pinscope_scene():
 def all_modes_spec(**render):
     classes = [{"name": m, "mode": m, "low": 0.0, "high": 0.0} for m in MODES]
     for c in classes:
-        c.update({"retract": {"low": 0.5, "high": 0.5}, "raise": {"low": 0.3, "high": 0.3},
-                  "shift": {"low": 0.2, "high": 0.2}, "tilt_x": {"low": 10, "high": 10, "random_sign": True},
-                  "tilt_y": {"low": 12, "high": 12}}.get(c["mode"], {}))
-    return schema.GenerationSpec.from_dict({
-        "name": "modes", "seed": 5, "defects": {"classes": classes}, "camera": {"lens": 42},
-        "render": {"engine": "WORKBENCH", "width": 96, "height": 48, **render},
-        "dataset": {"train": 16, "validation": 0, "test": 0, "reference": 0},
-    })
+        c.update(
+            {
+                "retract": {"low": 0.5, "high": 0.5},
+                "raise": {"low": 0.3, "high": 0.3},
+                "shift": {"low": 0.2, "high": 0.2},
+                "tilt_x": {"low": 10, "high": 10, "random_sign": True},
+                "tilt_y": {"low": 12, "high": 12},
+            }.get(c["mode"], {})
+        )
+    return schema.GenerationSpec.from_dict(
+        {
+            "name": "modes",
+            "seed": 5,
+            "defects": {"classes": classes},
+            "camera": {"lens": 42},
+            "render": {"engine": "WORKBENCH", "width": 96, "height": 48, **render},
+            "dataset": {"train": 16, "validation": 0, "test": 0, "reference": 0},
+        }
+    )
 
 
 def plan_for(spec, mode):
@@ -47,8 +58,12 @@ def nominal(spec, pin_scene, index):
     col, row = index % spec.grid.cols, index // spec.grid.cols
     obj = pin_scene.pins[index]
     place = pin_placement(spec, col, row)
-    return (np.allclose(obj.location, place.loc, atol=1e-6) and np.allclose(obj.rotation_euler, place.euler, atol=1e-6)
-            and not obj.hide_render and obj.data == pin_scene.meshes[spec.grid.shape_at(col, row)])
+    return (
+        np.allclose(obj.location, place.loc, atol=1e-6)
+        and np.allclose(obj.rotation_euler, place.euler, atol=1e-6)
+        and not obj.hide_render
+        and obj.data == pin_scene.meshes[spec.grid.shape_at(col, row)]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +115,8 @@ def test_each_mode_changes_exactly_its_pin(mode):
         assert obj.location.z - centre.loc[2] == pytest.approx(plan.dz, abs=1e-6) and plan.dz != 0
         assert (plan.dz < 0) == (mode == "retract")
     if mode == "shift":
-        assert math.hypot(obj.location.x - centre.loc[0], obj.location.y - centre.loc[1]) == pytest.approx(0.2, abs=1e-6)
+        shift = math.hypot(obj.location.x - centre.loc[0], obj.location.y - centre.loc[1])
+        assert shift == pytest.approx(0.2, abs=1e-6)
     if mode in ("tilt_x", "tilt_y"):
         axis = 0 if mode == "tilt_x" else 1
         assert abs(math.degrees(obj.rotation_euler[axis])) == pytest.approx(10 if axis == 0 else 12, abs=1e-4)
@@ -125,7 +141,7 @@ def test_core_projection_matches_blender(scene):
         apply_plan(pin_scene, plan)
         pin_scene.scene.view_layers[0].update()
         pose = camera.camera_pose(spec, plan.view, plan.jitter)
-        for (u, v), p in zip(pose.project(points), points):
+        for (u, v), p in zip(pose.project(points), points, strict=True):
             ndc = world_to_camera_view(pin_scene.scene, pin_scene.scene.camera, Vector(p))
             assert (u, v) == pytest.approx((ndc.x * 96, (1 - ndc.y) * 48), abs=1e-3)
 

@@ -21,17 +21,26 @@ def _leave_no_pinscope_scene():
 
 @pytest.fixture(scope="module")
 def cycles_scene():
-    classes = [{"name": "ok", "mode": "ok"}, {"name": "retract", "mode": "retract", "low": 0.5, "high": 0.5},
-               {"name": "raise", "mode": "raise", "low": 0.4, "high": 0.4},
-               {"name": "shift", "mode": "shift", "low": 0.2, "high": 0.2},
-               {"name": "tilt_x", "mode": "tilt_x", "low": 10, "high": 10},
-               {"name": "tilt_y", "mode": "tilt_y", "low": 10, "high": 10},
-               {"name": "missing", "mode": "missing"}, {"name": "wrong_shape", "mode": "wrong_shape"}]
-    spec = schema.GenerationSpec.from_dict({
-        "name": "twins", "seed": 11, "defects": {"classes": classes}, "camera": {"lens": 42},
-        "render": {"engine": "CYCLES", "width": 64, "height": 32, "samples": 4},
-        "dataset": {"train": 16, "validation": 0, "test": 0, "reference": 0},
-    })
+    classes = [
+        {"name": "ok", "mode": "ok"},
+        {"name": "retract", "mode": "retract", "low": 0.5, "high": 0.5},
+        {"name": "raise", "mode": "raise", "low": 0.4, "high": 0.4},
+        {"name": "shift", "mode": "shift", "low": 0.2, "high": 0.2},
+        {"name": "tilt_x", "mode": "tilt_x", "low": 10, "high": 10},
+        {"name": "tilt_y", "mode": "tilt_y", "low": 10, "high": 10},
+        {"name": "missing", "mode": "missing"},
+        {"name": "wrong_shape", "mode": "wrong_shape"},
+    ]
+    spec = schema.GenerationSpec.from_dict(
+        {
+            "name": "twins",
+            "seed": 11,
+            "defects": {"classes": classes},
+            "camera": {"lens": 42},
+            "render": {"engine": "CYCLES", "width": 64, "height": 32, "samples": 4},
+            "dataset": {"train": 16, "validation": 0, "test": 0, "reference": 0},
+        }
+    )
     return spec, build_scene(spec)
 
 
@@ -48,7 +57,7 @@ def test_difference_lies_around_the_defect(tmp_path, cycles_scene, mode):
     pitch_px = int(np.ceil(pose.fx * spec.grid.pitch / distance))
     x0, y0, x1, y1 = result["defect_box"]
     grown = np.zeros_like(diff, bool)
-    grown[max(0, y0 - pitch_px):y1 + pitch_px, max(0, x0 - pitch_px):x1 + pitch_px] = True
+    grown[max(0, y0 - pitch_px) : y1 + pitch_px, max(0, x0 - pitch_px) : x1 + pitch_px] = True
     inside = diff[grown].sum() / diff.sum()
     assert inside >= 0.95, f"{mode}: only {inside:.1%} of the difference lies near the defect"
 
