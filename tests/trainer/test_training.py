@@ -183,3 +183,21 @@ def test_two_processes_with_torchrun_match_one(tiny_args, synthetic_dataset, tmp
     assert len(read_metrics(double)) == 2
     assert json.loads((double / "run_config.json").read_text())["processes"] == 2
     assert json.loads((single / "run_config.json").read_text())["processes"] == 1
+
+
+def test_mae_pretraining_then_init(tiny_args, synthetic_dataset, tmp_path, cache_dir, capsys):
+    """ViTMAE learns on square crops of the unlabelled renders; --init moves its encoder into the
+    non-square classification ViT (weights copied, position table rebuilt for the new grid)."""
+    mae = tmp_path / "mae"
+    assert main(["pretrain-mae", "--data", str(synthetic_dataset), "--out", str(mae), "--preset", "micro", "--patch",
+                 "8", "--epochs", "1", "--batch-size", "32", "--cache-dir", str(cache_dir), "--quiet"]) == 0
+    assert json.loads((mae / "config.json").read_text())["model_type"] == "vit_mae"
+    run = tmp_path / "run"
+    assert main(tiny_args(synthetic_dataset, run, cache_dir, "--epochs", "1", "--no-eval", "--init", str(mae))) == 0
+    from pinscope_trainer.models import init_vit
+
+    model = init_vit(mae, (32, 96), 3, ["a", "b"])
+    encoder = load_file(str(mae / "model.safetensors"))
+    key = "vit.layers.0.attention.q_proj.weight"
+    assert torch.equal(model.state_dict()[key], encoder[key])
+    assert model.vit.embeddings.position_embeddings.shape[1] == 1 + (32 // 8) * (96 // 8)

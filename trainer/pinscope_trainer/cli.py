@@ -135,6 +135,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="pinscope_trainer", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     add_train_parser(sub)
+    m = sub.add_parser("pretrain-mae", help="self-supervised ViTMAE pretraining on unlabelled renders (for --init)")
+    m.add_argument("--data", required=True, help="dataset folder (train split + reference/ renders are used)")
+    m.add_argument("--out", required=True, help="folder for config.json + model.safetensors")
+    m.add_argument("--preset", default="tiny")
+    m.add_argument("--patch", type=int, default=16)
+    m.add_argument("--epochs", type=int, default=10)
+    m.add_argument("--batch-size", type=int, default=64)
+    m.add_argument("--lr", type=float, default=1e-3)
+    m.add_argument("--mask-ratio", type=float, default=0.75)
+    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--bf16", action="store_true")
+    m.add_argument("--cache-dir")
+    m.add_argument("--quiet", action="store_true")
     e = sub.add_parser("evaluate", help="score a run's checkpoint on validation and test")
     e.add_argument("--run", required=True, help="run folder")
     e.add_argument("--checkpoint", default="best", help="best, last or epoch-NNNN")
@@ -157,6 +170,23 @@ def main(argv=None) -> int:
             from .train import train
 
             train(options_from_args(args))
+        elif args.command == "pretrain-mae":
+            from .mae import pretrain
+
+            pretrain(
+                args.data,
+                args.out,
+                preset=args.preset,
+                patch=args.patch,
+                epochs=args.epochs,
+                batch_size=args.batch_size,
+                lr=args.lr,
+                mask_ratio=args.mask_ratio,
+                seed=args.seed,
+                bf16=args.bf16,
+                cache_dir=args.cache_dir,
+                quiet=args.quiet,
+            )
         elif args.command == "evaluate":
             from .evaluate import evaluate_run
 

@@ -74,6 +74,13 @@ def init_vit(path, image_size, channels: int, labels: list[str]):
         raise UsageError("--init", f"{path} is not a ViT (config.json model_type {kind!r}; need 'vit' or 'vit_mae')")
     size = cfg.get("image_size")
     size = list(size) if isinstance(size, (list, tuple)) else [size, size]
+    if kind == "vit_mae":  # pretrained on square crops: the encoder serves any size the patch divides
+        size = list(image_size)
+        patch = cfg.get("patch_size", 16)
+        if image_size[0] % patch or image_size[1] % patch:
+            raise UsageError(
+                "--init", f"{path} has patch {patch}, which does not divide {image_size[0]}x{image_size[1]}"
+            )
     if size != list(image_size) or cfg.get("num_channels", 3) != channels:
         raise UsageError(
             "--init",
@@ -84,14 +91,9 @@ def init_vit(path, image_size, channels: int, labels: list[str]):
     from transformers import ViTConfig, ViTForImageClassification
     from transformers.utils import logging as hf_logging
 
-    config = ViTConfig(
-        **{
-            k: v
-            for k, v in cfg.items()
-            if k in ViTConfig().to_dict()
-            and k not in ("model_type", "id2label", "label2id", "architectures", "transformers_version")
-        }
-    )
+    skip = ("model_type", "id2label", "label2id", "architectures", "transformers_version", "image_size")
+    config = ViTConfig(**{k: v for k, v in cfg.items() if k in ViTConfig().to_dict() and k not in skip})
+    config.image_size = list(image_size)
     config.num_labels = len(labels)
     config.id2label = dict(enumerate(labels))
     config.label2id = {n: i for i, n in enumerate(labels)}
@@ -106,6 +108,15 @@ def init_vit(path, image_size, channels: int, labels: list[str]):
         raise UsageError("--init", f"{path}: no weights match a ViT of this configuration")
     hf_logging.get_logger("transformers").setLevel(hf_logging.ERROR)
     model.load_state_dict(usable, strict=False)
+    if kind == "vit_mae":  # MAE's table was for square crops: start from the 2-D sin-cos table of this grid
+        import torch
+
+        from .mae import sincos_2d
+
+        grid = (image_size[0] // config.patch_size, image_size[1] // config.patch_size)
+        table = torch.from_numpy(sincos_2d(config.hidden_size, *grid))[None]
+        with torch.no_grad():
+            model.vit.embeddings.position_embeddings.copy_(table)
     return model
 
 
