@@ -46,7 +46,9 @@ def test_tiny_vit_loss_goes_down(tiny_args, synthetic_dataset, tmp_path, cache_d
 
 def test_checkpoints_at_requested_epochs_reload_to_identical_logits(tiny_args, synthetic_dataset, tmp_path, cache_dir):
     run = tmp_path / "run"
-    args = tiny_args(synthetic_dataset, run, cache_dir, "--epochs", "4", "--save-epochs", "1,3", "--save-every", "2")
+    args = tiny_args(
+        synthetic_dataset, run, cache_dir, "--epochs", "4", "--save-epochs", "1,3", "--save-every", "2", "--fp32"
+    )
     assert main(args) == 0
     assert [e for e, _ in list_checkpoints(run)] == [1, 2, 3, 4]
     for name in ("best", "last"):
@@ -170,11 +172,21 @@ def test_two_processes_with_torchrun_match_one(tiny_args, synthetic_dataset, tmp
     """Data parallel over 2 CPU processes (what `accelerate launch`/`torchrun` start) follows the
     single-process run: each rank trains on half of the same global batch, DDP averages gradients."""
     single, double = tmp_path / "one", tmp_path / "two"
-    common = ("--epochs", "2", "--no-augment", "--no-eval")
+    common = ("--epochs", "2", "--no-augment", "--no-eval", "--fp32")
     assert main(tiny_args(synthetic_dataset, single, cache_dir, *common)) == 0
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
-           "-m", "pinscope_trainer.cli", *tiny_args(synthetic_dataset, double, cache_dir, *common)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        "29533",
+        "-m",
+        "pinscope_trainer.cli",
+        *tiny_args(synthetic_dataset, double, cache_dir, *common),
+    ]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr[-2000:]
     a = load_file(str(single / "checkpoints" / "last" / "model.safetensors"))
@@ -189,8 +201,29 @@ def test_mae_pretraining_then_init(tiny_args, synthetic_dataset, tmp_path, cache
     """ViTMAE learns on square crops of the unlabelled renders; --init moves its encoder into the
     non-square classification ViT (weights copied, position table rebuilt for the new grid)."""
     mae = tmp_path / "mae"
-    assert main(["pretrain-mae", "--data", str(synthetic_dataset), "--out", str(mae), "--preset", "micro", "--patch",
-                 "8", "--epochs", "1", "--batch-size", "32", "--cache-dir", str(cache_dir), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "pretrain-mae",
+                "--data",
+                str(synthetic_dataset),
+                "--out",
+                str(mae),
+                "--preset",
+                "micro",
+                "--patch",
+                "8",
+                "--epochs",
+                "1",
+                "--batch-size",
+                "32",
+                "--cache-dir",
+                str(cache_dir),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert json.loads((mae / "config.json").read_text())["model_type"] == "vit_mae"
     run = tmp_path / "run"
     assert main(tiny_args(synthetic_dataset, run, cache_dir, "--epochs", "1", "--no-eval", "--init", str(mae))) == 0

@@ -106,7 +106,14 @@ def add_train_parser(sub) -> None:
     g.add_argument("--distill-alpha", type=float, default=d.distill_alpha, help="weight of the teacher's soft targets")
     g.add_argument("--distill-temperature", type=float, default=d.distill_temperature)
     g.add_argument("--seed", type=int, default=d.seed)
-    g.add_argument("--bf16", action="store_true", help="bfloat16 autocast (fast on CPUs with AMX/avx512_bf16)")
+    prec = g.add_mutually_exclusive_group()
+    prec.add_argument(
+        "--bf16",
+        action="store_true",
+        default=None,
+        help="bfloat16 autocast (default: on for ViTs on CPUs with avx512_bf16/AMX and on CUDA)",
+    )
+    prec.add_argument("--fp32", dest="bf16", action="store_false", help="full float32 throughout")
     g.add_argument("--threads", type=int, help="torch CPU threads")
     g.add_argument("--device", default="auto", help="auto (cuda when available), cpu, cuda, cuda:N")
     g = p.add_argument_group("checkpoints")
