@@ -1,9 +1,8 @@
 """Shared helpers of the scale tests (test_scale_*.py): run the real CLI, compare dataset folders.
 
-Two folders are "the same dataset" when every part holds the same rows and every image, twin and
-mask decodes to the same pixels. Rows are compared whole except the image/twin content hashes, which
-cover the PNG bytes and so Blender's file metadata (render date and time) — the pixels are compared
-directly instead. Mask hashes (PinScope's own PNG writer, no metadata) must match exactly.
+Two folders are "the same dataset" when every part holds the same rows -- whole, content hashes of
+image, twin and mask included (renders carry no date stamps, so equal pixels give equal bytes) -- and
+every file decodes to the same pixels.
 """
 
 from __future__ import annotations
@@ -71,7 +70,7 @@ def pixels_digest(path: Path) -> str:
 
 
 def dataset_content(root: Path) -> dict:
-    """{part: {index: (row without image/twin hashes, {role: pixel digest})}} of a dataset folder."""
+    """{part: {index: (row, {file role: pixel digest})}} of a dataset folder."""
     content = {}
     for part in PARTS:
         rows = {}
@@ -79,8 +78,6 @@ def dataset_content(root: Path) -> dict:
         for line in path.read_text(encoding="utf-8").splitlines() if path.exists() else []:
             row = json.loads(line)
             assert row["index"] not in rows, f"{part}: duplicate row for sample {row['index']}"
-            hashes = row.pop("sha256")
-            row["mask_sha256"] = hashes.get("mask")
             files = {key: row.get(key) for key in ("file_name", "twin_file", "mask_file") if row.get(key)}
             rows[row["index"]] = (row, {key: pixels_digest(root / part / rel) for key, rel in files.items()})
         content[part] = rows
