@@ -19,7 +19,7 @@ def reset_defects(pin_scene) -> None:
     spec = pin_scene.spec
     col, row = pin_cell(spec, index)
     obj = pin_scene.pins[index]
-    nominal_mesh = pin_scene.meshes[spec.grid.shape_at(col, row)]
+    nominal_mesh = pin_scene.pin_meshes[index]
     if obj.data != nominal_mesh:
         obj.data = nominal_mesh
     placement = pin_placement(spec, col, row)

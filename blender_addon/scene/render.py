@@ -48,6 +48,27 @@ def _set_engine(scene, engine: str) -> None:
     raise RuntimeError(f"this Blender ({bpy.app.version_string}) has no {engine} engine")
 
 
+def enable_gpu() -> bool:
+    """Switch Cycles to the first GPU backend this machine has; False (render on the CPU) if none."""
+    try:
+        prefs = bpy.context.preferences.addons["cycles"].preferences
+    except (KeyError, AttributeError):
+        return False
+    for backend in ("OPTIX", "CUDA", "HIP", "ONEAPI", "METAL"):
+        try:
+            prefs.compute_device_type = backend
+        except TypeError:  # not built into this Blender
+            continue
+        prefs.get_devices()
+        gpus = [d for d in prefs.devices if d.type == backend]
+        if gpus:
+            for device in prefs.devices:
+                device.use = device.type == backend
+            return True
+    print("warning: spec.render.device is GPU but Cycles finds no GPU here; rendering on the CPU", file=sys.stderr)
+    return False
+
+
 def configure_render(scene, spec) -> None:
     r = spec.render
     settings = scene.render
@@ -73,7 +94,7 @@ def configure_render(scene, spec) -> None:
     scene.display_settings.display_device = "sRGB"
     if r.engine == "CYCLES":
         cycles = scene.cycles
-        cycles.device = r.device
+        cycles.device = r.device if r.device == "CPU" or enable_gpu() else "CPU"
         cycles.samples = r.samples
         cycles.use_denoising = r.denoise
         # Fixed sample count and seed: a sample and its twin differ only where the defect reaches.

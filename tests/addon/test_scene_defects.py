@@ -62,7 +62,7 @@ def nominal(spec, pin_scene, index):
         np.allclose(obj.location, place.loc, atol=1e-6)
         and np.allclose(obj.rotation_euler, place.euler, atol=1e-6)
         and not obj.hide_render
-        and obj.data == pin_scene.meshes[spec.grid.shape_at(col, row)]
+        and obj.data == pin_scene.pin_meshes[index]
     )
 
 
@@ -81,7 +81,9 @@ def test_build_makes_one_collection_and_rebuild_replaces_it(scene):
     again = build_scene(spec)
     assert len(bpy.data.collections["PinScope"].objects) == count
     assert sum(1 for c in bpy.data.collections if c.name.startswith("PinScope")) == 1
-    assert len([m for m in bpy.data.meshes if m.name.startswith("PinScope")]) == len(again.meshes) + 1
+    # shape templates + one mesh per pin + the housing: nothing left over from the first build
+    assert len([m for m in bpy.data.meshes if m.name.startswith("PinScope")]) == len(again.meshes) + 27 + 1
+    assert len({obj.data.name for obj in again.pins}) == 27
     scene_objects = {o.name for o in again.scene.objects}
     assert "Cube" not in scene_objects  # the factory cube never shows up in a PinScope render
     for obj in again.pins:
