@@ -37,7 +37,7 @@ def cycles_scene():
             "seed": 11,
             "defects": {"classes": classes},
             "camera": {"lens": 42},
-            "render": {"engine": "CYCLES", "width": 64, "height": 32, "samples": 4},
+            "render": {"engine": "CYCLES", "width": 64, "height": 32, "samples": 16},
             "dataset": {"train": 16, "validation": 0, "test": 0, "reference": 0},
         }
     )
