@@ -137,21 +137,34 @@ def part_workers(args) -> None:
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"== local workers: Workbench 64x32, {n} samples (image + twin + mask each), {os.cpu_count()} cores, "
           f"load average {load} before the run")
-    rates = {}
+    rates, per_cpu = {}, {}
     with tempfile.TemporaryDirectory(prefix="pinscope-workers-") as tmp:
         spec_path = Path(tmp) / "spec.json"
         spec_path.write_text(json.dumps(data))
         for workers in (1, 2):
+            cpu_before = _children_cpu_s()
             start = time.perf_counter()
             process = run_cli(["render", "--spec", spec_path, "--out", Path(tmp) / f"w{workers}", "--quiet",
                                "--workers", workers])
             if process.wait() != 0:
                 raise SystemExit(f"--workers {workers} failed")
             wall = time.perf_counter() - start
-            rates[workers] = n / wall
+            cpu = _children_cpu_s() - cpu_before
+            rates[workers], per_cpu[workers] = n / wall, n / cpu
             print(f"  --workers {workers}: {wall:.1f} s, {rates[workers]:.2f} samples/s, "
-                  f"{3 * rates[workers]:.2f} images/s", flush=True)
+                  f"{3 * rates[workers]:.2f} images/s; CPU {cpu:.1f} s = {cpu / wall:.2f} cores busy", flush=True)
     print(f"  ratio 2 / 1 workers          {rates[2] / rates[1]:.2f}x  (target >= 1.7)")
+    # Other processes on a shared machine take cores away from the run; the CPU time does not depend on
+    # that. With two free cores the ratio would be 2 x (samples per CPU-second with 2 workers / with 1).
+    print(f"  CPU efficiency 2 / 1 workers {per_cpu[2] / per_cpu[1]:.2f}  -> on 2 free cores about "
+          f"{2 * per_cpu[2] / per_cpu[1]:.2f}x")
+
+
+def _children_cpu_s() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def rss_kib(pid: int) -> tuple[int, int]:
