@@ -1,7 +1,9 @@
 """What each sample shows: label, defective pin, defect amounts, view and jitter.
 
 Everything derives from (spec seed, split, index) through the contract's `derive_seed` / `rng_for`, so
-a sample is the same whatever order, worker or shard renders it. Classes are balanced per split by
+a sample is the same whatever order, worker or shard renders it. The shot (view, jitter, render seed)
+comes from the first index of the sample's twin group (`dataset.twin_share` consecutive samples), the
+defect (pin, amounts) from the sample's own index. Classes are balanced per split by
 stratified allocation (largest remainder of the quotas) followed by a seeded permutation of the split.
 """
 
@@ -93,15 +95,25 @@ def draw_jitter(spec, rng) -> dict:
     }
 
 
+def shot_index(spec, index: int) -> int:
+    """First sample index of the twin group `index` belongs to (the group shares one shot and one twin)."""
+    share = max(1, int(spec.dataset.twin_share))
+    return index - index % share
+
+
 def plan_sample(spec, split: str, index: int) -> SamplePlan:
     """The deterministic plan of sample `index` of `split`."""
     if split not in SPLIT_NAMES:
         raise ValueError(f"split must be one of {', '.join(SPLIT_NAMES)}, got {split!r}")
     cls = spec.defects.classes[class_of(spec, split, index)]
-    rng = schema.rng_for(spec.seed, split, index, "sample")
+    # The shot (view, camera/light jitter, colour, render seed) belongs to the sample's twin group:
+    # `dataset.twin_share` consecutive samples share it, and with it one defect-free twin.
+    first = shot_index(spec, index)
+    shot = schema.rng_for(spec.seed, split, first, "shot")
     views = spec.camera.views
-    view = views[rng.randrange(len(views))]
-    jitter = draw_jitter(spec, rng)
+    view = views[shot.randrange(len(views))]
+    jitter = draw_jitter(spec, shot)
+    rng = schema.rng_for(spec.seed, split, index, "defect")
     if cls.mode == "ok":
         pin, shape = None, ""
         amounts = draw_defect(cls, rng)
@@ -126,7 +138,7 @@ def plan_sample(spec, split: str, index: int) -> SamplePlan:
         tilt_x=amounts["tilt_x"],
         tilt_y=amounts["tilt_y"],
         view=view,
-        seed=schema.derive_seed(spec.seed, split, index),
+        seed=schema.derive_seed(spec.seed, split, first),
         jitter=jitter,
         qeu_code="OK" if pin is None else qeu_code(pin[0], pin[1], cls.mode, amounts["magnitude"]),
         magnitude=amounts["magnitude"],

@@ -18,16 +18,25 @@ import time
 from pathlib import Path
 
 from ..contract import schema
-from ..core.sampling import plan_reference, plan_sample
+from ..core.sampling import plan_reference, plan_sample, shot_index
 
 REFERENCE = schema.REFERENCE
 SPLITS = schema.SPLITS
 
 
-def sample_paths(root: Path, part: str, index: int, twin: bool, mask: bool) -> dict:
-    """Absolute output paths of one sample, plus their names relative to the part folder."""
+def sample_paths(root: Path, part: str, index: int, twin: bool, mask: bool, twin_index: int | None = None) -> dict:
+    """Absolute output paths of one sample, plus their names relative to the part folder.
+
+    `twin_index` names the twin file: the first sample of the twin group (`dataset.twin_share`), so the
+    samples of a group point at one shared twin.
+    """
     stem = f"{index:06d}.png"
-    rel = {"image": f"images/{stem}", "twin": f"twins/{stem}" if twin else "", "mask": f"masks/{stem}" if mask else ""}
+    twin_stem = f"{index if twin_index is None else twin_index:06d}.png"
+    rel = {
+        "image": f"images/{stem}",
+        "twin": f"twins/{twin_stem}" if twin else "",
+        "mask": f"masks/{stem}" if mask else "",
+    }
     paths = {key: (root / part / value if value else None) for key, value in rel.items()}
     for path in paths.values():
         if path is not None:
@@ -38,29 +47,45 @@ def sample_paths(root: Path, part: str, index: int, twin: bool, mask: bool) -> d
 def render_one(pin_scene, plan, paths: dict) -> dict:
     """Render one planned sample to `paths` ({image, twin, mask}: Path or None). Returns geometry + timings.
 
-    The twin shares the sample's view, jitter and Cycles seed; for an OK sample it *is* the image, so it
-    is copied instead of rendered a second time.
+    The twin is the shot without the defect (same view, jitter and Cycles seed). It is rendered when its
+    file does not exist yet, and reused when it does: the samples of a twin group share it, and a resumed
+    run keeps the one an interrupted run finished (files only ever appear complete). An OK sample's image
+    *is* its twin, so it is copied. A defective image is a full render, or -- with `render.region` -- a
+    render of its defect region pasted over the twin (`scene.region` decides when that is exact enough).
     """
-    from ..scene.apply import apply_plan, reset_defects
+    from ..core.sampling import ok_plan_like
+    from ..scene.apply import apply_plan
     from ..scene.render import copy_file, geometry_outputs, render_image
 
     start = time.perf_counter()
     spec = pin_scene.spec
-    apply_plan(pin_scene, plan)
-    render_s = [render_image(pin_scene, paths["image"], plan.render_seed)]
-    if paths.get("twin") is not None:
-        if plan.is_defective:
-            reset_defects(pin_scene)
-            render_s.append(render_image(pin_scene, paths["twin"], plan.render_seed))
-        else:
-            copy_file(paths["image"], paths["twin"])
     geometry = geometry_outputs(spec, plan, paths.get("mask"))
+    image, twin = paths["image"], paths.get("twin")
+    render_s, box = [], None
+    if twin is not None and not twin.exists():
+        apply_plan(pin_scene, ok_plan_like(plan))
+        render_s.append(render_image(pin_scene, twin, plan.render_seed))
+    if twin is not None and not plan.is_defective:
+        copy_file(twin, image)
+    else:
+        apply_plan(pin_scene, plan)
+        if twin is not None and spec.render.region and plan.is_defective:
+            from ..scene.region import region_for
+
+            box = region_for(spec, plan, geometry["defect_box"])
+        if box is not None:
+            from ..scene.region import render_region
+
+            render_s.append(render_region(pin_scene, image, plan.render_seed, box, twin))
+        else:
+            render_s.append(render_image(pin_scene, image, plan.render_seed))
     return {
         "pin_boxes": geometry["pin_boxes"],
         "defect_box": geometry["defect_box"],
         "render_s": render_s,
         "mask_s": geometry["seconds"],
         "wall_s": time.perf_counter() - start,
+        "region": box is not None,
     }
 
 
@@ -195,13 +220,14 @@ class JsonProgress:
 
 class Timings:
     def __init__(self):
-        self.wall, self.render, self.mask, self.calls = [], 0.0, 0.0, 0
+        self.wall, self.render, self.mask, self.calls, self.regions = [], 0.0, 0.0, 0, 0
 
     def add(self, result: dict) -> None:
         self.wall.append(result["wall_s"])
         self.render += sum(result["render_s"])
         self.calls += len(result["render_s"])
         self.mask += result["mask_s"]
+        self.regions += int(result.get("region", False))
 
     def summary(self, run_wall: float) -> dict:
         n, wall = len(self.wall), sum(self.wall)
@@ -211,6 +237,7 @@ class Timings:
             "sample_wall_s": round(wall, 3),
             "render_s": round(self.render, 3),
             "render_calls": self.calls,
+            "region_renders": self.regions,
             "mask_s": round(self.mask, 3),
         }
         if n:
@@ -291,7 +318,8 @@ def render_dataset(
             if part == REFERENCE:
                 plan, files = plan_reference(spec, index), sample_paths(root, part, index, False, mask)
             else:
-                plan, files = plan_sample(spec, part, index), sample_paths(root, part, index, twin, mask)
+                plan = plan_sample(spec, part, index)
+                files = sample_paths(root, part, index, twin, mask, shot_index(spec, index))
             result = render_one(pin_scene, plan, files["abs"])
             hashes = _hashes(files["abs"])
             if part == REFERENCE:
