@@ -100,3 +100,14 @@ def test_index_outside_the_split_is_refused():
         sampling.plan_sample(spec, "train", 3)
     with pytest.raises(ValueError):
         sampling.plan_sample(spec, "training", 0)
+
+
+def test_twin_groups_share_their_shot_but_not_their_defect():
+    spec = spec_with(dataset={"train": 12, "twin_share": 3})
+    plans = [sampling.plan_sample(spec, "train", i) for i in range(12)]
+    for first in range(0, 12, 3):
+        group = plans[first : first + 3]
+        assert {sampling.shot_index(spec, p.index) for p in group} == {first}
+        assert len({(p.view, tuple(sorted(p.jitter.items())), p.seed) for p in group}) == 1
+    assert len({p.seed for p in plans}) == 4
+    assert len({(p.label, p.pin, p.dz, p.tilt_x, p.tilt_y) for p in plans}) > 4
