@@ -53,9 +53,8 @@ def render_one(pin_scene, plan, paths: dict) -> dict:
     *is* its twin, so it is copied. A defective image is a full render, or -- with `render.region` -- a
     render of its defect region pasted over the twin (`scene.region` decides when that is exact enough).
     """
-    from ..core.sampling import ok_plan_like
     from ..scene.apply import apply_plan
-    from ..scene.render import copy_file, geometry_outputs, render_image
+    from ..scene.render import copy_file, geometry_outputs, render_image, render_twin
 
     start = time.perf_counter()
     spec = pin_scene.spec
@@ -63,8 +62,7 @@ def render_one(pin_scene, plan, paths: dict) -> dict:
     image, twin = paths["image"], paths.get("twin")
     render_s, box = [], None
     if twin is not None and not twin.exists():
-        apply_plan(pin_scene, ok_plan_like(plan))
-        render_s.append(render_image(pin_scene, twin, plan.render_seed))
+        render_s.append(render_twin(pin_scene, plan, twin))
     if twin is not None and not plan.is_defective:
         copy_file(twin, image)
     else:

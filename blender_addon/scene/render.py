@@ -160,6 +160,20 @@ def render_image(pin_scene, path, seed: int) -> float:
     return seconds
 
 
+def render_twin(pin_scene, plan, path) -> float:
+    """Render `plan`'s defect-free twin (same view, jitter and seed, no defect) to `path`."""
+    from ..core.sampling import ok_plan_like
+    from .apply import apply_plan
+
+    apply_plan(pin_scene, ok_plan_like(plan))
+    return render_image(pin_scene, path, plan.render_seed)
+
+
+def write_mask(spec, plan, path) -> float:
+    """Write `plan`'s exact instance mask PNG (pixel = pin index + 1) to `path`; returns seconds."""
+    return geometry_outputs(spec, plan, path)["seconds"]
+
+
 def copy_file(src, dst) -> None:
     tmp = _temp(dst)
     shutil.copyfile(src, tmp)
