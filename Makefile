@@ -15,7 +15,7 @@ RUN ?= runs/default
 CKPTS ?=
 PYTEST_FLAGS ?= -q
 
-.PHONY: setup test test-contract test-blender test-trainer lint format render train attention demo addon bench clean
+.PHONY: validate bench setup test test-contract test-blender test-trainer lint format render train attention demo addon bench clean
 
 setup: $(BPY_STAMP) $(TRAIN_STAMP)
 
@@ -60,8 +60,10 @@ clean:
 	rm -rf $(VENVS) .pytest_cache .ruff_cache dist
 
 # --- the product's jobs ----------------------------------------------------------------------
+RENDER_ARGS ?= --workers 2
+
 render: $(BPY_STAMP)
-	$(BPY_PY) -m blender_addon.cli render --spec $(SPEC) --out $(DATA)
+	$(BPY_PY) -m blender_addon.cli render --spec $(SPEC) --out $(DATA) $(RENDER_ARGS)
 
 validate: $(BPY_STAMP)
 	$(BPY_PY) -m blender_addon.cli validate $(DATA)
@@ -77,3 +79,8 @@ addon: $(BPY_STAMP)
 
 demo: setup
 	@echo "make demo: not wired yet (render -> train -> attention)"; exit 1
+
+bench: setup
+	$(BPY_PY) bench/render_bench.py
+	$(BPY_PY) bench/render_scale_bench.py
+	$(TRAIN_PY) bench/train_bench.py

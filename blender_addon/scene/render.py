@@ -147,7 +147,7 @@ def render_image(pin_scene, path, seed: int) -> float:
     """Render the scene as it is now to `path` (PNG, via a temporary name). Returns render seconds."""
     scene = pin_scene.scene
     if scene.render.engine == "CYCLES":
-        scene.cycles.seed = seed
+        scene.cycles.seed = seed % (2**31 - 1)  # Cycles takes a 32-bit int
     tmp = _temp(path)
     scene.render.filepath = str(tmp)
     with stdout_silenced():
