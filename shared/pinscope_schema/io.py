@@ -194,8 +194,9 @@ class DatasetWriter:
 
     def _add(self, split: str, row) -> None:
         if isinstance(row, SampleRow) and row.label not in self.manifest.labels:
-            raise ContractError("row.label", f"{row.label!r} not in the label vocabulary "
-                                f"({', '.join(self.manifest.labels)})")
+            raise ContractError(
+                "row.label", f"{row.label!r} not in the label vocabulary ({', '.join(self.manifest.labels)})"
+            )
         if row.file_name in self._rows[split]:
             raise ContractError("row.file_name", f"duplicate file name {row.file_name!r} in {split}/")
         for f in row.files():

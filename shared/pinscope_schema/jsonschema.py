@@ -40,20 +40,26 @@ def _value_schema(meta: dict) -> dict:
     if kind == "bool":
         return {"type": "boolean"}
     if kind == "color":
-        return {"type": "array", "items": {"type": "number", "minimum": 0, "maximum": 1}, "minItems": 3,
-                "maxItems": 3}
+        return {"type": "array", "items": {"type": "number", "minimum": 0, "maximum": 1}, "minItems": 3, "maxItems": 3}
     if kind == "nested":
         return record_schema(meta["cls"])
     if kind == "nested_list":
-        return {"type": "array", "items": record_schema(meta["cls"]), "minItems": meta["min_items"],
-                "maxItems": meta["max_items"]}
+        return {
+            "type": "array",
+            "items": record_schema(meta["cls"]),
+            "minItems": meta["min_items"],
+            "maxItems": meta["max_items"],
+        }
     if kind == "int_list":
-        arr = {"type": "array", "items": {"type": "integer", "minimum": meta["lo"], "maximum": meta["hi"]},
-               "minItems": min(meta["lengths"]), "maxItems": max(meta["lengths"])}
+        arr = {
+            "type": "array",
+            "items": {"type": "integer", "minimum": meta["lo"], "maximum": meta["hi"]},
+            "minItems": min(meta["lengths"]),
+            "maxItems": max(meta["lengths"]),
+        }
         return {"oneOf": [arr, {"type": "null"}]} if meta["nullable"] else arr
     if kind == "box_list":
-        return {"type": "array", "items": {"type": "array", "items": {"type": "integer"}, "minItems": 4,
-                                           "maxItems": 4}}
+        return {"type": "array", "items": {"type": "array", "items": {"type": "integer"}, "minItems": 4, "maxItems": 4}}
     if kind == "number_map":
         return {"type": "object", "additionalProperties": {"type": "number"}}
     if kind == "text_map":

@@ -50,7 +50,9 @@ def check_relative_file(value: str, path: str) -> None:
         or norm.startswith("../")
         or norm == "."
     ):
-        raise ContractError(path, f"must be a relative path inside its folder (no '..', no leading '/'), got {show(value)}")
+        raise ContractError(
+            path, f"must be a relative path inside its folder (no '..', no leading '/'), got {show(value)}"
+        )
 
 
 @dataclass
@@ -62,8 +64,9 @@ class SampleRow(Record):
     label: str = text("", "Defect class name (one of the manifest's labels).", required=True)
     pin: list = int_list(None, 0, 63, "Defective pin [col, row], 0-based; null for OK.", nullable=True)
     pin_index: int = integer(-1, -1, 4095, "row * cols + col of the defective pin; -1 for OK.")
-    qeu_code: str = text("OK", "QEU sample code, 1-based column and row: 31D05, 12X10, OK.",
-                         pattern=r"OK|[0-9]+[A-Z][0-9]+(\.[0-9]+)?")
+    qeu_code: str = text(
+        "OK", "QEU sample code, 1-based column and row: 31D05, 12X10, OK.", pattern=r"OK|[0-9]+[A-Z][0-9]+(\.[0-9]+)?"
+    )
     mode: str = text("ok", "Defect mode of the label class.")
     shape: str = text("", "Shape the defective pin was rendered with ('' for OK).")
     dx: float = number(0.0, -1000.0, 1000.0, "Shift along X (scene units).")
@@ -79,8 +82,9 @@ class SampleRow(Record):
     twin_file: str = text("", "Defect-free twin render, relative to the split folder ('' if none).")
     mask_file: str = text("", "Instance mask PNG (pixel = pin index + 1), relative to the split folder.")
     pin_boxes: list = box_list("Pixel box [x0, y0, x1, y1) of every pin, in pin-index order.")
-    defect_box: list = int_list(None, -100000, 100000, "Pixel box of the defective pin; null for OK.",
-                                lengths=(4,), nullable=True)
+    defect_box: list = int_list(
+        None, -100000, 100000, "Pixel box of the defective pin; null for OK.", lengths=(4,), nullable=True
+    )
     sha256: dict = text_map("Content hashes of image/twin/mask (first 16 hex digits), for validation.")
 
     def check(self, path):
@@ -89,10 +93,12 @@ class SampleRow(Record):
             if getattr(self, name):
                 check_relative_file(getattr(self, name), join(path, name))
         if (self.pin is None) != (self.mode == "ok"):
-            raise ContractError(join(path, "pin"), f"must be null exactly when mode is ok (mode {self.mode!r}), "
-                                f"got {show(self.pin)}")
-        if self.defect_box is not None and (self.defect_box[2] < self.defect_box[0]
-                                            or self.defect_box[3] < self.defect_box[1]):
+            raise ContractError(
+                join(path, "pin"), f"must be null exactly when mode is ok (mode {self.mode!r}), got {show(self.pin)}"
+            )
+        if self.defect_box is not None and (
+            self.defect_box[2] < self.defect_box[0] or self.defect_box[3] < self.defect_box[1]
+        ):
             raise ContractError(join(path, "defect_box"), f"must have x0<=x1 and y0<=y1, got {self.defect_box}")
 
     def files(self) -> list[str]:
@@ -143,8 +149,9 @@ class Manifest(Record):
     created: str = text("", "ISO-8601 UTC time the folder was created.")
     updated: str = text("", "ISO-8601 UTC time of the last change.")
     stats: dict = any_value("Render timing statistics and other free-form numbers.")
-    shard: list = int_list(None, 0, 1_000_000, "[i, n] when this folder is shard i of n; null for a whole dataset.",
-                           nullable=True)
+    shard: list = int_list(
+        None, 0, 1_000_000, "[i, n] when this folder is shard i of n; null for a whole dataset.", nullable=True
+    )
 
     @classmethod
     def from_dict(cls, data, path=None):
@@ -162,11 +169,13 @@ class Manifest(Record):
         if not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels):
             raise ContractError(join(path, "labels"), f"must be a non-empty list of names, got {show(labels)}")
         if labels != self.spec.labels:
-            raise ContractError(join(path, "labels"), f"must equal the spec's class names {self.spec.labels}, "
-                                f"got {labels}")
+            raise ContractError(
+                join(path, "labels"), f"must equal the spec's class names {self.spec.labels}, got {labels}"
+            )
         if self.spec_hash and self.spec_hash != self.spec.fingerprint():
-            raise ContractError(join(path, "spec_hash"), f"does not match the spec ({self.spec.fingerprint()}), "
-                                f"got {self.spec_hash!r}")
+            raise ContractError(
+                join(path, "spec_hash"), f"does not match the spec ({self.spec.fingerprint()}), got {self.spec_hash!r}"
+            )
         if not isinstance(self.counts, dict):
             raise ContractError(join(path, "counts"), f"must be an object, got {show(self.counts)}")
         for split, per_label in self.counts.items():
@@ -191,8 +200,9 @@ class Manifest(Record):
         return self.labels.index(name)
 
 
-def new_manifest(spec: GenerationSpec, blender_version: str = "", generator_version: str | None = None,
-                 now: str = "") -> Manifest:
+def new_manifest(
+    spec: GenerationSpec, blender_version: str = "", generator_version: str | None = None, now: str = ""
+) -> Manifest:
     from . import __version__
 
     return Manifest(

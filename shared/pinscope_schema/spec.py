@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from dataclasses import dataclass
 
 from .fields import (
@@ -117,8 +116,12 @@ class PinSpec(Record):
         }[shape]
 
     def width_field(self, shape: str) -> str:
-        return {"square": "square_width", "round": "round_radius", "triangle": "triangle_side",
-                "hexagon": "hexagon_radius"}[shape]
+        return {
+            "square": "square_width",
+            "round": "round_radius",
+            "triangle": "triangle_side",
+            "hexagon": "hexagon_radius",
+        }[shape]
 
 
 @dataclass
@@ -126,7 +129,10 @@ class HousingSpec(Record):
     kind: str = choice("block", ("block", "none"), "Housing the pins stand in: a rectangular block, or none.")
     margin: float = number(0.5, 0.0, 50.0, "Housing border beyond the outer pins' cells.", unit="LENGTH")
     height: float = number(
-        0.8, 0.0, 100.0, "Height of the housing top above the pins' base (must be above 0, below the pin).",
+        0.8,
+        0.0,
+        100.0,
+        "Height of the housing top above the pins' base (must be above 0, below the pin).",
         unit="LENGTH",
     )
     chamfer: float = number(0.0, 0.0, 10.0, "Bevel of the housing's top edges (0 = sharp).", unit="LENGTH")
@@ -147,15 +153,24 @@ class DefectClass(Record):
         if self.low > self.high:
             raise ContractError(join(path, "low"), f"must be <= high ({self.high}), got {self.low}")
         if self.mode in ("tilt_x", "tilt_y") and max(abs(self.low), abs(self.high)) >= 90.0:
-            raise ContractError(join(path, "high"), f"tilt must be within -90..90 degrees (exclusive), got "
-                                f"{self.low}..{self.high}")
+            raise ContractError(
+                join(path, "high"), f"tilt must be within -90..90 degrees (exclusive), got {self.low}..{self.high}"
+            )
         if self.mode in ("retract", "raise", "shift") and self.low < 0:
             raise ContractError(join(path, "low"), f"is a magnitude for {self.mode}: must be >= 0, got {self.low}")
 
     def qeu_mode(self) -> str:
         """Mode letters of the QEU sample code (D05 = retract 0.5, X10 = tilt about X 10 deg)."""
-        return {"retract": "D", "raise": "U", "shift": "S", "tilt_x": "X", "tilt_y": "Y", "missing": "M",
-                "wrong_shape": "W", "ok": "OK"}[self.mode]
+        return {
+            "retract": "D",
+            "raise": "U",
+            "shift": "S",
+            "tilt_x": "X",
+            "tilt_y": "Y",
+            "missing": "M",
+            "wrong_shape": "W",
+            "ok": "OK",
+        }[self.mode]
 
 
 def qeu_defaults() -> list:
@@ -170,8 +185,9 @@ def qeu_defaults() -> list:
 @dataclass
 class DefectSpec(Record):
     classes: list = nested_list(DefectClass, qeu_defaults, "Label classes, in label-id order.", max_items=32)
-    pin: list = int_list(None, 0, 63, "Fixed defective pin [col, row] (0-based); null = uniform at random.",
-                         nullable=True)
+    pin: list = int_list(
+        None, 0, 63, "Fixed defective pin [col, row] (0-based); null = uniform at random.", nullable=True
+    )
 
     def check(self, path):
         names = [c.name for c in self.classes]
@@ -219,8 +235,11 @@ class RenderSpec(Record):
     samples: int = integer(16, 1, 65536, "Cycles samples per pixel.")
     denoise: bool = flag(False, "Cycles denoising (OpenImageDenoise).")
     device: str = choice("CPU", ("CPU", "GPU"), "Cycles device.")
-    region: bool = flag(False, "Render a defective sample only around its defect, over its twin; falls back to "
-                        "a full render where that is not exact enough.")
+    region: bool = flag(
+        False,
+        "Render a defective sample only around its defect, over its twin; falls back to "
+        "a full render where that is not exact enough.",
+    )
     region_margin: float = number(1.0, 0.0, 100.0, "Region grown by this many pitches (covers shadows).")
 
 
@@ -270,25 +289,32 @@ class GenerationSpec(Record):
         housing = join(path, "housing")
         if self.housing.kind != "none":
             if self.housing.height <= 0 or self.housing.height >= self.pins.height:
-                raise ContractError(join(housing, "height"),
-                                    f"must be above 0 and below spec.pins.height ({self.pins.height}), "
-                                    f"got {self.housing.height}")
+                raise ContractError(
+                    join(housing, "height"),
+                    f"must be above 0 and below spec.pins.height ({self.pins.height}), got {self.housing.height}",
+                )
             if self.housing.chamfer > min(self.housing.margin, self.housing.height):
-                raise ContractError(join(housing, "chamfer"),
-                                    f"must be at most min(margin, height) = "
-                                    f"{min(self.housing.margin, self.housing.height)}, got {self.housing.chamfer}")
+                raise ContractError(
+                    join(housing, "chamfer"),
+                    f"must be at most min(margin, height) = "
+                    f"{min(self.housing.margin, self.housing.height)}, got {self.housing.chamfer}",
+                )
         pin = self.defects.pin
         if pin is not None and (pin[0] >= self.grid.cols or pin[1] >= self.grid.rows):
-            raise ContractError(join(join(path, "defects"), "pin"),
-                                f"must be inside the grid (col 0..{self.grid.cols - 1}, row 0..{self.grid.rows - 1}),"
-                                f" got {pin}")
+            raise ContractError(
+                join(join(path, "defects"), "pin"),
+                f"must be inside the grid (col 0..{self.grid.cols - 1}, row 0..{self.grid.rows - 1}), got {pin}",
+            )
         for i, cls in enumerate(self.defects.classes):
             if cls.mode == "retract" and cls.high > self.pins.height:
-                raise ContractError(f"{path}.defects.classes[{i}].high",
-                                    f"retract must be at most the pin height ({self.pins.height}), got {cls.high}")
+                raise ContractError(
+                    f"{path}.defects.classes[{i}].high",
+                    f"retract must be at most the pin height ({self.pins.height}), got {cls.high}",
+                )
             if cls.mode == "wrong_shape" and len(set(self.grid.shapes())) > 2:
-                raise ContractError(f"{path}.defects.classes[{i}].mode",
-                                    "wrong_shape needs a grid of square and/or round pins only")
+                raise ContractError(
+                    f"{path}.defects.classes[{i}].mode", "wrong_shape needs a grid of square and/or round pins only"
+                )
 
     def _check_pins_fit(self, path):
         for shape in sorted(set(self.grid.shapes())):

@@ -17,8 +17,9 @@ from .spec import SPLITS
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".exr", ".npy")
 
 
-def validate_dataset(root, check_hashes: bool = True, require_complete: bool = True,
-                     max_problems: int = 200) -> list[str]:
+def validate_dataset(
+    root, check_hashes: bool = True, require_complete: bool = True, max_problems: int = 200
+) -> list[str]:
     root = Path(root)
     problems: list[str] = []
     if not root.is_dir():
@@ -57,7 +58,7 @@ def validate_dataset(root, check_hashes: bool = True, require_complete: bool = T
                 n_pins = manifest.spec.grid.pin_count
                 if row.pin_boxes and len(row.pin_boxes) != n_pins:
                     problems.append(f"{where}: pin_boxes: {len(row.pin_boxes)} boxes for {n_pins} pins")
-            for role, rel in zip(("image", "twin", "mask"), _roles(row)):
+            for role, rel in zip(("image", "twin", "mask"), _roles(row), strict=True):
                 if not rel:
                     continue
                 referenced.add(rel)
@@ -74,8 +75,9 @@ def validate_dataset(root, check_hashes: bool = True, require_complete: bool = T
             if recorded != per_label:
                 problems.append(f"{MANIFEST}: counts.{split}: says {recorded}, rows give {per_label}")
         elif manifest.counts.get(REFERENCE, 0) != len(rows):
-            problems.append(f"{MANIFEST}: counts.reference: says {manifest.counts.get(REFERENCE)}, "
-                            f"rows give {len(rows)}")
+            problems.append(
+                f"{MANIFEST}: counts.reference: says {manifest.counts.get(REFERENCE)}, rows give {len(rows)}"
+            )
         if require_complete and shard is None and len(rows) != sizes[split]:
             problems.append(f"{split}: {len(rows)} of {sizes[split]} samples (incomplete; re-run to resume)")
         if len(problems) >= max_problems:

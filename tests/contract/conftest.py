@@ -24,8 +24,9 @@ def write_png(path: Path, width: int = 12, height: int = 4, value: int = 0) -> N
 
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw))
-                     + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+    )
 
 
 def tiny_spec(**dataset) -> GenerationSpec:
@@ -37,11 +38,23 @@ def sample_row(split: str, index: int, label: str = "retract") -> SampleRow:
     ok = label == "ok"
     stem = f"{index:06d}.png"
     return SampleRow(
-        file_name=f"images/{stem}", label=label, mode="ok" if ok else label, pin=None if ok else [2, 0],
-        pin_index=-1 if ok else 2, qeu_code="OK" if ok else "31D05", shape="" if ok else "square",
-        dz=0.0 if ok else -0.5, view="centre", split=split, index=index, seed=1000 + index,
-        jitter={"cam_dx": 0.01 * index, "light0": 351.5}, twin_file=f"twins/{stem}", mask_file=f"masks/{stem}",
-        pin_boxes=[[i, 0, i + 1, 2] for i in range(27)], defect_box=None if ok else [2, 0, 3, 2],
+        file_name=f"images/{stem}",
+        label=label,
+        mode="ok" if ok else label,
+        pin=None if ok else [2, 0],
+        pin_index=-1 if ok else 2,
+        qeu_code="OK" if ok else "31D05",
+        shape="" if ok else "square",
+        dz=0.0 if ok else -0.5,
+        view="centre",
+        split=split,
+        index=index,
+        seed=1000 + index,
+        jitter={"cam_dx": 0.01 * index, "light0": 351.5},
+        twin_file=f"twins/{stem}",
+        mask_file=f"masks/{stem}",
+        pin_boxes=[[i, 0, i + 1, 2] for i in range(27)],
+        defect_box=None if ok else [2, 0, 3, 2],
     )
 
 

@@ -6,7 +6,6 @@ import json
 
 import pytest
 from conftest import sample_row
-
 from pinscope_schema import ContractError, GenerationSpec, ReferenceRow, SampleRow, load_spec, read_rows
 
 SPEC_CASES = [
@@ -19,7 +18,10 @@ SPEC_CASES = [
     ({"grid": {"cells": "SQ"}}, "spec.grid.cells: must match [SRTH/]*, got 'SQ'"),
     ({"grid": {"pitch": 0}}, "spec.grid.pitch: must be a number 0.05..100.0, got 0"),
     ({"pins": {"round_radius": float("nan")}}, "spec.pins.round_radius: must be a number"),
-    ({"pins": {"square_width": 1.2}}, "spec.pins.square_width: square pins (1.2 wide) must be narrower than spec.grid.pitch"),
+    (
+        {"pins": {"square_width": 1.2}},
+        "spec.pins.square_width: square pins (1.2 wide) must be narrower than spec.grid.pitch",
+    ),
     ({"pins": {"color": [1, 2, 3]}}, "spec.pins.color: must be an RGB list of 3 numbers 0..1"),
     ({"housing": {"height": -0.1}}, "spec.housing.height: must be a number 0.0..100.0, got -0.1"),
     ({"housing": {"height": 0.0}}, "spec.housing.height: must be above 0 and below spec.pins.height"),
@@ -30,10 +32,14 @@ SPEC_CASES = [
     ({"defects": {"classes": []}}, "spec.defects.classes: must be a list of 1..32 objects"),
     ({"defects": {"classes": [{"name": "a", "mode": "bend"}]}}, "spec.defects.classes[0].mode: must be one of ok,"),
     ({"defects": {"classes": [{"name": "Bad Name"}]}}, "spec.defects.classes[0].name: must match"),
-    ({"defects": {"classes": [{"name": "t", "mode": "tilt_y", "low": 80, "high": 95}]}},
-     "spec.defects.classes[0].high: tilt must be within -90..90 degrees"),
-    ({"defects": {"classes": [{"name": "t", "mode": "retract", "low": 0.6, "high": 0.5}]}},
-     "spec.defects.classes[0].low: must be <= high (0.5), got 0.6"),
+    (
+        {"defects": {"classes": [{"name": "t", "mode": "tilt_y", "low": 80, "high": 95}]}},
+        "spec.defects.classes[0].high: tilt must be within -90..90 degrees",
+    ),
+    (
+        {"defects": {"classes": [{"name": "t", "mode": "retract", "low": 0.6, "high": 0.5}]}},
+        "spec.defects.classes[0].low: must be <= high (0.5), got 0.6",
+    ),
     ({"defects": {"classes": [{"name": "a"}, {"name": "a"}]}}, "spec.defects.classes[1].name: duplicate class name"),
     ({"defects": {"pin": [5, 0]}}, "spec.defects.pin: must be inside the grid (col 0..2, row 0..8), got [5, 0]"),
     ({"defects": {"pin": [1]}}, "spec.defects.pin: must be a list of 2 integers 0..63 or null"),
@@ -46,8 +52,9 @@ SPEC_CASES = [
 ]
 
 
-@pytest.mark.parametrize("data,message", SPEC_CASES, ids=[m.split(":")[0] + f"#{i}" for i, (_, m) in
-                                                         enumerate(SPEC_CASES)])
+@pytest.mark.parametrize(
+    "data,message", SPEC_CASES, ids=[m.split(":")[0] + f"#{i}" for i, (_, m) in enumerate(SPEC_CASES)]
+)
 def test_bad_spec_is_named_in_one_line(data, message):
     with pytest.raises(ContractError) as info:
         GenerationSpec.from_dict(data)
@@ -72,8 +79,9 @@ ROW_CASES = [
 ]
 
 
-@pytest.mark.parametrize("change,message", ROW_CASES, ids=[m.split(":")[0] + f"#{i}" for i, (_, m) in
-                                                          enumerate(ROW_CASES)])
+@pytest.mark.parametrize(
+    "change,message", ROW_CASES, ids=[m.split(":")[0] + f"#{i}" for i, (_, m) in enumerate(ROW_CASES)]
+)
 def test_bad_row_is_named_in_one_line(change, message):
     data = sample_row("train", 1).to_dict()
     data.update(change)

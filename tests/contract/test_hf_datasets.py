@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datasets
-
 from pinscope_schema import SPLITS, read_rows
 
 
@@ -18,6 +17,17 @@ def test_imagefolder_loads_every_split_row_and_column(tiny_dataset, tmp_path):
         for row in rows:
             got = by_index[row.index]
             assert got["image"].size == (12, 4)
-            for column in ("label", "pin", "qeu_code", "dz", "view", "seed", "twin_file", "mask_file",
-                           "pin_boxes", "defect_box", "jitter"):
+            for column in (
+                "label",
+                "pin",
+                "qeu_code",
+                "dz",
+                "view",
+                "seed",
+                "twin_file",
+                "mask_file",
+                "pin_boxes",
+                "defect_box",
+                "jitter",
+            ):
                 assert got[column] == getattr(row, column), (split, row.index, column)

@@ -7,7 +7,6 @@ import os
 
 import pytest
 from conftest import sample_row, tiny_spec, write_png, write_sample
-
 from pinscope_schema import ContractError, DatasetWriter, read_manifest, read_rows, scan_rows, validate_dataset
 
 

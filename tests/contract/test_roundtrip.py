@@ -6,13 +6,11 @@ import json
 
 import pytest
 from conftest import sample_row
-
 from pinscope_schema import (
     DefectClass,
     GenerationSpec,
     Manifest,
     ReferenceRow,
-    SampleRow,
     load_spec,
 )
 from pinscope_schema.records import GeneratorInfo, new_manifest
@@ -20,22 +18,32 @@ from pinscope_schema.spec import CameraSpec, DatasetSpec, GridSpec, HousingSpec,
 
 
 def _custom_spec() -> GenerationSpec:
-    return GenerationSpec.from_dict({
-        "name": "custom-4x6",
-        "seed": 42,
-        "grid": {"cols": 4, "rows": 6, "pitch": 1.27, "pattern": "explicit",
-                 "cells": "SRTH/SSSS/RRRR/TTTT/HHHH/SRSR"},
-        "pins": {"height": 3.0, "color": [0.9, 0.7, 0.2]},
-        "housing": {"kind": "block", "margin": 0.3, "height": 1.0, "chamfer": 0.1},
-        "defects": {"classes": [
-            {"name": "good", "mode": "ok"},
-            {"name": "bent", "mode": "tilt_x", "low": 5, "high": 15, "random_sign": True, "quota": 2},
-            {"name": "gone", "mode": "missing"},
-        ], "pin": [1, 2]},
-        "camera": {"rig": "centre", "lens": 35},
-        "render": {"engine": "WORKBENCH", "width": 64, "height": 32},
-        "dataset": {"train": 10, "validation": 0, "test": 5, "reference": 0, "twin": False},
-    })
+    return GenerationSpec.from_dict(
+        {
+            "name": "custom-4x6",
+            "seed": 42,
+            "grid": {
+                "cols": 4,
+                "rows": 6,
+                "pitch": 1.27,
+                "pattern": "explicit",
+                "cells": "SRTH/SSSS/RRRR/TTTT/HHHH/SRSR",
+            },
+            "pins": {"height": 3.0, "color": [0.9, 0.7, 0.2]},
+            "housing": {"kind": "block", "margin": 0.3, "height": 1.0, "chamfer": 0.1},
+            "defects": {
+                "classes": [
+                    {"name": "good", "mode": "ok"},
+                    {"name": "bent", "mode": "tilt_x", "low": 5, "high": 15, "random_sign": True, "quota": 2},
+                    {"name": "gone", "mode": "missing"},
+                ],
+                "pin": [1, 2],
+            },
+            "camera": {"rig": "centre", "lens": 35},
+            "render": {"engine": "WORKBENCH", "width": 64, "height": 32},
+            "dataset": {"train": 10, "validation": 0, "test": 5, "reference": 0, "twin": False},
+        }
+    )
 
 
 RECORDS = [
@@ -71,15 +79,15 @@ def test_spec_file_json_and_toml_give_the_same_spec(tmp_path):
     toml = (
         'name = "custom-4x6"\nseed = 42\n'
         '[grid]\ncols = 4\nrows = 6\npitch = 1.27\npattern = "explicit"\ncells = "SRTH/SSSS/RRRR/TTTT/HHHH/SRSR"\n'
-        '[pins]\nheight = 3.0\ncolor = [0.9, 0.7, 0.2]\n'
+        "[pins]\nheight = 3.0\ncolor = [0.9, 0.7, 0.2]\n"
         '[housing]\nkind = "block"\nmargin = 0.3\nheight = 1.0\nchamfer = 0.1\n'
-        '[defects]\npin = [1, 2]\n'
+        "[defects]\npin = [1, 2]\n"
         '[[defects.classes]]\nname = "good"\nmode = "ok"\n'
         '[[defects.classes]]\nname = "bent"\nmode = "tilt_x"\nlow = 5\nhigh = 15\nrandom_sign = true\nquota = 2\n'
         '[[defects.classes]]\nname = "gone"\nmode = "missing"\n'
         '[camera]\nrig = "centre"\nlens = 35\n'
         '[render]\nengine = "WORKBENCH"\nwidth = 64\nheight = 32\n'
-        '[dataset]\ntrain = 10\nvalidation = 0\ntest = 5\nreference = 0\ntwin = false\n'
+        "[dataset]\ntrain = 10\nvalidation = 0\ntest = 5\nreference = 0\ntwin = false\n"
     )
     (tmp_path / "s.toml").write_text(toml)
     assert load_spec(tmp_path / "s.json") == spec

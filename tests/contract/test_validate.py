@@ -6,7 +6,6 @@ import json
 import os
 
 from conftest import sample_row, write_png
-
 from pinscope_schema import check_dataset, file_digest, validate_dataset
 from pinscope_schema.fields import ContractError
 
