@@ -164,7 +164,7 @@ def test_distillation_from_the_cnn_baseline(tiny_args, synthetic_dataset, tmp_pa
     )
     args = json.loads((student / "run_config.json").read_text())["args"]
     assert args["teacher"] == best and args["distill_alpha"] == 0.7
-    assert main(tiny_args(synthetic_dataset, tmp_path / "other", cache_dir, "--input", "diff", "--teacher", best)) == 2
+    assert main(tiny_args(synthetic_dataset, tmp_path / "other", cache_dir, "--input", "rgb", "--teacher", best)) == 2
     assert "error: --teacher:" in capsys.readouterr().err
 
 

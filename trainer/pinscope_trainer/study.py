@@ -28,8 +28,10 @@ CONFIGS = {
     "vit-rgb-distil": ["--input", "rgb", "--teacher", "{out}/cnn-rgb/checkpoints/best", "--distill-alpha", "0.7"],
     "vit-rgb-p8": ["--input", "rgb", "--patch", "8", "--layers", "4"],
     "vit-rgb-p32": ["--input", "rgb", "--patch", "32"],
+    "vit-rgb-long": ["--input", "rgb"],  # run with a larger --epochs
     "vit-rgb-lr2e-4": ["--input", "rgb", "--lr", "2e-4"],
     "vit-rgb-warm30": ["--input", "rgb", "--warmup", "0.3"],
+    "vit-rgb-mae": ["--input", "rgb", "--init", "{out}/mae"],  # after `pretrain-mae --out OUT/mae`
 }
 
 
