@@ -19,6 +19,7 @@ from pathlib import Path
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
+EXIT_FAILED = 1
 
 if __package__ in (None, ""):  # run as a script (`blender --python .../cli.py`): make the package importable
     _here = Path(__file__).resolve().parent
@@ -56,7 +57,16 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument(
         "--skip-done-in", default=None, metavar="DIR", help="skip samples already complete in another dataset folder"
     )
-    render.add_argument("--workers", type=int, default=1, help="local worker processes (default 1)")
+    render.add_argument(
+        "--workers", type=int, default=1, help="local worker processes, or Ray tasks with --executor ray (default 1)"
+    )
+    render.add_argument(
+        "--restart-every",
+        type=int,
+        default=None,
+        metavar="K",
+        help="with --workers: start a fresh worker process every K samples (bounds memory)",
+    )
     render.add_argument(
         "--executor",
         choices=("local", "ray"),
@@ -106,17 +116,30 @@ def cmd_render(args, schema) -> int:
         raise schema.ContractError("--limit", f"must be >= 0, got {args.limit}")
     if args.workers < 1:
         raise schema.ContractError("--workers", f"must be >= 1, got {args.workers}")
+    if args.restart_every is not None and args.restart_every < 1:
+        raise schema.ContractError("--restart-every", f"must be >= 1, got {args.restart_every}")
     if args.executor == "ray":
         from .dataset.ray_executor import render_with_ray
 
-        summary = render_with_ray(spec, out, quiet=args.quiet, progress_path=_file_or_none(args.progress_jsonl))
+        summary = render_with_ray(
+            spec,
+            out,
+            shards=args.workers if args.workers > 1 else None,
+            quiet=args.quiet,
+            progress_path=_file_or_none(args.progress_jsonl),
+        )
     elif args.workers > 1:
         if args.shard:
             raise schema.ContractError("--workers", "cannot be combined with --shard (run one shard per worker)")
         from .dataset.parallel import render_parallel
 
         summary = render_parallel(
-            spec, out, args.workers, quiet=args.quiet, progress_path=_file_or_none(args.progress_jsonl)
+            spec,
+            out,
+            args.workers,
+            quiet=args.quiet,
+            progress_path=_file_or_none(args.progress_jsonl),
+            restart_every=args.restart_every,
         )
     else:
         from .dataset.runner import render_dataset
@@ -206,6 +229,14 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # e.g. `spec --default | head`: the reader left, nothing is wrong
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as err:  # disk full, permissions: one line; every finished sample stays valid
+        print(f"error: {err}; finished samples are kept: fix this and run the same command to resume", file=sys.stderr)
+        return EXIT_FAILED
+    except RuntimeError as err:
+        if type(err).__name__ != "WorkerFailed":  # a worker could not finish its shard; anything else is a bug
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_FAILED
 
 
 def _in_blender_binary() -> bool:

@@ -262,6 +262,11 @@ def render_parallel(
     bar = ProgressBar(total, workers, stream, quiet, progress_path)
     threads = max(1, (os.cpu_count() or 1) // workers)
 
+    failures = []  # one line per crashed worker process that was restarted
+
+    def log_file(job: ShardJob) -> Path:
+        return work / f"{job.folder.name}.log"
+
     def progress_file(job: ShardJob) -> Path:
         return work / f"{job.folder.name}.progress.jsonl"
 
@@ -279,7 +284,7 @@ def render_parallel(
             limit=restart_every,
             blender=blender,
         )
-        job.process = start_locked(command, job.folder, work / f"{job.folder.name}.log", threads)
+        job.process = start_locked(command, job.folder, log_file(job), threads)
 
     def done_now() -> int:
         return sum(
@@ -307,10 +312,14 @@ def render_parallel(
                     launch(job)  # the planned restart after K samples
                 elif code != EXIT_BAD_INPUT and job.restarts < max_restarts:
                     job.restarts += 1
+                    why = f"worker for shard {job.label} exited with {code}: {last_log_line(log_file(job))}"
+                    failures.append(why)
+                    if not quiet:
+                        print(f"{why}; restarting it (its shard resumes)", file=stream or sys.stderr)
                     launch(job)
                 else:
                     _stop_all(jobs)
-                    log = work / f"{job.folder.name}.log"
+                    log = log_file(job)
                     raise WorkerFailed(
                         f"worker for shard {job.label} exited with {code}: {last_log_line(log)} "
                         f"(log: {log}); re-run the same command to resume"
@@ -333,6 +342,7 @@ def render_parallel(
         "render_s": round(render_s, 3),
         "restarts": sum(job.restarts for job in jobs),
         "processes": sum(len(job.runs) for job in jobs),
+        "failures": failures,
         "merge": report.summary(),
     }
 

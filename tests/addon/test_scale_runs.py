@@ -92,7 +92,7 @@ def test_workers_restarted_every_k_samples_give_the_same_dataset(tmp_path, spec_
 
     summary = render_parallel(load_spec(spec_path), tmp_path / "restarted", 2, quiet=True, restart_every=4)
     assert summary["processes"] >= 4  # 12 samples, 2 shards, at most 4 samples per process
-    assert summary["restarts"] == 0  # planned restarts are not crash restarts
+    assert summary["restarts"] == 0, summary["failures"]  # planned restarts are not crash restarts
     assert dataset_content(tmp_path / "restarted") == baseline
 
 
@@ -128,6 +128,19 @@ def test_bad_shard_is_one_line_exit_2_and_touches_nothing(tmp_path, spec_path, s
     lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: --shard: must be i/N"), result.stderr
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "field"), [("--workers", "0", "--workers"), ("--restart-every", "0", "--restart-every")]
+)
+def test_bad_worker_options_are_one_line_exit_2(tmp_path, spec_path, option, value, field):
+    result = cli(
+        "render", "--spec", spec_path, "--out", tmp_path / "never", "--workers", "2", option, value, check=False
+    )
+    assert result.returncode == 2
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith(f"error: {field}: must be >= 1"), result.stderr
+    assert not (tmp_path / "never").exists()
 
 
 def test_merge_of_different_specs_is_refused(tmp_path, spec_path):
