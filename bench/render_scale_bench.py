@@ -179,7 +179,9 @@ def rss_kib(pid: int) -> tuple[int, int]:
 def part_memory(args) -> None:
     checkpoints = (args.memory_samples // 10, args.memory_samples)
     data = {"render": {"engine": "WORKBENCH", "width": 32, "height": 16}, "camera": {"rig": "qeu3"},
-            "dataset": {"train": checkpoints[1], "validation": 0, "test": 0, "reference": 0}}
+            # a few samples past the last checkpoint, so the worker is still alive to be measured there
+            "dataset": {"train": checkpoints[1] + max(20, checkpoints[1] // 50), "validation": 0, "test": 0,
+                        "reference": 0}}
     print(f"== memory of one worker: Workbench 32x16, {checkpoints[1]} samples (image + twin + mask each)")
     with tempfile.TemporaryDirectory(prefix="pinscope-memory-") as tmp:
         spec_path = Path(tmp) / "spec.json"
