@@ -235,8 +235,10 @@ class RenderSpec(Record):
     samples: int = integer(16, 1, 65536, "Cycles samples per pixel.")
     denoise: bool = flag(False, "Cycles denoising (OpenImageDenoise).")
     device: str = choice("CPU", ("CPU", "GPU"), "Cycles device.")
+    # On by default: every defect mode measured >= 53 dB PSNR against full renders on the default scene
+    # (bench/render_scale_bench.py, docs/performance.md); the Blender tier re-checks >= 40 dB.
     region: bool = flag(
-        False,
+        True,
         "Render a defective sample only around its defect, over its twin; falls back to "
         "a full render where that is not exact enough.",
     )
