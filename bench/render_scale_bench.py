@@ -223,8 +223,10 @@ def part_memory(args) -> None:
 def row_index_mib(root: Path) -> float:
     """RSS that holding a dataset folder's rows costs DatasetWriter (reopen it in a fresh process)."""
     code = (
-        "import sys\n"
+        "import ctypes, gc, sys\n"
         "def rss():\n"
+        "    gc.collect()\n"
+        "    ctypes.CDLL(None).malloc_trim(0)  # hand parsing garbage back, count only what is held\n"
         "    return next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmRSS'))\n"
         "from pinscope_schema import DatasetWriter, read_manifest\n"
         "spec = read_manifest(sys.argv[1]).spec\n"
