@@ -34,17 +34,27 @@ from pinscope_schema import GenerationSpec, read_rows  # noqa: E402
 
 from blender_addon.core.png import read_png  # noqa: E402
 
-ALL_MODES = {"ok": 0.0, "retract": 0.5, "raise": 0.3, "shift": 0.15, "tilt_x": 10.0, "tilt_y": 10.0,
-             "missing": 0.0, "wrong_shape": 0.0}
+ALL_MODES = {
+    "ok": 0.0,
+    "retract": 0.5,
+    "raise": 0.3,
+    "shift": 0.15,
+    "tilt_x": 10.0,
+    "tilt_y": 10.0,
+    "missing": 0.0,
+    "wrong_shape": 0.0,
+}
 
 
 def cycles_spec(samples: int, share: int, region: bool, width: int, height: int, spp: int) -> GenerationSpec:
     classes = [{"name": m, "mode": m, "low": a, "high": a} for m, a in ALL_MODES.items()]
-    return GenerationSpec.from_dict({
-        "defects": {"classes": classes},
-        "render": {"engine": "CYCLES", "width": width, "height": height, "samples": spp, "region": region},
-        "dataset": {"train": samples, "validation": 0, "test": 0, "reference": 0, "twin_share": share},
-    })
+    return GenerationSpec.from_dict(
+        {
+            "defects": {"classes": classes},
+            "render": {"engine": "CYCLES", "width": width, "height": height, "samples": spp, "region": region},
+            "dataset": {"train": samples, "validation": 0, "test": 0, "reference": 0, "twin_share": share},
+        }
+    )
 
 
 CONFIGS = (("full", 1, False), ("region", 1, True), ("full K=4", 4, False), ("region K=4", 4, True))
@@ -79,8 +89,10 @@ def part_region(args) -> None:
 
     width, height = args.size
     n, block = args.region_samples, 4
-    print(f"== region rendering and twin sharing: Cycles {width}x{height} {args.spp} spp, {n} samples, "
-          f"{len(ALL_MODES)} classes (every mode), blocks of {block}")
+    print(
+        f"== region rendering and twin sharing: Cycles {width}x{height} {args.spp} spp, {n} samples, "
+        f"{len(ALL_MODES)} classes (every mode), blocks of {block}"
+    )
     wall = {name: 0.0 for name, _k, _r in CONFIGS}
     done = {name: 0 for name, _k, _r in CONFIGS}
     calls = {name: 0 for name, _k, _r in CONFIGS}
@@ -107,14 +119,18 @@ def part_region(args) -> None:
         rates = {name: done[name] / wall[name] for name in wall}
         seed_rate = seed_done / seed_wall
         for name in wall:
-            print(f"  {name:12s} {rates[name]:.3f} samples/s  ({calls[name] / max(1, done[name]):.2f} render calls "
-                  f"per sample)")
+            print(
+                f"  {name:12s} {rates[name]:.3f} samples/s  ({calls[name] / max(1, done[name]):.2f} render calls "
+                f"per sample)"
+            )
         print(f"  {'seed-style':12s} {seed_rate:.3f} samples/s  (3.00 render calls per sample, bpy.ops rebuilds)")
         for full, region in (("full", "region"), ("full K=4", "region K=4")):
             by_mode = psnr_by_mode(tmp / folder_name(full), tmp / folder_name(region))
             shown = ", ".join(f"{m} {v:.1f}" for m, v in sorted(by_mode.items()))
-            print(f"  PSNR {region} vs {full}, worst per mode (dB): {shown}; all >= 40: "
-                  f"{all(v >= 40.0 for v in by_mode.values())}")
+            print(
+                f"  PSNR {region} vs {full}, worst per mode (dB): {shown}; all >= 40: "
+                f"{all(v >= 40.0 for v in by_mode.values())}"
+            )
     base = rates["full"]
     print(f"  ratio region / full               {rates['region'] / base:.2f}x")
     print(f"  ratio region K=4 / full           {rates['region K=4'] / base:.2f}x")
@@ -132,11 +148,16 @@ def run_cli(args_list, env=None, progress=None) -> subprocess.Popen:
 
 def part_workers(args) -> None:
     n = args.worker_samples
-    data = {"render": {"engine": "WORKBENCH", "width": 64, "height": 32}, "camera": {"rig": "qeu3"},
-            "dataset": {"train": n, "validation": 0, "test": 0, "reference": 0}}
+    data = {
+        "render": {"engine": "WORKBENCH", "width": 64, "height": 32},
+        "camera": {"rig": "qeu3"},
+        "dataset": {"train": n, "validation": 0, "test": 0, "reference": 0},
+    }
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    print(f"== local workers: Workbench 64x32, {n} samples (image + twin + mask each), {os.cpu_count()} cores, "
-          f"load average {load} before the run")
+    print(
+        f"== local workers: Workbench 64x32, {n} samples (image + twin + mask each), {os.cpu_count()} cores, "
+        f"load average {load} before the run"
+    )
     rates, per_cpu = {}, {}
     with tempfile.TemporaryDirectory(prefix="pinscope-workers-") as tmp:
         spec_path = Path(tmp) / "spec.json"
@@ -144,20 +165,26 @@ def part_workers(args) -> None:
         for workers in (1, 2):
             cpu_before = _children_cpu_s()
             start = time.perf_counter()
-            process = run_cli(["render", "--spec", spec_path, "--out", Path(tmp) / f"w{workers}", "--quiet",
-                               "--workers", workers])
+            process = run_cli(
+                ["render", "--spec", spec_path, "--out", Path(tmp) / f"w{workers}", "--quiet", "--workers", workers]
+            )
             if process.wait() != 0:
                 raise SystemExit(f"--workers {workers} failed")
             wall = time.perf_counter() - start
             cpu = _children_cpu_s() - cpu_before
             rates[workers], per_cpu[workers] = n / wall, n / cpu
-            print(f"  --workers {workers}: {wall:.1f} s, {rates[workers]:.2f} samples/s, "
-                  f"{3 * rates[workers]:.2f} images/s; CPU {cpu:.1f} s = {cpu / wall:.2f} cores busy", flush=True)
+            print(
+                f"  --workers {workers}: {wall:.1f} s, {rates[workers]:.2f} samples/s, "
+                f"{3 * rates[workers]:.2f} images/s; CPU {cpu:.1f} s = {cpu / wall:.2f} cores busy",
+                flush=True,
+            )
     print(f"  ratio 2 / 1 workers          {rates[2] / rates[1]:.2f}x  (target >= 1.7)")
     # Other processes on a shared machine take cores away from the run; the CPU time does not depend on
     # that. With two free cores the ratio would be 2 x (samples per CPU-second with 2 workers / with 1).
-    print(f"  CPU efficiency 2 / 1 workers {per_cpu[2] / per_cpu[1]:.2f}  -> on 2 free cores about "
-          f"{2 * per_cpu[2] / per_cpu[1]:.2f}x")
+    print(
+        f"  CPU efficiency 2 / 1 workers {per_cpu[2] / per_cpu[1]:.2f}  -> on 2 free cores about "
+        f"{2 * per_cpu[2] / per_cpu[1]:.2f}x"
+    )
 
 
 def _children_cpu_s() -> float:
@@ -178,18 +205,28 @@ def rss_kib(pid: int) -> tuple[int, int]:
 
 def part_memory(args) -> None:
     checkpoints = (args.memory_samples // 10, args.memory_samples)
-    data = {"render": {"engine": "WORKBENCH", "width": 32, "height": 16}, "camera": {"rig": "qeu3"},
-            # a few samples past the last checkpoint, so the worker is still alive to be measured there
-            "dataset": {"train": checkpoints[1] + max(20, checkpoints[1] // 50), "validation": 0, "test": 0,
-                        "reference": 0}}
+    data = {
+        "render": {"engine": "WORKBENCH", "width": 32, "height": 16},
+        "camera": {"rig": "qeu3"},
+        # a few samples past the last checkpoint, so the worker is still alive to be measured there
+        "dataset": {
+            "train": checkpoints[1] + max(20, checkpoints[1] // 50),
+            "validation": 0,
+            "test": 0,
+            "reference": 0,
+        },
+    }
     print(f"== memory of one worker: Workbench 32x16, {checkpoints[1]} samples (image + twin + mask each)")
     with tempfile.TemporaryDirectory(prefix="pinscope-memory-") as tmp:
         spec_path = Path(tmp) / "spec.json"
         spec_path.write_text(json.dumps(data))
         progress = Path(tmp) / "progress.jsonl"
         start = time.perf_counter()
-        process = run_cli(["render", "--spec", spec_path, "--out", Path(tmp) / "out", "--quiet"],
-                          env={"PINSCOPE_THREADS": "1"}, progress=progress)
+        process = run_cli(
+            ["render", "--spec", spec_path, "--out", Path(tmp) / "out", "--quiet"],
+            env={"PINSCOPE_THREADS": "1"},
+            progress=progress,
+        )
         seen, samples_at = {}, []
         while process.poll() is None:
             done = _last_done(progress)
@@ -198,22 +235,29 @@ def part_memory(args) -> None:
             for mark in checkpoints:
                 if done >= mark and mark not in seen:
                     seen[mark] = rss
-                    print(f"  sample {done:6d}: VmRSS {rss[0] / 1024:.1f} MiB, VmHWM {rss[1] / 1024:.1f} MiB, "
-                          f"{time.perf_counter() - start:.0f} s", flush=True)
+                    print(
+                        f"  sample {done:6d}: VmRSS {rss[0] / 1024:.1f} MiB, VmHWM {rss[1] / 1024:.1f} MiB, "
+                        f"{time.perf_counter() - start:.0f} s",
+                        flush=True,
+                    )
             time.sleep(0.5)
         if set(seen) != set(checkpoints):
             raise SystemExit(f"worker exited with {process.returncode} before sample {checkpoints[1]}")
         rows_mib = row_index_mib(Path(tmp) / "out")
     (rss1, hwm1), (rss2, hwm2) = seen[checkpoints[0]], seen[checkpoints[1]]
-    print(f"  RSS growth {checkpoints[0]} -> {checkpoints[1]}: {100 * (rss2 - rss1) / rss1:+.2f} %, "
-          f"peak (VmHWM) growth {100 * (hwm2 - hwm1) / hwm1:+.2f} %  (target < 5 %)")
+    print(
+        f"  RSS growth {checkpoints[0]} -> {checkpoints[1]}: {100 * (rss2 - rss1) / rss1:+.2f} %, "
+        f"peak (VmHWM) growth {100 * (hwm2 - hwm1) / hwm1:+.2f} %  (target < 5 %)"
+    )
     # The contract's DatasetWriter keeps every row in memory (counts, duplicate checks, resume): that part
     # grows with the row count by design. What is left is Blender's own growth.
     share = rows_mib * (1 - checkpoints[0] / checkpoints[1])
     rest = (rss2 - rss1) / 1024 - share
-    print(f"  of which the writer's in-memory rows: {share:.1f} MiB ({rows_mib:.1f} MiB for "
-          f"{checkpoints[1]} rows, measured by reopening the folder); the rest: {rest:+.1f} MiB = "
-          f"{100 * rest * 1024 / rss1:+.2f} %")
+    print(
+        f"  of which the writer's in-memory rows: {share:.1f} MiB ({rows_mib:.1f} MiB for "
+        f"{checkpoints[1]} rows, measured by reopening the folder); the rest: {rest:+.1f} MiB = "
+        f"{100 * rest * 1024 / rss1:+.2f} %"
+    )
     mid = [rss for done, (rss, _hwm) in samples_at if done >= checkpoints[0]]
     if len(mid) > 4:
         slope = np.polyfit(np.arange(len(mid)), np.asarray(mid, float), 1)[0]
@@ -234,8 +278,13 @@ def row_index_mib(root: Path) -> float:
         "writer = DatasetWriter(sys.argv[1], spec)\n"
         "print((rss() - before) / 1024)\n"
     )
-    result = subprocess.run([sys.executable, "-c", code, str(root)], capture_output=True, text=True, check=True,
-                            env=dict(os.environ, PYTHONPATH=str(REPO / "shared")))
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(root)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=dict(os.environ, PYTHONPATH=str(REPO / "shared")),
+    )
     return float(result.stdout.strip().splitlines()[-1])
 
 
