@@ -114,7 +114,7 @@ def add_train_parser(sub) -> None:
         help="bfloat16 autocast (default: on for ViTs on CPUs with avx512_bf16/AMX and on CUDA)",
     )
     prec.add_argument("--fp32", dest="bf16", action="store_false", help="full float32 throughout")
-    g.add_argument("--threads", type=int, help="torch CPU threads")
+    g.add_argument("--threads", type=int, help="torch CPU threads (default: the cores not busy with other work)")
     g.add_argument("--device", default="auto", help="auto (cuda when available), cpu, cuda, cuda:N")
     g = p.add_argument_group("checkpoints")
     g.add_argument("--save-epochs", type=int_list, default=[], help="epochs to keep, e.g. 300,400,500")

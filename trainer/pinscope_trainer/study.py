@@ -32,6 +32,7 @@ CONFIGS = {
     "vit-rgb-lr2e-4": ["--input", "rgb", "--lr", "2e-4"],
     "vit-rgb-warm30": ["--input", "rgb", "--warmup", "0.3"],
     "vit-rgb-mae": ["--input", "rgb", "--init", "{out}/mae"],  # after `pretrain-mae --out OUT/mae`
+    "vit-rgb-mae30": ["--input", "rgb", "--init", "{out}/mae30"],  # MAE pretrained 30 epochs
 }
 
 

@@ -243,8 +243,7 @@ def train(opts: TrainOptions) -> dict:
     import torch
     from tqdm import tqdm
 
-    if opts.threads:
-        torch.set_num_threads(opts.threads)
+    torch.set_num_threads(opts.threads or auto_threads())
     out = Path(opts.out)
     for name in ("epochs", "batch_size"):
         if getattr(opts, name) < 1:
@@ -407,6 +406,20 @@ def train(opts: TrainOptions) -> dict:
         cpu = {split: (x.cpu(), y.cpu()) for split, (x, y) in tensors.items()}
         summary.update(evaluate_run(out, tensors=cpu, quiet=opts.quiet))
     return summary
+
+
+def auto_threads() -> int:
+    """CPU threads for torch: the cores other processes leave free (1-minute load average), at least 1.
+
+    On a shared machine torch's default (one thread per core) is slow: a step waits for its slowest
+    thread, and a descheduled thread stalls all of them (2 threads were 3x slower than 1 at load 6 on 2 cores).
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        busy = os.getloadavg()[0]
+    except OSError:
+        busy = 0.0
+    return max(1, min(cores, round(cores - busy)))
 
 
 def auto_bf16(arch: str, device) -> bool:
