@@ -12,6 +12,7 @@ import datetime as _dt
 import hashlib
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from .fields import ContractError
@@ -126,6 +127,18 @@ def rewrite_rows(path: str | os.PathLike, rows) -> None:
     os.replace(tmp, path)
 
 
+@dataclass(frozen=True)
+class RowKey:
+    """What the writer remembers of a written row: enough for resume, duplicates and counts."""
+
+    index: int
+    label: str
+
+    @staticmethod
+    def of(row) -> RowKey:
+        return RowKey(row.index, getattr(row, "label", ""))
+
+
 class DatasetWriter:
     """Owns one dataset folder: creates it for a spec, or reopens it for resume with the same spec.
 
@@ -136,7 +149,8 @@ class DatasetWriter:
     def __init__(self, root, spec: GenerationSpec, blender_version: str = "", shard=None):
         self.root = Path(root)
         self.spec = spec
-        self._rows: dict[str, dict[str, SampleRow | ReferenceRow]] = {s: {} for s in (*SPLITS, REFERENCE)}
+        # A compact index per row (not whole rows): memory stays flat over long runs.
+        self._index: dict[str, dict[str, RowKey]] = {s: {} for s in (*SPLITS, REFERENCE)}
         self.repaired: list[str] = []
         manifest_path = self.root / MANIFEST
         if manifest_path.exists():
@@ -176,11 +190,11 @@ class DatasetWriter:
                 self.repaired.extend(broken)
                 rewrite_rows(path, complete)
             for row in complete:
-                self._rows[split][row.file_name] = row
+                self._index[split][row.file_name] = RowKey.of(row)
 
     # --- queries ------------------------------------------------------------------------------
     def done_indices(self, split: str) -> set[int]:
-        return {row.index for row in self._rows[split].values()}
+        return {key.index for key in self._index[split].values()}
 
     def split_dir(self, split: str) -> Path:
         return self.root / split
@@ -197,20 +211,20 @@ class DatasetWriter:
             raise ContractError(
                 "row.label", f"{row.label!r} not in the label vocabulary ({', '.join(self.manifest.labels)})"
             )
-        if row.file_name in self._rows[split]:
+        if row.file_name in self._index[split]:
             raise ContractError("row.file_name", f"duplicate file name {row.file_name!r} in {split}/")
         for f in row.files():
             if not (self.root / split / f).is_file():
                 raise ContractError("row.file_name", f"{split}/{f} does not exist; write files before the row")
         append_line(self.root / split / METADATA, row.to_dict())
-        self._rows[split][row.file_name] = row
+        self._index[split][row.file_name] = RowKey.of(row)
 
     def counts(self) -> dict:
         counts = {s: {} for s in SPLITS}
         for split in SPLITS:
-            for row in self._rows[split].values():
-                counts[split][row.label] = counts[split].get(row.label, 0) + 1
-        counts[REFERENCE] = len(self._rows[REFERENCE])
+            for key in self._index[split].values():
+                counts[split][key.label] = counts[split].get(key.label, 0) + 1
+        counts[REFERENCE] = len(self._index[REFERENCE])
         return counts
 
     def flush(self, stats: dict | None = None) -> None:
@@ -222,4 +236,6 @@ class DatasetWriter:
         write_json_atomic(self.root / MANIFEST, self.manifest.validate().to_dict())
 
     def rows(self, split: str) -> list:
-        return sorted(self._rows[split].values(), key=lambda r: r.index)
+        """The split's rows as written, in index order (read back from disk)."""
+        cls = ReferenceRow if split == REFERENCE else SampleRow
+        return sorted(read_rows(self.root / split / METADATA, cls), key=lambda r: r.index)
