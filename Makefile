@@ -77,8 +77,18 @@ attention: $(TRAIN_STAMP)
 addon: $(BPY_STAMP)
 	$(BPY_PY) tools/build_addon.py --out dist
 
+# The demo: render the default spec, train the default ViT (keeping epochs for the attention evolution),
+# draw the attention report, print what it found. Every step resumes, so a second run is quick.
+DEMO_DATA ?= data/default
+DEMO_RUN ?= runs/default
+DEMO_TRAIN_ARGS ?= --epochs 30 --save-epochs 10,20,30
 demo: setup
-	@echo "make demo: not wired yet (render -> train -> attention)"; exit 1
+	@start=$$(date +%s); \
+	$(MAKE) --no-print-directory render SPEC=specs/default.json DATA=$(DEMO_DATA) && \
+	$(TRAIN_PY) -m pinscope_trainer.cli train --data $(DEMO_DATA) --out $(DEMO_RUN) --resume $(DEMO_TRAIN_ARGS) && \
+	$(TRAIN_PY) -m pinscope_trainer.cli attention --run $(DEMO_RUN) --ckpts all && \
+	$(TRAIN_PY) tools/demo_summary.py --data $(DEMO_DATA) --run $(DEMO_RUN) --report reports/$(notdir $(DEMO_RUN))/attention && \
+	echo "demo wall time (after set-up): $$(( $$(date +%s) - start )) s"
 
 bench: setup
 	$(BPY_PY) bench/render_bench.py

@@ -1,0 +1,59 @@
+"""Print what `make demo` found: accuracy, per-class F1, pointing game, and where the outputs are.
+
+Reads only files the earlier steps wrote (runs/<run>/eval/metrics.json, reports/<run>/attention/scores.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def pointing(scores: dict) -> list[str]:
+    """One line per checkpoint: pointing game (box) and attention mass on the defective pin, per method."""
+    lines = []
+    for checkpoint, methods in (scores.get("scores") or {}).items():
+        parts = []
+        for method, table in methods.items():
+            overall = table["overall"]
+            hit, mass = overall.get("pointing_box"), overall.get("mass_defect")
+            if hit is not None:
+                parts.append(f"{method} pointing {hit:.0%}, mass on pin {mass or 0:.0%}")
+        if parts:
+            lines.append(f"  {checkpoint}: " + "; ".join(parts))
+    return lines
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", required=True)
+    parser.add_argument("--report", required=True)
+    parser.add_argument("--data", required=True)
+    args = parser.parse_args(argv)
+    metrics_file = Path(args.run) / "eval" / "metrics.json"
+    scores_file = Path(args.report) / "scores.json"
+    if not metrics_file.exists():
+        print(f"error: --run: {metrics_file} not found (did training finish?)", file=sys.stderr)
+        return 2
+    metrics = json.loads(metrics_file.read_text())
+    test = metrics["test"]
+    f1 = ", ".join(f"{name} {cls['f1']:.2f}" for name, cls in test["per_class"].items())
+    print("== PinScope demo")
+    print(f"dataset   {args.data}")
+    print(f"run       {args.run} (checkpoint {metrics['checkpoint']}, epoch {metrics['epoch']})")
+    print(f"test      accuracy {test['accuracy']:.1%} on {test['n']} images; F1 {f1}")
+    if scores_file.exists():
+        scores = json.loads(scores_file.read_text())
+        print(f"attention {scores['samples']} test samples, methods {', '.join(scores['methods'])}")
+        for line in pointing(scores):
+            print(line)
+        index = scores_file.parent / "index.html"
+        print(f"report    {index}")
+    print(f"training  {Path(args.run) / 'report.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
