@@ -219,7 +219,7 @@ def main(argv=None) -> int:
     (out / "results.md").write_text("# Model comparison\n\n" + note + text)
     (out / "results.json").write_text(json.dumps({"out": str(out), "configs": rows}, indent=2) + "\n")
     print(text, end="")
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
