@@ -313,7 +313,7 @@ class GenerationSpec(Record):
                     f"{path}.defects.classes[{i}].high",
                     f"retract must be at most the pin height ({self.pins.height}), got {cls.high}",
                 )
-            if cls.mode == "wrong_shape" and len(set(self.grid.shapes())) > 2:
+            if cls.mode == "wrong_shape" and not set(self.grid.shapes()) <= {"square", "round"}:
                 raise ContractError(
                     f"{path}.defects.classes[{i}].mode", "wrong_shape needs a grid of square and/or round pins only"
                 )

@@ -48,6 +48,10 @@ SPEC_CASES = [
     ({"dataset": {"train": -1}}, "spec.dataset.train: must be an integer 0..10000000, got -1"),
     ({"dataset": {"twin": "yes"}}, "spec.dataset.twin: must be true or false, got 'yes'"),
     ({"camera": {"rig": "five"}}, "spec.camera.rig: must be one of qeu3, centre; got 'five'"),
+    (
+        {"grid": {"pattern": "hexagon"}, "defects": {"classes": [{"name": "w", "mode": "wrong_shape"}]}},
+        "spec.defects.classes[0].mode: wrong_shape needs a grid of square and/or round pins only",
+    ),
     ([1, 2], "spec: must be an object, got a list"),
 ]
 
