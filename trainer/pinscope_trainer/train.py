@@ -21,8 +21,10 @@ from pathlib import Path
 from .augment import AugmentOptions, augment_batch
 from .checkpoints import checkpoint_root, copy_checkpoint, epoch_dir_name, load_trainer_state, save_checkpoint
 from .data import PinDataset, Preprocess
+from .distill import distill_loss, teacher_train_logits
 from .errors import UsageError
 from .features.soart3 import Soart3Options
+from .hardware import auto_bf16, auto_threads, resolve_device
 
 # Options that may differ between a run and its resumption without changing the result.
 RUN_ONLY = {"resume", "device", "threads", "cache_dir", "quiet", "data", "out", "save_epochs", "save_every", "no_eval"}
@@ -152,43 +154,6 @@ def predict(model, inputs, batch_size: int = 128, bf16: bool = False):
             outs.append(forward_logits(model, batch).float().cpu())
     model.train(was_training)
     return torch.cat(outs)
-
-
-def teacher_train_logits(opts: TrainOptions, pre: Preprocess, train_x):
-    """Soft targets from a trained teacher (e.g. the ResNet-18 baseline), computed once on the clean
-    training inputs: knowledge distillation (Hinton et al.; DeiT uses a CNN teacher the same way)."""
-    if not opts.teacher:
-        return None
-    from .checkpoints import load_checkpoint
-
-    path = Path(opts.teacher)
-    if not (path / "model.safetensors").is_file() or not (path / "preprocess.json").is_file():
-        raise UsageError("--teacher", f"{path} is not a checkpoint folder (need model.safetensors + preprocess.json)")
-    teacher, tinfo = load_checkpoint(path)
-    teacher.to(train_x.device)
-    mine = pre.to_info()
-    for key in ("labels", "input_mode", "reference", "image_size", "soart3"):
-        if tinfo.get(key) != mine[key]:
-            raise UsageError(
-                "--teacher", f"{path} was trained with another {key} ({tinfo.get(key)!r}, this run {mine[key]!r})"
-            )
-    return predict(teacher, train_x, bf16=opts.bf16).to(train_x.device)
-
-
-def distill_loss(student_logits, teacher_logits, temperature: float):
-    import torch.nn.functional as F
-
-    t = temperature
-    return (
-        F.kl_div(
-            F.log_softmax(student_logits / t, 1),
-            F.log_softmax(teacher_logits / t, 1),
-            reduction="batchmean",
-            log_target=True,
-        )
-        * t
-        * t
-    )
 
 
 def write_metrics_csv(path: Path, history: list[dict]) -> None:
@@ -406,48 +371,6 @@ def train(opts: TrainOptions) -> dict:
         cpu = {split: (x.cpu(), y.cpu()) for split, (x, y) in tensors.items()}
         summary.update(evaluate_run(out, tensors=cpu, quiet=opts.quiet))
     return summary
-
-
-def auto_threads() -> int:
-    """CPU threads for torch: the cores other processes leave free (1-minute load average), at least 1.
-
-    On a shared machine torch's default (one thread per core) is slow: a step waits for its slowest
-    thread, and a descheduled thread stalls all of them (2 threads were 3x slower than 1 at load 6 on 2 cores).
-    """
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    try:
-        busy = os.getloadavg()[0]
-    except OSError:
-        busy = 0.0
-    return max(1, min(cores, round(cores - busy)))
-
-
-def auto_bf16(arch: str, device) -> bool:
-    """bf16 autocast where it pays: CUDA with bf16, or a CPU with avx512_bf16/AMX for the ViT (measured
-    1.5x on this project's CPU; ResNet convolutions got slower in bf16 there, so they stay fp32)."""
-    import torch
-
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    if arch != "vit":
-        return False
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-def resolve_device(name: str):
-    import torch
-
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UsageError("--device", f"{name} asked for but no CUDA GPU is available; use cpu or auto")
-    if name != "cpu" and not name.startswith("cuda"):
-        raise UsageError("--device", f"must be auto, cpu, cuda or cuda:N, got {name!r}")
-    return torch.device(name)
 
 
 def _version(name: str) -> str:
