@@ -33,7 +33,7 @@ $(TRAIN_STAMP): Makefile trainer/pyproject.toml shared/pyproject.toml
 	touch $@
 
 test: setup
-	$(MAKE) --no-print-directory test-contract test-blender test-trainer
+	$(MAKE) --no-print-directory test-contract test-blender test-trainer lint
 
 test-contract: $(TRAIN_STAMP)
 	@echo "== contract tier (standard library + the real datasets loader)"
