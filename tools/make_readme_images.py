@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import numpy as np
 from pinscope_schema import read_rows
 from pinscope_trainer.features.soart3 import Soart3Options, soart3_maps, upsample_to
 
+MAX_WIDTH = 1000
 SCALE = 2  # renders are small (288 x 96); double them so the README shows pin detail
 
 
@@ -105,17 +105,25 @@ def main(argv=None) -> int:
     rows = read_rows(split_dir / "metadata.jsonl")
     cv2.imwrite(str(out / "classes.png"), class_strip(split_dir, rows))
     cv2.imwrite(str(out / "triplet.png"), triplet(split_dir, rows))
-    copies = {Path(args.run) / "eval" / "curves.png": out / "curves.png"}
     report = Path(args.report)
     scores = json.loads((report / "scores.json").read_text()) if (report / "scores.json").exists() else {}
-    for method in scores.get("methods", []):
-        copies[report / f"epochs_{method}.png"] = out / f"attention_epochs_{method}.png"
-    copies[report / "scores_over_epochs.png"] = out / "attention_scores.png"
+    methods = scores.get("methods", [])
+    # One epoch grid is enough for the README; the gradient method is the class-specific one.
+    method = "gradient" if "gradient" in methods else (methods[0] if methods else "")
+    copies = {
+        Path(args.run) / "eval" / "curves.png": out / "curves.png",
+        report / f"epochs_{method}.png": out / "attention_epochs.png",
+        report / "scores_over_epochs.png": out / "attention_scores.png",
+    }
     for src, dst in copies.items():
-        if src.exists():
-            shutil.copyfile(src, dst)
-        else:
+        if not src.exists():
             print(f"note: {src} not found; {dst.name} not updated", file=sys.stderr)
+            continue
+        image = cv2.imread(str(src), cv2.IMREAD_COLOR)
+        if image.shape[1] > MAX_WIDTH:  # keep the repository small: README pictures need no more
+            factor = MAX_WIDTH / image.shape[1]
+            image = cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
+        cv2.imwrite(str(dst), image)
     print(f"wrote pictures to {out}")
     return 0
 
