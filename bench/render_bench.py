@@ -179,12 +179,20 @@ def bench_engine(spec, engine: str, samples: int, block: int, folder: Path) -> d
     pin_scene = build_scene(spec)
     paths = {k: folder / f"pinscope_{k}.png" for k in ("image", "twin", "mask")}
     ours, theirs = [], []
+
+    def ours_one(plan):
+        # Every sample starts from empty files: the runner reuses a twin that is already on disk
+        # (twin sharing / resume), which would make later samples look free.
+        for path in paths.values():
+            path.unlink(missing_ok=True)
+        return render_one(pin_scene, plan, paths)
+
     # Warm-up (first render compiles shaders/kernels) on both sides, not counted.
-    render_one(pin_scene, plans[0], paths)
+    ours_one(plans[0])
     seed.render_sample(plans[0], folder)
     for first in range(0, samples, block):
         chunk = plans[first : first + block]
-        ours += [render_one(pin_scene, plan, paths) for plan in chunk]
+        ours += [ours_one(plan) for plan in chunk]
         theirs += [seed.render_sample(plan, folder) for plan in chunk]
     clear_scene()
     ours_wall, theirs_wall = sum(r["wall_s"] for r in ours), sum(r["wall_s"] for r in theirs)
