@@ -10,13 +10,17 @@ stratified allocation (largest remainder of the quotas) followed by a seeded per
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..contract import schema
 from .defects import draw_defect, qeu_code, rendered_shape
 from .layout import pin_index
 
 SPLIT_NAMES = ("train", "validation", "test")
+
+
+# The SamplePlan fields of a sample without a defect (reference renders and twins).
+NO_DEFECT = dict(mode="ok", pin=None, pin_index=-1, shape="", dx=0.0, dy=0.0, dz=0.0, tilt_x=0.0, tilt_y=0.0)
 
 
 @dataclass
@@ -154,15 +158,7 @@ def plan_reference(spec, index: int) -> SamplePlan:
         split="reference",
         index=index,
         label=ok_name,
-        mode="ok",
-        pin=None,
-        pin_index=-1,
-        shape="",
-        dx=0.0,
-        dy=0.0,
-        dz=0.0,
-        tilt_x=0.0,
-        tilt_y=0.0,
+        **NO_DEFECT,
         view=views[index % len(views)],
         seed=schema.derive_seed(spec.seed, "reference", index),
         jitter=draw_jitter(spec, rng),
@@ -171,20 +167,4 @@ def plan_reference(spec, index: int) -> SamplePlan:
 
 def ok_plan_like(plan: SamplePlan) -> SamplePlan:
     """The defect-free twin of `plan`: same view, jitter and render seed, no defect."""
-    return SamplePlan(
-        split=plan.split,
-        index=plan.index,
-        label=plan.label,
-        mode="ok",
-        pin=None,
-        pin_index=-1,
-        shape="",
-        dx=0.0,
-        dy=0.0,
-        dz=0.0,
-        tilt_x=0.0,
-        tilt_y=0.0,
-        view=plan.view,
-        seed=plan.seed,
-        jitter=dict(plan.jitter),
-    )
+    return replace(plan, **NO_DEFECT, jitter=dict(plan.jitter))
