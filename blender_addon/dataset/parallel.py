@@ -331,11 +331,7 @@ def render_parallel(
         raise
     render_s = time.monotonic() - started
     bar.draw(total, final=True)
-    report = merge([job.folder for job in jobs], out_dir, link=True)
-    problems = schema.validate_dataset(out_dir)
-    if problems:
-        raise WorkerFailed(f"merged dataset is not valid: {problems[0]} (shards kept in {work})")
-    shutil.rmtree(work, ignore_errors=True)
+    report = merge_finished(jobs, out_dir, work)
     return {
         "workers": workers,
         "samples": total,
@@ -345,6 +341,16 @@ def render_parallel(
         "failures": failures,
         "merge": report.summary(),
     }
+
+
+def merge_finished(jobs, out_dir: Path, work: Path):
+    """Merge finished shard folders into `out_dir`, validate it, and only then remove the work folder."""
+    report = merge([job.folder for job in jobs], out_dir, link=True)
+    problems = schema.validate_dataset(out_dir)
+    if problems:
+        raise WorkerFailed(f"merged dataset is not valid: {problems[0]} (shards kept in {work})")
+    shutil.rmtree(work, ignore_errors=True)
+    return report
 
 
 def _stop_all(jobs) -> None:

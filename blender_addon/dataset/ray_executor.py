@@ -15,7 +15,6 @@ leftover process of the killed attempt from writing at the same time, so nothing
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from pathlib import Path
 
@@ -25,12 +24,13 @@ from .parallel import (
     ProgressBar,
     WorkerFailed,
     last_log_line,
+    merge_finished,
     prepare_work,
     rows_in,
     start_locked,
     worker_command,
 )
-from .shards import WORK_DIR, merge
+from .shards import WORK_DIR
 
 
 class ShardTaskError(RuntimeError):
@@ -132,11 +132,7 @@ def render_with_ray(
             bar.draw(sum(min(job.todo, rows_in(job.folder) - job.base) for job in jobs))
         render_s = time.monotonic() - started
         bar.draw(total, final=True)
-        report = merge([job.folder for job in jobs], out_dir, link=True)
-        problems = schema.validate_dataset(out_dir)
-        if problems:
-            raise WorkerFailed(f"merged dataset is not valid: {problems[0]} (shards kept in {work})")
-        shutil.rmtree(work, ignore_errors=True)
+        report = merge_finished(jobs, out_dir, work)
         return {
             "executor": "ray",
             "shards": count,
