@@ -9,18 +9,11 @@ from __future__ import annotations
 
 import math
 
+from ..contract import schema
 from .geometry import Rigid, apply, euler_xyz, sub
 from .layout import other_shape, pin_base_z, pin_centre
 
-QEU_LETTERS = {
-    "retract": "D",
-    "raise": "U",
-    "shift": "S",
-    "tilt_x": "X",
-    "tilt_y": "Y",
-    "missing": "M",
-    "wrong_shape": "W",
-}
+QEU_LETTERS = schema.QEU_LETTERS  # the contract owns the code letters
 
 
 def draw_defect(defect_class, rng) -> dict:

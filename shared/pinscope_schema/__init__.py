@@ -22,6 +22,7 @@ from .seeds import derive_seed, rng_for  # noqa: E402
 from .spec import (  # noqa: E402
     DEFECT_MODES,
     PATTERNS,
+    QEU_LETTERS,
     SCHEMA_VERSION,
     SHAPES,
     SPLITS,
@@ -57,6 +58,7 @@ __all__ = [
     "rng_for",
     "DEFECT_MODES",
     "PATTERNS",
+    "QEU_LETTERS",
     "SCHEMA_VERSION",
     "SHAPES",
     "SPLITS",

@@ -39,6 +39,16 @@ PATTERNS = ("mixed", "square", "round", "checker", "triangle", "hexagon", "expli
 DEFECT_MODES = ("ok", "retract", "raise", "shift", "tilt_x", "tilt_y", "missing", "wrong_shape")
 # Modes whose `low`/`high` magnitude is meaningful, and its unit.
 MODE_UNITS = {"retract": "units", "raise": "units", "shift": "units", "tilt_x": "deg", "tilt_y": "deg"}
+# Mode letters of QEU sample codes (`31D05` = column 3, row 1, retracted 0.5); OK samples are "OK".
+QEU_LETTERS = {
+    "retract": "D",
+    "raise": "U",
+    "shift": "S",
+    "tilt_x": "X",
+    "tilt_y": "Y",
+    "missing": "M",
+    "wrong_shape": "W",
+}
 ENGINES = ("CYCLES", "WORKBENCH", "EEVEE")
 SPLITS = ("train", "validation", "test")
 NAME_PATTERN = r"[a-z][a-z0-9_]{0,31}"
@@ -161,16 +171,7 @@ class DefectClass(Record):
 
     def qeu_mode(self) -> str:
         """Mode letters of the QEU sample code (D05 = retract 0.5, X10 = tilt about X 10 deg)."""
-        return {
-            "retract": "D",
-            "raise": "U",
-            "shift": "S",
-            "tilt_x": "X",
-            "tilt_y": "Y",
-            "missing": "M",
-            "wrong_shape": "W",
-            "ok": "OK",
-        }[self.mode]
+        return QEU_LETTERS.get(self.mode, "OK")
 
 
 def qeu_defaults() -> list:
