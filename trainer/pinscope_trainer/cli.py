@@ -105,6 +105,12 @@ def add_train_parser(sub) -> None:
     )
     g.add_argument("--distill-alpha", type=float, default=d.distill_alpha, help="weight of the teacher's soft targets")
     g.add_argument("--distill-temperature", type=float, default=d.distill_temperature)
+    g.add_argument(
+        "--token-loss",
+        type=float,
+        default=d.token_loss,
+        help="weight of patch-token supervision from each row's defect box (ViT only, training only; 0 = off)",
+    )
     g.add_argument("--seed", type=int, default=d.seed)
     prec = g.add_mutually_exclusive_group()
     prec.add_argument(

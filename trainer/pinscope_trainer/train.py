@@ -25,6 +25,7 @@ from .distill import distill_loss, teacher_train_logits
 from .errors import UsageError
 from .features.soart3 import Soart3Options
 from .hardware import auto_bf16, auto_threads, resolve_device
+from .token_loss import forward_with_tokens, token_loss
 
 # Options that may differ between a run and its resumption without changing the result.
 RUN_ONLY = {"resume", "device", "threads", "cache_dir", "quiet", "data", "out", "save_epochs", "save_every", "no_eval"}
@@ -59,6 +60,7 @@ class TrainOptions:
     teacher: str | None = None  # checkpoint folder of a trained model on the same inputs (distillation)
     distill_alpha: float = 0.5
     distill_temperature: float = 2.0
+    token_loss: float = 0.0  # weight of patch-token supervision from the defect boxes (token_loss.py)
     seed: int = 0
     device: str = "auto"  # auto = cuda when available, else cpu
     bf16: bool | None = None  # None = auto: on for ViTs where the hardware has fast bfloat16
@@ -126,6 +128,23 @@ def build_model(opts: TrainOptions, pre: Preprocess):
         opts.preset, pre.image_size, opts.patch, pre.channels, pre.labels, opts.layers, opts.hidden, opts.heads
     )
     return models.build_vit(cfg)
+
+
+def patch_supervision(opts: TrainOptions, ds, pre: Preprocess, model, train_y):
+    """Patch-token targets of the train split (token_loss.py), or (None, None) when the loss is off."""
+    if not opts.token_loss:
+        return None, None
+    if opts.arch != "vit":
+        raise UsageError("--token-loss", f"needs --arch vit (patch tokens), got {opts.arch!r}; use --token-loss 0")
+    import torch
+
+    from .token_loss import ok_label_id, patch_targets
+
+    rows = ds.rows("train")
+    labels = train_y.cpu().numpy()
+    ok_id = ok_label_id(rows, labels)
+    targets = patch_targets(rows, labels, ok_id, ds.render_size, pre.image_size, model.config.patch_size)
+    return torch.from_numpy(targets).to(train_y.device), ok_id
 
 
 def lr_lambda(total_steps: int, warmup_steps: int):
@@ -249,6 +268,7 @@ def train(opts: TrainOptions) -> dict:
     loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=opts.label_smoothing)
     aug = AugmentOptions(**opts.augment)
     teacher_logits = teacher_train_logits(opts, pre, train_x)
+    token_targets, ok_id = patch_supervision(opts, ds, pre, model, train_y)
     start_epoch, history, best = 1, [], {"val_acc": -1.0, "val_loss": float("inf"), "epoch": 0}
     if resuming:
         last = checkpoint_root(out) / "last"
@@ -301,8 +321,14 @@ def train(opts: TrainOptions) -> dict:
             x = world.shard(augment_batch(train_x[idx], gen, aug))  # every rank augments the global batch
             y = world.shard(train_y[idx])
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=opts.bf16):
-                logits = forward_logits(trained, x)
+                if token_targets is None:
+                    logits = forward_logits(trained, x)
+                else:
+                    logits, patch_logits = forward_with_tokens(trained, x)
             loss = loss_fn(logits.float(), y)
+            if token_targets is not None:
+                patch_y = world.shard(token_targets[idx])
+                loss = loss + opts.token_loss * token_loss(patch_logits, patch_y, ok_id, opts.label_smoothing)
             if teacher_logits is not None:
                 loss = (1 - opts.distill_alpha) * loss + opts.distill_alpha * distill_loss(
                     logits.float(), world.shard(teacher_logits[idx]), opts.distill_temperature
