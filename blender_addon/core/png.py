@@ -55,6 +55,23 @@ def write_png(path, pixels, bit_depth: int = 8) -> None:
         f.write(encode_png(pixels, bit_depth))
 
 
+PNG_END = _chunk(b"IEND", b"")  # every complete PNG ends with these 12 bytes
+
+
+def png_complete(path) -> bool:
+    """True when `path` ends with PNG's IEND chunk. Blender reports a render as written even when the disk
+    filled up mid-write; a file cut short anywhere lacks this ending."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, 2)
+            if f.tell() < len(PNG_END):
+                return False
+            f.seek(-len(PNG_END), 2)
+            return f.read() == PNG_END
+    except OSError:
+        return False
+
+
 def read_png(path):
     """Decode a non-interlaced 8/16-bit gray, RGB or RGBA PNG into a numpy array (H, W) or (H, W, C)."""
     import numpy as np

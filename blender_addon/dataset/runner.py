@@ -12,6 +12,7 @@ any sample in any order.
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import sys
 import time
@@ -130,6 +131,31 @@ def reference_row(plan, rel: dict, result: dict, hashes: dict):
         pin_boxes=result["pin_boxes"],
         sha256=hashes,
     )
+
+
+class SampleUndo:
+    """Takes a sample back after a failed write (disk full): the folder stays valid up to the last whole sample.
+
+    A row append that hits a full disk can leave part of a line, and the sample's files (or their
+    temporaries) may already exist. Undoing cuts metadata.jsonl back to its length before the sample and
+    removes the files this sample created -- not a shared twin an earlier sample made -- so `validate`
+    finds no torn line and no orphan, and a re-run renders the sample again.
+    """
+
+    def __init__(self, metadata: Path, paths):
+        self.metadata = metadata
+        self.size = metadata.stat().st_size if metadata.exists() else 0
+        self.fresh = [path for path in paths if path is not None and not path.exists()]
+
+    def __call__(self) -> None:
+        try:
+            if self.metadata.exists() and self.metadata.stat().st_size > self.size:
+                os.truncate(self.metadata, self.size)  # shrinking a file needs no free space
+        except OSError:
+            pass  # resume drops a torn last line anyway
+        for path in self.fresh:
+            for leftover in (path, schema.temp_path_for(path)):
+                leftover.unlink(missing_ok=True)
 
 
 def work_list(spec, writer, shard=None, skip_done=None) -> list:
@@ -318,12 +344,17 @@ def render_dataset(
             else:
                 plan = plan_sample(spec, part, index)
                 files = sample_paths(root, part, index, twin, mask, shot_index(spec, index))
-            result = render_one(pin_scene, plan, files["abs"])
-            hashes = _hashes(files["abs"])
-            if part == REFERENCE:
-                writer.add_reference(reference_row(plan, files["rel"], result, hashes))
-            else:
-                writer.add_sample(sample_row(plan, files["rel"], result, hashes))
+            undo = SampleUndo(root / part / schema.METADATA, files["abs"].values())
+            try:
+                result = render_one(pin_scene, plan, files["abs"])
+                hashes = _hashes(files["abs"])
+                if part == REFERENCE:
+                    writer.add_reference(reference_row(plan, files["rel"], result, hashes))
+                else:
+                    writer.add_sample(sample_row(plan, files["rel"], result, hashes))
+            except OSError:  # disk full mid-sample: leave the folder as it was after the last whole sample
+                undo()
+                raise
             timings.add(result)
             done += 1
             bar.update(done)

@@ -16,6 +16,7 @@ bpy; `render_region` is the Blender glue.
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 
@@ -115,6 +116,7 @@ def save_pixels(pixels, path) -> None:
     import bpy
 
     from ..contract import schema
+    from .render import require_complete_png
 
     height, width = pixels.shape[:2]
     image = bpy.data.images.new("pinscope_region_composite", width, height, alpha=False)
@@ -123,7 +125,11 @@ def save_pixels(pixels, path) -> None:
         tmp = schema.temp_path_for(path)
         image.filepath_raw = str(tmp)
         image.file_format = "PNG"
-        image.save()
+        try:
+            image.save()
+        except RuntimeError as err:  # Blender's "could not write": an OSError for the CLI's one-line report
+            raise OSError(errno.EIO, f"image not written ({err})", str(path)) from None
+        require_complete_png(tmp, path)
         os.replace(tmp, path)
     finally:
         bpy.data.images.remove(image)
@@ -152,10 +158,12 @@ def render_region(pin_scene, path, seed: int, box, twin_path) -> float:
     settings.border_min_y, settings.border_max_y = min_y, max_y
     region_tmp = path.with_name(f".region-{os.getpid()}{path.suffix}")
     try:
-        seconds = render_image(pin_scene, region_tmp, seed)
-    finally:
-        settings.use_border = False
-    merged = composite(load_pixels(twin_path), load_pixels(region_tmp), box, height)
-    save_pixels(merged, path)
-    os.unlink(region_tmp)
+        try:
+            seconds = render_image(pin_scene, region_tmp, seed)
+        finally:
+            settings.use_border = False
+        merged = composite(load_pixels(twin_path), load_pixels(region_tmp), box, height)
+        save_pixels(merged, path)
+    finally:  # also after a failed write (disk full): no stray temporary render is left behind
+        region_tmp.unlink(missing_ok=True)
     return seconds

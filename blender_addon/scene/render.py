@@ -8,6 +8,7 @@ is pinned to the Standard view so renders look the same on 3.4 (Filmic default) 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import sys
@@ -17,7 +18,7 @@ import bpy
 
 from ..core import mask as mask_core
 from ..core.camera import camera_pose
-from ..core.png import write_png
+from ..core.png import png_complete, write_png
 
 ENGINE_IDS = {
     "CYCLES": ("CYCLES",),
@@ -156,8 +157,18 @@ def render_image(pin_scene, path, seed: int) -> float:
         seconds = time.perf_counter() - start
     if "FINISHED" not in result or not os.path.exists(tmp):
         raise RuntimeError(f"Blender did not render {path} ({sorted(result)})")
+    require_complete_png(tmp, path)
     os.replace(tmp, path)
     return seconds
+
+
+def require_complete_png(tmp, path) -> None:
+    """Raise OSError (and drop `tmp`) when Blender's PNG at `tmp` was cut short: Blender says FINISHED
+    even when the disk filled up while it wrote, and a truncated image must never be renamed to `path`."""
+    if not png_complete(tmp):
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise OSError(errno.EIO, "image written incompletely (disk full or file size limit?)", str(path))
 
 
 def render_twin(pin_scene, plan, path) -> float:
