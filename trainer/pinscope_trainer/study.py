@@ -33,6 +33,10 @@ CONFIGS = {
     "vit-rgb-warm30": ["--input", "rgb", "--warmup", "0.3"],
     "vit-rgb-mae": ["--input", "rgb", "--init", "{out}/mae"],  # after `pretrain-mae --out OUT/mae`
     "vit-rgb-mae30": ["--input", "rgb", "--init", "{out}/mae30"],  # MAE pretrained 30 epochs
+    # patch-token supervision from the defect boxes (token_loss.py)
+    "vit-rgb-tok": ["--input", "rgb", "--token-loss", "1.0"],
+    "vit-rgb-mae30-tok": ["--input", "rgb", "--init", "{out}/mae30", "--token-loss", "1.0"],
+    "vit-diff-unit-tok": ["--input", "diff", "--reference", "unit", "--token-loss", "1.0"],
 }
 
 
