@@ -243,20 +243,24 @@ def part_memory(args) -> None:
             time.sleep(0.5)
         if set(seen) != set(checkpoints):
             raise SystemExit(f"worker exited with {process.returncode} before sample {checkpoints[1]}")
-        rows_mib = row_index_mib(Path(tmp) / "out")
+        index_mib = row_index_mib(Path(tmp) / "out", "held")
+        reopen_mib = row_index_mib(Path(tmp) / "out", "rss")
     (rss1, hwm1), (rss2, hwm2) = seen[checkpoints[0]], seen[checkpoints[1]]
     print(
         f"  RSS growth {checkpoints[0]} -> {checkpoints[1]}: {100 * (rss2 - rss1) / rss1:+.2f} %, "
         f"peak (VmHWM) growth {100 * (hwm2 - hwm1) / hwm1:+.2f} %  (target < 5 %)"
     )
-    # The contract's DatasetWriter keeps every row in memory (counts, duplicate checks, resume): that part
-    # grows with the row count by design. What is left is Blender's own growth.
-    share = rows_mib * (1 - checkpoints[0] / checkpoints[1])
+    # The contract's DatasetWriter keeps a compact key per written row (resume, duplicates, counts): that
+    # part grows with the row count by design. What is left is Blender's and the runner's own growth.
+    share = index_mib * (1 - checkpoints[0] / checkpoints[1])
     rest = (rss2 - rss1) / 1024 - share
     print(
-        f"  of which the writer's in-memory rows: {share:.1f} MiB ({rows_mib:.1f} MiB for "
-        f"{checkpoints[1]} rows, measured by reopening the folder); the rest: {rest:+.1f} MiB = "
-        f"{100 * rest * 1024 / rss1:+.2f} %"
+        f"  of which the writer's row index: {share:.1f} MiB ({index_mib:.1f} MiB held for {checkpoints[1]} rows, "
+        f"tracemalloc after reopening the folder); the rest: {rest:+.1f} MiB = {100 * rest * 1024 / rss1:+.2f} %"
+    )
+    print(
+        f"  reopening the {checkpoints[1]}-row folder (what a resumed or restarted worker does) raises a fresh "
+        f"process's RSS by {reopen_mib:.1f} MiB"
     )
     mid = [rss for done, (rss, _hwm) in samples_at if done >= checkpoints[0]]
     if len(mid) > 4:
@@ -264,22 +268,32 @@ def part_memory(args) -> None:
         print(f"  RSS trend after sample {checkpoints[0]}: {slope * 2 * 60 / 1024:+.2f} MiB per minute")
 
 
-def row_index_mib(root: Path) -> float:
-    """RSS that holding a dataset folder's rows costs DatasetWriter (reopen it in a fresh process)."""
+def row_index_mib(root: Path, what: str) -> float:
+    """MiB that reopening a dataset folder with DatasetWriter costs a fresh process.
+
+    what="held": bytes the writer still holds afterwards (tracemalloc: its row index); what="rss": the
+    growth of VmRSS, which also counts what parsing every row left behind in CPython's allocator.
+    """
     code = (
-        "import ctypes, gc, sys\n"
+        "import ctypes, gc, sys, tracemalloc\n"
         "def rss():\n"
         "    gc.collect()\n"
-        "    ctypes.CDLL(None).malloc_trim(0)  # hand parsing garbage back, count only what is held\n"
+        "    ctypes.CDLL(None).malloc_trim(0)  # hand free heap back to the OS, count only what stays\n"
         "    return next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmRSS'))\n"
         "from pinscope_schema import DatasetWriter, read_manifest\n"
         "spec = read_manifest(sys.argv[1]).spec\n"
-        "before = rss()\n"
-        "writer = DatasetWriter(sys.argv[1], spec)\n"
-        "print((rss() - before) / 1024)\n"
+        "if sys.argv[2] == 'held':\n"
+        "    tracemalloc.start()\n"
+        "    writer = DatasetWriter(sys.argv[1], spec)\n"
+        "    gc.collect()\n"
+        "    print(tracemalloc.get_traced_memory()[0] / 2**20)\n"
+        "else:\n"
+        "    before = rss()\n"
+        "    writer = DatasetWriter(sys.argv[1], spec)\n"
+        "    print((rss() - before) / 1024)\n"
     )
     result = subprocess.run(
-        [sys.executable, "-c", code, str(root)],
+        [sys.executable, "-c", code, str(root), what],
         capture_output=True,
         text=True,
         check=True,

@@ -147,3 +147,36 @@ def test_png_complete_tells_a_cut_short_file_from_a_whole_one(tmp_path):
     assert png_complete(whole)
     assert not png_complete(cut)
     assert not png_complete(tmp_path / "absent.png")
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    """A 96 KiB tmpfs (a disk that really fills up: ENOSPC); needs the right to mount, as root has."""
+    mount_point = tmp_path / "disk"
+    mount_point.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=96k", "tmpfs", str(mount_point)], capture_output=True, text=True
+    )
+    if mounted.returncode != 0:  # the RLIMIT_FSIZE tests above cover the same paths without this right
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", str(mount_point)], check=True)
+
+
+def test_a_disk_that_really_fills_up(small_tmpfs, small):
+    spec, reference = small
+    out = small_tmpfs / "ds"
+
+    result = cli("render", "--spec", spec, "--out", out, "--quiet", check=False)
+
+    one_line_failure(result)
+    assert validate_dataset(out, require_complete=False) == []
+    written, expected = dataset_content(out), dataset_content(reference)
+    assert 0 < len(written["train"]) < 12
+    assert written["train"] == {i: expected["train"][i] for i in written["train"]}
+    subprocess.run(["mount", "-o", "remount,size=4m", str(small_tmpfs)], check=True)
+    cli("render", "--spec", spec, "--out", out, "--quiet")
+    assert dataset_content(out) == expected
+    assert validate_dataset(out) == []
