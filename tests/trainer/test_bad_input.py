@@ -153,3 +153,19 @@ def test_resume_with_another_config_keeps_the_run(tiny_args, synthetic_dataset, 
 
 def test_evaluate_needs_a_run_folder(tmp_path, capsys):
     expect_error(["evaluate", "--run", str(tmp_path)], capsys, "--run", "run_config.json")
+
+
+def test_resume_of_a_run_made_before_an_option_existed(tiny_args, synthetic_dataset, tmp_path, cache_dir):
+    """A run folder written by an older trainer lacks newer options' keys: they count as their defaults."""
+    run = tmp_path / "run"
+    assert main(tiny_args(synthetic_dataset, run, cache_dir, "--epochs", "1", "--no-eval")) == 0
+    config_file = run / "run_config.json"
+    config = json.loads(config_file.read_text())
+    del config["args"]["token_loss"]  # as in runs made before --token-loss was added
+    config_file.write_text(json.dumps(config))
+    before = (run / "metrics.csv").read_text()
+    assert main(tiny_args(synthetic_dataset, run, cache_dir, "--epochs", "1", "--no-eval", "--resume")) == 0
+    assert (run / "metrics.csv").read_text() == before  # accepted, and nothing left to train
+    config["args"]["token_loss"] = 0.5  # a real difference is still refused
+    config_file.write_text(json.dumps(config))
+    assert main(tiny_args(synthetic_dataset, run, cache_dir, "--epochs", "1", "--no-eval", "--resume")) == 2

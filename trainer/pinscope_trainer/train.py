@@ -201,7 +201,8 @@ def check_resume(out: Path, opts: TrainOptions, spec_hash: str) -> bool:
         raise UsageError("--out", f"{out} already holds a run; pass --resume to continue it or choose another folder")
     old = json.loads(config_file.read_text())
     mine = opts.comparable()
-    theirs = old.get("args", {})
+    # an option added after the run was made has no key there: the run used what is now its default
+    theirs = {**TrainOptions().comparable(), **old.get("args", {})}
     theirs = {k: v for k, v in theirs.items() if k not in RUN_ONLY}
     diffs = [k for k in sorted(set(mine) | set(theirs)) if mine.get(k) != theirs.get(k)]
     if diffs:
