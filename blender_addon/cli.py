@@ -116,6 +116,9 @@ def cmd_render(args, schema) -> int:
         raise schema.ContractError("--limit", f"must be >= 0, got {args.limit}")
     if args.workers < 1:
         raise schema.ContractError("--workers", f"must be >= 1, got {args.workers}")
+    if args.limit is not None and (args.workers > 1 or args.executor == "ray"):
+        # a limit split over workers would not say which samples render; one process keeps it exact
+        raise schema.ContractError("--limit", "works with one process only (--workers 1, --executor local)")
     if args.restart_every is not None and args.restart_every < 1:
         raise schema.ContractError("--restart-every", f"must be >= 1, got {args.restart_every}")
     if args.executor == "ray":

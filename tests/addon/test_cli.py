@@ -73,6 +73,9 @@ def test_bad_paths_and_options_exit_2(tmp_path):
     assert out.returncode == 2 and out.stderr.startswith("error: spec: cannot read"), out.stderr
     out = cli("render", "--spec", TINY, "--out", tmp_path / "d", "--limit", "-1")
     assert out.returncode == 2 and out.stderr.startswith("error: --limit:"), out.stderr
+    out = cli("render", "--spec", TINY, "--out", tmp_path / "d", "--limit", "2", "--workers", "2")
+    assert out.returncode == 2 and out.stderr.startswith("error: --limit: works with one process only"), out.stderr
+    assert not (tmp_path / "d").exists()
     out = cli("render", "--spec", TINY)
     assert out.returncode == 2 and out.stderr.startswith("error: arguments:"), out.stderr
 
