@@ -209,7 +209,7 @@ def main(argv=None) -> int:
 
     rows = [collect(name, out, wall, failed) for name in names]
     text = table(rows)
-    budget = f"{args.epochs} epochs" if not args.table_only else "as trained"
+    budget = f"{args.epochs} epochs" if not args.table_only else trained_budget(out, names)
     note = (
         f"Runs in `{out}`, budget {budget}. Test accuracy and F1 of each run's best-validation checkpoint "
         "(eval/metrics.json); pointing game = share of defective test images whose attention peak lies in "
@@ -220,6 +220,19 @@ def main(argv=None) -> int:
     (out / "results.json").write_text(json.dumps({"out": str(out), "configs": rows}, indent=2) + "\n")
     print(text, end="")
     return 1 if failed else 0
+
+
+def trained_budget(out: Path, names) -> str:
+    """The epochs the runs in OUT were trained for (from their run_config.json), for --table-only."""
+    epochs = set()
+    for name in names:
+        config = out / name / "run_config.json"
+        if config.is_file():
+            epochs.add(json.loads(config.read_text()).get("args", {}).get("epochs"))
+    epochs.discard(None)
+    if not epochs:
+        return "as trained"
+    return " / ".join(f"{e} epochs" for e in sorted(epochs))
 
 
 if __name__ == "__main__":

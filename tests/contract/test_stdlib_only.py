@@ -36,4 +36,4 @@ def test_generated_json_schema_files_are_current():
 
     for name, schema in build_all().items():
         committed = json.loads((SCHEMA_DIR / name).read_text())
-        assert committed == schema, f"{name} is stale: run python3 -m pinscope_schema.jsonschema --write"
+        assert committed == schema, f"{name} is stale: run: cd shared && python3 -m pinscope_schema.jsonschema --write"
