@@ -86,6 +86,20 @@ def test_resume_drops_torn_and_broken_rows(tmp_path):
     assert not [p for p in validate_dataset(root, require_complete=False) if "train" in p]
 
 
+def test_resume_drops_a_line_that_is_not_utf8(tmp_path):
+    root = tmp_path / "ds"
+    writer = DatasetWriter(root, tiny_spec())
+    write_sample(writer, "train", 0)
+    meta = root / "train" / "metadata.jsonl"
+    with open(meta, "ab") as f:
+        f.write(b"\xff\xfe not json\n")  # a disk error can leave any bytes behind
+    write_sample(DatasetWriter(root, tiny_spec()), "train", 1)
+    reopened = DatasetWriter(root, tiny_spec())
+    assert reopened.done_indices("train") == {0, 1}
+    good, problems = scan_rows(meta)
+    assert [r.index for r in good] == [0, 1] and problems == []
+
+
 def test_manifest_write_is_atomic(tmp_path):
     writer = DatasetWriter(tmp_path / "ds", tiny_spec())
     writer.flush(stats={"render_seconds": 1.5})
