@@ -68,8 +68,14 @@ render: $(BPY_STAMP)
 validate: $(BPY_STAMP)
 	$(BPY_PY) -m blender_addon.cli validate $(DATA)
 
+# The recommended recipe (docs/trainer.md): ViT tiny on diff against the unit reference, with patch-token
+# supervision from the defect boxes; epochs 10/20/30 kept for the attention evolution. --resume: a second
+# `make train` (or one after `make demo`) finishes or reuses the run in RUN instead of refusing the folder.
+DEFAULT_TRAIN_ARGS := --epochs 30 --save-epochs 10,20,30 --token-loss 1.0
+TRAIN_ARGS ?= $(DEFAULT_TRAIN_ARGS)
+
 train: $(TRAIN_STAMP)
-	$(TRAIN_PY) -m pinscope_trainer.cli train --data $(DATA) --out $(RUN) $(TRAIN_ARGS)
+	$(TRAIN_PY) -m pinscope_trainer.cli train --data $(DATA) --out $(RUN) --resume $(TRAIN_ARGS)
 
 attention: $(TRAIN_STAMP)
 	$(TRAIN_PY) -m pinscope_trainer.cli attention --run $(RUN) $(if $(CKPTS),--ckpts $(CKPTS),) $(ATTN_ARGS)
@@ -81,7 +87,7 @@ addon: $(BPY_STAMP)
 # draw the attention report, print what it found. Every step resumes, so a second run is quick.
 DEMO_DATA ?= data/default
 DEMO_RUN ?= runs/default
-DEMO_TRAIN_ARGS ?= --epochs 30 --save-epochs 10,20,30
+DEMO_TRAIN_ARGS ?= $(DEFAULT_TRAIN_ARGS)
 demo: setup
 	@start=$$(date +%s); \
 	$(MAKE) --no-print-directory render SPEC=specs/default.json DATA=$(DEMO_DATA) && \
