@@ -72,6 +72,35 @@ def png_complete(path) -> bool:
         return False
 
 
+TEXT_CHUNKS = (b"tEXt", b"zTXt", b"iTXt")
+
+
+def strip_text_chunks(path) -> bool:
+    """Drop a PNG's text chunks in place; True when there were any.
+
+    Why: Cycles stamps its render time into every PNG it writes ("cycles.ViewLayer.render_time"), even
+    with every `use_stamp_*` off, so two renders of the same sample had equal pixels but different
+    bytes and hashes. Without the text chunks the same spec and seed give byte-identical files.
+    """
+    with open(path, "rb") as f:
+        data = f.read()
+    if data[:8] != b"\x89PNG\r\n\x1a\n":
+        raise ValueError(f"{path} is not a PNG")
+    kept, pos, dropped = [data[:8]], 8, False
+    while pos + 8 <= len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        end = pos + 12 + length
+        if data[pos + 4 : pos + 8] in TEXT_CHUNKS:
+            dropped = True
+        else:
+            kept.append(data[pos:end])
+        pos = end
+    if dropped:
+        with open(path, "wb") as f:
+            f.write(b"".join(kept))
+    return dropped
+
+
 def read_png(path):
     """Decode a non-interlaced 8/16-bit gray, RGB or RGBA PNG into a numpy array (H, W) or (H, W, C)."""
     import numpy as np

@@ -18,7 +18,7 @@ import bpy
 
 from ..core import mask as mask_core
 from ..core.camera import camera_pose
-from ..core.png import png_complete, write_png
+from ..core.png import png_complete, strip_text_chunks, write_png
 
 ENGINE_IDS = {
     "CYCLES": ("CYCLES",),
@@ -158,6 +158,7 @@ def render_image(pin_scene, path, seed: int) -> float:
     if "FINISHED" not in result or not os.path.exists(tmp):
         raise RuntimeError(f"Blender did not render {path} ({sorted(result)})")
     require_complete_png(tmp, path)
+    strip_text_chunks(tmp)  # Cycles' render-time stamp: without it, same sample -> same bytes
     os.replace(tmp, path)
     return seconds
 

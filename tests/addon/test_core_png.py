@@ -71,3 +71,15 @@ def test_reader_undoes_every_filter(tmp_path):
     path = tmp_path / "rgb.png"
     path.write_bytes(_png_with_filters(rows, [0, 1, 2, 3, 4]))
     assert np.array_equal(png.read_png(path), rows)
+
+
+def test_strip_text_chunks_keeps_the_pixels(tmp_path):
+    path = tmp_path / "t.png"
+    png.write_png(path, np.arange(48, dtype=np.uint8).reshape(6, 8))
+    data = path.read_bytes()
+    stamp = png._chunk(b"tEXt", b"cycles.ViewLayer.render_time\x0000:00.54")
+    path.write_bytes(data[:33] + stamp + data[33:])  # after IHDR (8 + 25 bytes), where Blender puts it
+    before = png.read_png(path)
+    assert png.strip_text_chunks(path) is True
+    assert path.read_bytes() == data and np.array_equal(png.read_png(path), before)
+    assert png.strip_text_chunks(path) is False  # nothing left to drop: the file is not rewritten

@@ -72,3 +72,19 @@ def test_ok_twin_is_the_image(tmp_path, cycles_scene):
     # ...and a real second render with the same seed would have given the same picture.
     render_one(pin_scene, plan, {"image": tmp_path / "again.png", "twin": None, "mask": None})
     assert np.array_equal(read_png(tmp_path / "again.png"), read_png(paths["image"]))
+
+
+def test_the_same_sample_renders_to_the_same_bytes(tmp_path, cycles_scene):
+    """Cycles stamps its render time into the PNG text chunks; PinScope drops them, so a re-render of the
+    same sample (a resumed or repeated run) has the same file hash, not just the same pixels."""
+    spec, pin_scene = cycles_scene
+    plan = next(p for p in (sampling.plan_sample(spec, "train", i) for i in range(16)) if p.mode == "tilt_x")
+    files = []
+    for run in ("a", "b"):
+        paths = {"image": tmp_path / f"{run}-s.png", "twin": tmp_path / f"{run}-t.png", "mask": None}
+        render_one(pin_scene, plan, paths)
+        files.append(paths)
+    for role in ("image", "twin"):
+        first, second = files[0][role].read_bytes(), files[1][role].read_bytes()
+        assert b"tEXt" not in first, f"{role}: text chunk left in the PNG"
+        assert first == second, f"{role}: two renders of the same sample differ in bytes"
