@@ -9,17 +9,44 @@ from .errors import UsageError
 
 
 def auto_threads() -> int:
-    """CPU threads for torch: the cores other processes leave free (1-minute load average), at least 1.
+    """CPU threads for torch: the cores other processes leave free right now, at least 1.
 
     On a shared machine torch's default (one thread per core) is slow: a step waits for its slowest
     thread, and a descheduled thread stalls all of them (2 threads were 3x slower than 1 at load 6 on 2 cores).
+    "Right now" is measured over a fraction of a second (/proc/stat), not the 1-minute load average,
+    which still counts a render that ended seconds ago (make demo trains right after rendering).
     """
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    try:
-        busy = os.getloadavg()[0]
-    except OSError:
-        busy = 0.0
+    busy = busy_cores(cores)
+    if busy is None:
+        try:
+            busy = os.getloadavg()[0]
+        except OSError:
+            busy = 0.0
     return max(1, min(cores, round(cores - busy)))
+
+
+def busy_cores(cores: int, interval: float = 0.5) -> float | None:
+    """Cores kept busy by all processes over `interval` seconds (from /proc/stat), or None off Linux."""
+    import time
+
+    def sample():
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+        values = [int(v) for v in fields]
+        idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
+        return sum(values[:8]), idle
+
+    try:
+        total0, idle0 = sample()
+        time.sleep(interval)
+        total1, idle1 = sample()
+    except (OSError, ValueError, IndexError):
+        return None
+    total = total1 - total0
+    if total <= 0:
+        return None
+    machine_cores = os.cpu_count() or cores
+    return (1.0 - (idle1 - idle0) / total) * machine_cores
 
 
 def auto_bf16(arch: str, device) -> bool:
