@@ -77,3 +77,18 @@ def token_loss(patch_logits, targets, ok_id: int, label_smoothing: float = 0.0):
     if not defect.any():
         return background
     return 0.5 * (per_patch[defect].mean() + background)
+
+
+def patch_supervision(opts, ds, pre, model, train_y):
+    """Patch-token targets of the train split and the ok label id, or (None, None) when the loss is off."""
+    if not opts.token_loss:
+        return None, None
+    if opts.arch != "vit":
+        raise UsageError("--token-loss", f"needs --arch vit (patch tokens), got {opts.arch!r}; use --token-loss 0")
+    import torch
+
+    rows = ds.rows("train")
+    labels = train_y.cpu().numpy()
+    ok_id = ok_label_id(rows, labels)
+    targets = patch_targets(rows, labels, ok_id, ds.render_size, pre.image_size, model.config.patch_size)
+    return torch.from_numpy(targets).to(train_y.device), ok_id

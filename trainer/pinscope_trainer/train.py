@@ -25,7 +25,7 @@ from .distill import distill_loss, teacher_train_logits
 from .errors import UsageError
 from .features.soart3 import Soart3Options
 from .hardware import auto_bf16, auto_threads, resolve_device
-from .token_loss import forward_with_tokens, token_loss
+from .token_loss import forward_with_tokens, patch_supervision, token_loss
 
 # Options that may differ between a run and its resumption without changing the result.
 RUN_ONLY = {"resume", "device", "threads", "cache_dir", "quiet", "data", "out", "save_epochs", "save_every", "no_eval"}
@@ -128,23 +128,6 @@ def build_model(opts: TrainOptions, pre: Preprocess):
         opts.preset, pre.image_size, opts.patch, pre.channels, pre.labels, opts.layers, opts.hidden, opts.heads
     )
     return models.build_vit(cfg)
-
-
-def patch_supervision(opts: TrainOptions, ds, pre: Preprocess, model, train_y):
-    """Patch-token targets of the train split (token_loss.py), or (None, None) when the loss is off."""
-    if not opts.token_loss:
-        return None, None
-    if opts.arch != "vit":
-        raise UsageError("--token-loss", f"needs --arch vit (patch tokens), got {opts.arch!r}; use --token-loss 0")
-    import torch
-
-    from .token_loss import ok_label_id, patch_targets
-
-    rows = ds.rows("train")
-    labels = train_y.cpu().numpy()
-    ok_id = ok_label_id(rows, labels)
-    targets = patch_targets(rows, labels, ok_id, ds.render_size, pre.image_size, model.config.patch_size)
-    return torch.from_numpy(targets).to(train_y.device), ok_id
 
 
 def lr_lambda(total_steps: int, warmup_steps: int):
