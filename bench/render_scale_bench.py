@@ -32,25 +32,16 @@ sys.path[:0] = [str(REPO), str(REPO / "shared")]
 import numpy as np  # noqa: E402
 from pinscope_schema import GenerationSpec, read_rows  # noqa: E402
 
+from blender_addon.core.defects import every_mode_classes  # noqa: E402
 from blender_addon.core.png import read_png  # noqa: E402
 
-ALL_MODES = {
-    "ok": 0.0,
-    "retract": 0.5,
-    "raise": 0.3,
-    "shift": 0.15,
-    "tilt_x": 10.0,
-    "tilt_y": 10.0,
-    "missing": 0.0,
-    "wrong_shape": 0.0,
-}
+EVERY_MODE_CLASSES = every_mode_classes()
 
 
 def cycles_spec(samples: int, share: int, region: bool, width: int, height: int, spp: int) -> GenerationSpec:
-    classes = [{"name": m, "mode": m, "low": a, "high": a} for m, a in ALL_MODES.items()]
     return GenerationSpec.from_dict(
         {
-            "defects": {"classes": classes},
+            "defects": {"classes": EVERY_MODE_CLASSES},
             "render": {"engine": "CYCLES", "width": width, "height": height, "samples": spp, "region": region},
             "dataset": {"train": samples, "validation": 0, "test": 0, "reference": 0, "twin_share": share},
         }
@@ -91,7 +82,7 @@ def part_region(args) -> None:
     n, block = args.region_samples, 4
     print(
         f"== region rendering and twin sharing: Cycles {width}x{height} {args.spp} spp, {n} samples, "
-        f"{len(ALL_MODES)} classes (every mode), blocks of {block}"
+        f"{len(EVERY_MODE_CLASSES)} classes (every mode), blocks of {block}"
     )
     wall = {name: 0.0 for name, _k, _r in CONFIGS}
     done = {name: 0 for name, _k, _r in CONFIGS}

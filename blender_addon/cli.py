@@ -236,7 +236,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}; finished samples are kept: fix this and run the same command to resume", file=sys.stderr)
         return EXIT_FAILED
     except RuntimeError as err:
-        if type(err).__name__ != "WorkerFailed":  # a worker could not finish its shard; anything else is a bug
+        from .dataset.parallel import WorkerFailed
+
+        if not isinstance(err, WorkerFailed):  # a worker could not finish its shard; anything else is a bug
             raise
         print(f"error: {err}", file=sys.stderr)
         return EXIT_FAILED

@@ -15,6 +15,28 @@ from .layout import other_shape, pin_base_z, pin_centre
 
 QEU_LETTERS = schema.QEU_LETTERS  # the contract owns the code letters
 
+# One clearly visible magnitude per mode (the seed's D05 and X10/Y10, a raise and a shift of similar size):
+# the class list that benches and tests use when every defect mode must be rendered and checked.
+EXAMPLE_AMOUNTS = {
+    "ok": 0.0,
+    "retract": 0.5,
+    "raise": 0.3,
+    "shift": 0.15,
+    "tilt_x": 10.0,
+    "tilt_y": 10.0,
+    "missing": 0.0,
+    "wrong_shape": 0.0,
+}
+
+
+def every_mode_classes(with_ok: bool = True) -> list[dict]:
+    """Spec classes (dicts) of every defect mode at its EXAMPLE_AMOUNTS magnitude, named after the mode."""
+    return [
+        {"name": mode, "mode": mode, "low": amount, "high": amount}
+        for mode, amount in EXAMPLE_AMOUNTS.items()
+        if with_ok or mode != "ok"
+    ]
+
 
 def draw_defect(defect_class, rng) -> dict:
     """Draw the defect parameters of one sample: {dx, dy, dz, tilt_x, tilt_y, magnitude}."""

@@ -308,22 +308,20 @@ def render_parallel(
                 job.runs.append(code)
                 if code == 0 and shard_remaining(spec, job, out_dir) == 0:
                     job.finished = True
-                elif code == 0 and restart_every:
+                    continue
+                if code == 0 and restart_every:
                     launch(job)  # the planned restart after K samples
-                elif code != EXIT_BAD_INPUT and job.restarts < max_restarts:
+                    continue
+                why = f"worker for shard {job.label} exited with {code}: {last_log_line(log_file(job))}"
+                if code != EXIT_BAD_INPUT and job.restarts < max_restarts:
                     job.restarts += 1
-                    why = f"worker for shard {job.label} exited with {code}: {last_log_line(log_file(job))}"
                     failures.append(why)
                     if not quiet:
                         print(f"{why}; restarting it (its shard resumes)", file=stream or sys.stderr)
                     launch(job)
                 else:
                     _stop_all(jobs)
-                    log = log_file(job)
-                    raise WorkerFailed(
-                        f"worker for shard {job.label} exited with {code}: {last_log_line(log)} "
-                        f"(log: {log}); re-run the same command to resume"
-                    )
+                    raise WorkerFailed(f"{why} (log: {log_file(job)}); re-run the same command to resume")
             bar.draw(done_now())
             time.sleep(poll_s)
     except KeyboardInterrupt:

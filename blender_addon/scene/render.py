@@ -181,11 +181,6 @@ def render_twin(pin_scene, plan, path) -> float:
     return render_image(pin_scene, path, plan.render_seed)
 
 
-def write_mask(spec, plan, path) -> float:
-    """Write `plan`'s exact instance mask PNG (pixel = pin index + 1) to `path`; returns seconds."""
-    return geometry_outputs(spec, plan, path)["seconds"]
-
-
 def copy_file(src, dst) -> None:
     tmp = _temp(dst)
     shutil.copyfile(src, tmp)

@@ -103,10 +103,11 @@ def iter_rows(path: str | os.PathLike, record_cls=SampleRow, label: str | None =
                 continue
             try:
                 data = json.loads(line)
-            except (json.JSONDecodeError, UnicodeDecodeError) as err:
-                msg = getattr(err, "msg", str(err))
-                col = getattr(err, "colno", None)
-                yield where, None, f"invalid JSON ({msg} at column {col})" if col else f"invalid JSON ({msg})"
+            except json.JSONDecodeError as err:
+                yield where, None, f"invalid JSON ({err.msg} at column {err.colno})"
+                continue
+            except UnicodeDecodeError:
+                yield where, None, "invalid JSON (not UTF-8 text)"
                 continue
             try:
                 yield where, record_cls.from_dict(data), None

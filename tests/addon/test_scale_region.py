@@ -15,21 +15,21 @@ import pytest
 from pinscope_schema import GenerationSpec
 
 from blender_addon.core.camera import camera_pose
+from blender_addon.core.defects import every_mode_classes
 from blender_addon.core.sampling import ok_plan_like, plan_sample
 from blender_addon.scene import region
 from blender_addon.scene.apply import apply_plan
 from blender_addon.scene.build import build_scene
 from blender_addon.scene.render import geometry_outputs, render_image
 
-AMOUNTS = {"retract": 0.5, "raise": 0.3, "shift": 0.15, "tilt_x": 10.0, "tilt_y": 10.0}
-MODES = ("retract", "raise", "shift", "tilt_x", "tilt_y", "missing", "wrong_shape")
+CLASSES = every_mode_classes(with_ok=False)
+MODES = tuple(c["mode"] for c in CLASSES)
 
 
 def every_mode_spec(engine="CYCLES", width=64, height=32, region_on=True) -> GenerationSpec:
-    classes = [{"name": m, "mode": m, "low": AMOUNTS.get(m, 0.0), "high": AMOUNTS.get(m, 0.0)} for m in MODES]
     return GenerationSpec.from_dict(
         {
-            "defects": {"classes": classes},
+            "defects": {"classes": CLASSES},
             "render": {"engine": engine, "width": width, "height": height, "samples": 4, "region": region_on},
             "dataset": {"train": len(MODES), "validation": 0, "test": 0, "reference": 0},
         }

@@ -13,27 +13,16 @@ import numpy as np
 from pinscope_schema import GenerationSpec, read_rows, validate_dataset
 from scale_helpers import cli, dataset_content, write_spec
 
+from blender_addon.core.defects import every_mode_classes
 from blender_addon.core.png import read_png
 from blender_addon.core.sampling import plan_sample
 from blender_addon.dataset.runner import render_dataset
 from blender_addon.scene.region import PSNR_TARGET_DB, psnr
 
-MODES = {
-    "ok": 0.0,
-    "retract": 0.5,
-    "raise": 0.3,
-    "shift": 0.15,
-    "tilt_x": 10.0,
-    "tilt_y": 10.0,
-    "missing": 0.0,
-    "wrong_shape": 0.0,
-}
-
 
 def shared_spec(share=4, region=False, engine="CYCLES", train=10) -> dict:
-    classes = [{"name": m, "mode": m, "low": a, "high": a} for m, a in MODES.items()]
     return {
-        "defects": {"classes": classes},
+        "defects": {"classes": every_mode_classes()},
         "render": {"engine": engine, "width": 64, "height": 32, "samples": 4, "region": region},
         "dataset": {"train": train, "validation": 2, "test": 0, "reference": 1, "twin_share": share},
     }

@@ -17,7 +17,7 @@ def auto_threads() -> int:
     which still counts a render that ended seconds ago (make demo trains right after rendering).
     """
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    busy = busy_cores(cores)
+    busy = busy_cores()
     if busy is None:
         try:
             busy = os.getloadavg()[0]
@@ -26,7 +26,7 @@ def auto_threads() -> int:
     return max(1, min(cores, round(cores - busy)))
 
 
-def busy_cores(cores: int, interval: float = 0.5) -> float | None:
+def busy_cores(interval: float = 0.5) -> float | None:
     """Cores kept busy by all processes over `interval` seconds (from /proc/stat), or None off Linux."""
     import time
 
@@ -45,8 +45,7 @@ def busy_cores(cores: int, interval: float = 0.5) -> float | None:
     total = total1 - total0
     if total <= 0:
         return None
-    machine_cores = os.cpu_count() or cores
-    return (1.0 - (idle1 - idle0) / total) * machine_cores
+    return (1.0 - (idle1 - idle0) / total) * (os.cpu_count() or 1)  # /proc/stat's first line counts every core
 
 
 def auto_bf16(arch: str, device) -> bool:
