@@ -72,6 +72,16 @@ def test_checkpoints_at_requested_epochs_reload_to_identical_logits(tiny_args, s
     metrics = json.loads((run / "eval" / "metrics.json").read_text())
     assert set(metrics["test"]["per_class"]) == {"ok", "retract", "tilt_x", "tilt_y"}
     assert "| test |" in (run / "report.md").read_text()
+    # eval/mistakes.csv lists exactly the images the confusion matrix counts off the diagonal
+    with open(run / "eval" / "mistakes.csv", newline="") as f:
+        listed = list(csv.DictReader(f))
+    for split in ("validation", "test"):
+        matrix = metrics[split]["confusion"]
+        off_diagonal = sum(matrix[i][j] for i in range(len(matrix)) for j in range(len(matrix)) if i != j)
+        assert sum(m["split"] == split for m in listed) == off_diagonal
+    for m in listed:
+        assert m["true"] != m["predicted"] and (synthetic_dataset / m["file_name"]).is_file()
+    assert metrics["mistakes"] == len(listed)
 
 
 def run_cli(args, env_extra=None):

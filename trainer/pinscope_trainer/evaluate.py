@@ -1,4 +1,4 @@
-"""Evaluation outputs of a run: eval/metrics.json, confusion.{png,json}, curves.png and report.md."""
+"""Evaluation outputs of a run: eval/metrics.json, confusion.{png,json}, mistakes.csv, curves.png and report.md."""
 
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ def evaluate_run(run_dir, checkpoint: str = "best", tensors: dict | None = None,
             data = load_split(run_config["dataset"]["path"], split, info, cache_dir=run_config["args"].get("cache_dir"))
             tensors[split] = (data.inputs, data.labels)
     results = {"checkpoint": checkpoint, "epoch": info.get("epoch"), "labels": info["labels"]}
+    wrong = []
     for split in ("validation", "test"):
         if split not in tensors:
             continue
@@ -43,8 +44,12 @@ def evaluate_run(run_dir, checkpoint: str = "best", tensors: dict | None = None,
         loss = torch.nn.functional.cross_entropy(logits, y).item()
         report = classification_report(y.numpy(), logits.argmax(1).numpy(), info["labels"])
         results[split] = {"loss": loss, **report}
+        rows = dataset_rows(run_config["dataset"]["path"], split)
+        wrong += mistakes(split, rows, y.numpy(), torch.softmax(logits.float(), 1).numpy(), info["labels"])
     eval_dir = run_dir / "eval"
     eval_dir.mkdir(exist_ok=True)
+    write_mistakes(eval_dir / "mistakes.csv", wrong)
+    results["mistakes"] = len(wrong)
     (eval_dir / "metrics.json").write_text(json.dumps(results, indent=2) + "\n")
     main_split = "test" if "test" in results else "validation"
     (eval_dir / "confusion.json").write_text(
@@ -68,7 +73,7 @@ def evaluate_run(run_dir, checkpoint: str = "best", tensors: dict | None = None,
     )
     history = read_history(run_dir / "metrics.csv")
     plot_curves(history, eval_dir / "curves.png")
-    write_report(run_dir, run_config, results, history)
+    write_report(run_dir, run_config, results, history, wrong)
     summary = {
         "checkpoint": checkpoint,
         "val_acc": results.get("validation", {}).get("accuracy"),
@@ -83,6 +88,49 @@ def evaluate_run(run_dir, checkpoint: str = "best", tensors: dict | None = None,
     if not quiet:
         print(f"  report: {run_dir / 'report.md'}", file=sys.stderr)
     return summary
+
+
+MISTAKE_FIELDS = ("split", "index", "file_name", "true", "predicted", "confidence", "pin", "view", "qeu_code")
+
+
+def dataset_rows(dataset_dir, split: str) -> list:
+    """The split's rows in the order the inputs were built (by index); [] where the folder is gone."""
+    from .data import PinDataset
+
+    try:
+        return PinDataset(dataset_dir, validate=False).rows(split, required=False)
+    except UsageError:
+        return []
+
+
+def mistakes(split: str, rows: list, y, probs, labels: list[str]) -> list[dict]:
+    """Every image the checkpoint got wrong, with what the dataset knows about it (pin, view, QEU code):
+    the first thing to look at when an accuracy stops short, e.g. whether the misses share a pin or a camera."""
+    predicted = probs.argmax(1)
+    out = []
+    for i in (predicted != y).nonzero()[0]:
+        row = rows[i] if i < len(rows) else None
+        out.append(
+            {
+                "split": split,
+                "index": row.index if row else int(i),
+                "file_name": f"{split}/{row.file_name}" if row else "",
+                "true": labels[y[i]],
+                "predicted": labels[predicted[i]],
+                "confidence": round(float(probs[i, predicted[i]]), 4),
+                "pin": "" if not row or row.pin is None else "{},{}".format(*row.pin),
+                "view": row.view if row else "",
+                "qeu_code": row.qeu_code if row else "",
+            }
+        )
+    return out
+
+
+def write_mistakes(path: Path, wrong: list[dict]) -> None:
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=MISTAKE_FIELDS)
+        writer.writeheader()
+        writer.writerows(wrong)
 
 
 def read_history(path: Path) -> list[dict]:
@@ -148,7 +196,10 @@ def plot_curves(history: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def write_report(run_dir: Path, run_config: dict, results: dict, history: list[dict]) -> None:
+MISTAKES_SHOWN = 20  # report.md lists the first ones; the CSV has them all
+
+
+def write_report(run_dir: Path, run_config: dict, results: dict, history: list[dict], wrong: list[dict]) -> None:
     args, pre = run_config["args"], run_config["preprocess"]
     lines = [
         f"# Run {run_dir.name}",
@@ -183,5 +234,15 @@ def write_report(run_dir: Path, run_config: dict, results: dict, history: list[d
     lines += ["", f"Per class ({main}):", "", "| class | precision | recall | F1 | support |", "|---|---|---|---|---|"]
     for name, m in results[main]["per_class"].items():
         lines.append(f"| {name} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | {m['support']} |")
+    shown = [m for m in wrong if m["split"] == main][:MISTAKES_SHOWN]
+    lines += ["", f"Mistakes ({main}): {sum(m['split'] == main for m in wrong)} of {results[main]['n']}"]
+    if shown:
+        lines += ["(all splits in `eval/mistakes.csv`)", "", "| index | true | predicted | confidence | pin | view | file |"]
+        lines.append("|---|---|---|---|---|---|---|")
+        for m in shown:
+            lines.append(
+                f"| {m['index']} | {m['true']} | {m['predicted']} | {m['confidence']:.2f} | {m['pin'] or '-'} "
+                f"| {m['view']} | `{m['file_name']}` |"
+            )
     lines += ["", "![confusion](eval/confusion.png)", "", "![curves](eval/curves.png)", ""]
     (run_dir / "report.md").write_text("\n".join(lines))
