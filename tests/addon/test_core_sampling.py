@@ -111,3 +111,21 @@ def test_twin_groups_share_their_shot_but_not_their_defect():
         assert len({(p.view, tuple(sorted(p.jitter.items())), p.seed) for p in group}) == 1
     assert len({p.seed for p in plans}) == 4
     assert len({(p.label, p.pin, p.dz, p.tilt_x, p.tilt_y) for p in plans}) > 4
+
+
+def test_twin_groups_hold_each_class_once_so_no_image_repeats():
+    # An OK sample of a group is the group's twin: two OKs in one group would be the same image twice.
+    spec = spec_with(dataset={"train": 402, "validation": 10, "test": 0, "twin_share": 4})
+    plans = [sampling.plan_sample(spec, "train", i) for i in range(402)]
+    assert Counter(p.label for p in plans) == {"ok": 101, "retract": 101, "tilt_x": 100, "tilt_y": 100}
+    for first in range(0, 402, 4):
+        labels = [p.label for p in plans[first : first + 4]]
+        assert len(labels) == len(set(labels)), (first, labels)
+    # the group order is shuffled: not the same class pattern in every group
+    assert len({tuple(p.label for p in plans[f : f + 4]) for f in range(0, 400, 4)}) > 10
+    # a class with more samples than there are groups must repeat in some group; the counts still hold
+    heavy = [{"name": "ok", "mode": "ok", "quota": 3}, {"name": "gone", "mode": "missing", "quota": 1}]
+    spec = spec_with(defects={"classes": heavy}, dataset={"train": 40, "twin_share": 2})
+    plans = [sampling.plan_sample(spec, "train", i) for i in range(40)]
+    assert Counter(p.label for p in plans) == {"ok": 30, "gone": 10}
+    assert all(plans[f].label != plans[f + 1].label or plans[f].label == "ok" for f in range(0, 40, 2))
