@@ -19,6 +19,7 @@ def preprocess(ds, mode, reference="unit", **kw):
         ("rgb", "unit", 3, 0.0, 1.0),
         ("diff", "twin", 3, -1.0, 1.0),
         ("diff", "unit", 3, -1.0, 1.0),
+        ("rgb-diff", "unit", 6, -1.0, 1.0),
         ("soart3", "twin", 3, -14.0, 14.0),
         ("soart3", "unit", 3, -14.0, 14.0),
     ],
@@ -29,6 +30,15 @@ def test_input_modes_shape_and_range(synthetic_dataset, cache_dir, mode, referen
     assert x.shape == (48, channels, 32, 96) and x.dtype == np.float32
     assert np.isfinite(x).all() and x.min() >= low and x.max() <= high
     assert x.std() > 0.01
+
+
+def test_rgb_diff_stacks_the_render_and_its_difference(synthetic_dataset, cache_dir):
+    ds = PinDataset(synthetic_dataset, cache_dir=cache_dir)
+    both = ds.inputs("train", preprocess(ds, "rgb-diff", "unit"), normalised=False)
+    rgb = ds.inputs("train", preprocess(ds, "rgb"), normalised=False)
+    diff = ds.inputs("train", preprocess(ds, "diff", "unit"), normalised=False)
+    np.testing.assert_array_equal(both[:, :3], rgb)
+    np.testing.assert_array_equal(both[:, 3:], diff)
 
 
 def test_twin_diff_is_zero_outside_the_defect(synthetic_dataset, cache_dir):

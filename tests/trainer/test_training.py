@@ -139,6 +139,17 @@ def test_resnet_baseline_trains_through_the_same_loop(tiny_args, synthetic_datas
     assert json.loads((run / "eval" / "metrics.json").read_text())["test"]["n"] == 16
 
 
+def test_six_channel_rgb_diff_vit_trains_and_reloads(tiny_args, synthetic_dataset, tmp_path, cache_dir):
+    run = tmp_path / "rgbdiff"
+    args = tiny_args(synthetic_dataset, run, cache_dir, "--input", "rgb-diff", "--epochs", "1", "--no-eval")
+    assert main(args) == 0
+    model, info = load_checkpoint(run / "checkpoints" / "last")
+    assert model.config.num_channels == 6 and info["reference"] == "unit"
+    data = load_split(synthetic_dataset, "test", info, cache_dir=cache_dir)
+    with torch.no_grad():
+        assert model(pixel_values=data.inputs).logits.shape == (16, 4)
+
+
 def test_bf16_autocast_and_evaluate_command(tiny_args, synthetic_dataset, tmp_path, cache_dir, capsys):
     run = tmp_path / "bf16"
     assert main(tiny_args(synthetic_dataset, run, cache_dir, "--bf16", "--epochs", "1", "--no-eval")) == 0

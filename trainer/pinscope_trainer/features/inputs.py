@@ -2,6 +2,8 @@
 
 - rgb:    the render alone, in [0, 1].
 - diff:   render - reference, in [-1, 1].
+- rgb-diff: both, stacked as 6 channels (render, then render - reference): the difference points at
+          what changed, the render keeps what the mean blurs away (absolute sizes and edges).
 - soart3: the SOART3 metric image (features/soart3.py), upsampled back to the render size.
 
 The reference is either the sample's defect-free `twin` (same camera and lights: privileged
@@ -16,12 +18,14 @@ import numpy as np
 
 from .soart3 import Soart3Options, soart3_maps, upsample_to
 
-INPUT_MODES = ("rgb", "diff", "soart3")
+INPUT_MODES = ("rgb", "diff", "rgb-diff", "soart3")
 REFERENCES = ("twin", "unit")
 
 
 def input_channels(mode: str, soart3: Soart3Options, in_channels: int = 3) -> int:
-    return soart3.out_channels(in_channels) if mode == "soart3" else in_channels
+    if mode == "soart3":
+        return soart3.out_channels(in_channels)
+    return 2 * in_channels if mode == "rgb-diff" else in_channels
 
 
 def to_float(images_u8: np.ndarray) -> np.ndarray:
@@ -50,6 +54,9 @@ def compute_inputs(
         x = reference if reference.ndim == 3 else reference[start:stop]
         if mode == "diff":
             out[start:stop] = (y - x).transpose(0, 3, 1, 2)
+        elif mode == "rgb-diff":
+            out[start:stop, :3] = y.transpose(0, 3, 1, 2)
+            out[start:stop, 3:] = (y - x).transpose(0, 3, 1, 2)
         else:
             maps = soart3_maps(x, y, soart3)
             out[start:stop] = upsample_to(maps, h, w, soart3.region)
