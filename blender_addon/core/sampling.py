@@ -96,7 +96,7 @@ def _class_sequence(seed: int, split: str, total: int, quotas: tuple, share: int
                 turn = (turn + 1) % len(groups)
             groups[turn].append(class_id)
             turn = (turn + 1) % len(groups)
-    full = [g for g, size in zip(groups, sizes) if size == share]
+    full = [g for g, size in zip(groups, sizes, strict=True) if size == share]
     rng.shuffle(full)  # the short last group (if any) stays last: its size is fixed by its position
     sequence = bytearray()
     for group in full + groups[len(full) :]:

@@ -73,7 +73,12 @@ def add_train_parser(sub) -> None:
     g.add_argument("--init", help="local ViT folder (config.json + model.safetensors) to start from; head replaced")
     g = p.add_argument_group("data")
     g.add_argument("--label", choices=LABEL_FIELDS, default=d.label, help="what to predict")
-    g.add_argument("--input", choices=INPUT_MODES, default=d.input, help="rgb, diff (render - reference), rgb-diff (both, 6 channels), soart3")
+    g.add_argument(
+        "--input",
+        choices=INPUT_MODES,
+        default=d.input,
+        help="rgb, diff (= render - reference), rgb-diff (both: 6 channels), soart3",
+    )
     g.add_argument(
         "--reference",
         choices=REFERENCES,

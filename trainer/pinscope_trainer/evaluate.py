@@ -237,7 +237,8 @@ def write_report(run_dir: Path, run_config: dict, results: dict, history: list[d
     shown = [m for m in wrong if m["split"] == main][:MISTAKES_SHOWN]
     lines += ["", f"Mistakes ({main}): {sum(m['split'] == main for m in wrong)} of {results[main]['n']}"]
     if shown:
-        lines += ["(all splits in `eval/mistakes.csv`)", "", "| index | true | predicted | confidence | pin | view | file |"]
+        lines += ["(all splits in `eval/mistakes.csv`)", ""]
+        lines.append("| index | true | predicted | confidence | pin | view | file |")
         lines.append("|---|---|---|---|---|---|---|")
         for m in shown:
             lines.append(
