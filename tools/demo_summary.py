@@ -1,13 +1,16 @@
 """Print what `make demo` found: accuracy, per-class F1, pointing game, and where the outputs are.
 
-Reads only files the earlier steps wrote (runs/<run>/eval/metrics.json, reports/<run>/attention/scores.json).
+Reads only files the earlier steps wrote (runs/<run>/eval/metrics.json and mistakes.csv,
+reports/<run>/attention/scores.json).
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 
 
@@ -24,6 +27,20 @@ def pointing(scores: dict) -> list[str]:
         if parts:
             lines.append(f"  {checkpoint}: " + "; ".join(parts))
     return lines
+
+
+def mistakes_line(path: Path) -> str | None:
+    """The test mistakes grouped by what went wrong where, e.g. 'retract->ok at pin 1,4 (centre) x3'."""
+    if not path.is_file():
+        return None
+    with open(path, newline="") as f:
+        wrong = [m for m in csv.DictReader(f) if m["split"] == "test"]
+    if not wrong:
+        return "mistakes  none on test"
+    groups = Counter((m["true"], m["predicted"], m["pin"] or "-", m["view"]) for m in wrong)
+    parts = [f"{t}->{p} at pin {pin} ({view}) x{n}" for (t, p, pin, view), n in groups.most_common(6)]
+    more = len(groups) - 6
+    return "mistakes  " + "; ".join(parts) + (f"; {more} more kinds" if more > 0 else "") + " (eval/mistakes.csv)"
 
 
 def main(argv=None) -> int:
@@ -44,6 +61,9 @@ def main(argv=None) -> int:
     print(f"dataset   {args.data}")
     print(f"run       {args.run} (checkpoint {metrics['checkpoint']}, epoch {metrics['epoch']})")
     print(f"test      accuracy {test['accuracy']:.1%} on {test['n']} images; F1 {f1}")
+    line = mistakes_line(Path(args.run) / "eval" / "mistakes.csv")
+    if line:
+        print(line)
     if scores_file.exists():
         scores = json.loads(scores_file.read_text())
         print(f"attention {scores['samples']} test samples, methods {', '.join(scores['methods'])}")
