@@ -69,7 +69,7 @@ validate: $(BPY_STAMP)
 	$(BPY_PY) -m blender_addon.cli validate $(DATA)
 
 # The recommended recipe (docs/trainer.md): ViT tiny on diff against the unit reference, with patch-token
-# supervision from the defect boxes; epochs 10/20/30 kept for the attention evolution. --resume: a second
+# supervision from the defect boxes; epochs 5/10/15 kept for the attention evolution. --resume: a second
 # `make train` (or one after `make demo`) finishes or reuses the run in RUN instead of refusing the folder.
 DEFAULT_TRAIN_ARGS := --epochs 15 --save-epochs 5,10,15 --token-loss 1.0
 TRAIN_ARGS ?= $(DEFAULT_TRAIN_ARGS)

@@ -6,7 +6,7 @@ comes from the first index of the sample's twin group (`dataset.twin_share` cons
 defect (pin, amounts) from the sample's own index. Classes are balanced per split by
 stratified allocation (largest remainder of the quotas) followed by a seeded permutation of the split;
 with twin groups (K > 1) the classes are dealt across groups so that a group holds no class twice
-while any class has fewer samples than there are groups (see `_class_sequence`).
+while no class has more samples than there are groups (see `_class_sequence`).
 """
 
 from __future__ import annotations
