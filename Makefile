@@ -91,8 +91,8 @@ DEMO_TRAIN_ARGS ?= $(DEFAULT_TRAIN_ARGS)
 demo: setup
 	@start=$$(date +%s); \
 	$(MAKE) --no-print-directory render SPEC=specs/default.json DATA=$(DEMO_DATA) && \
-	$(TRAIN_PY) -m pinscope_trainer.cli train --data $(DEMO_DATA) --out $(DEMO_RUN) --resume $(DEMO_TRAIN_ARGS) && \
-	$(TRAIN_PY) -m pinscope_trainer.cli attention --run $(DEMO_RUN) --ckpts all && \
+	$(MAKE) --no-print-directory train DATA=$(DEMO_DATA) RUN=$(DEMO_RUN) TRAIN_ARGS="$(DEMO_TRAIN_ARGS)" && \
+	$(MAKE) --no-print-directory attention RUN=$(DEMO_RUN) CKPTS=all && \
 	$(TRAIN_PY) tools/demo_summary.py --data $(DEMO_DATA) --run $(DEMO_RUN) --report reports/$(notdir $(DEMO_RUN))/attention && \
 	echo "demo wall time (after set-up): $$(( $$(date +%s) - start )) s"
 

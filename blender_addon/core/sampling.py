@@ -105,13 +105,17 @@ def _class_sequence(seed: int, split: str, total: int, quotas: tuple, share: int
     return bytes(sequence)
 
 
+def group_size(spec) -> int:
+    """Samples per twin group (`dataset.twin_share`, at least 1): they share one shot and one twin."""
+    return max(1, int(spec.dataset.twin_share))
+
+
 def class_of(spec, split: str, index: int) -> int:
     total = spec.dataset.split_sizes()[split]
     if not 0 <= index < total:
         raise IndexError(f"{split} index {index} outside 0..{total - 1}")
     quotas = tuple(c.quota for c in spec.defects.classes)
-    share = max(1, int(spec.dataset.twin_share))
-    return _class_sequence(spec.seed, split, total, quotas, share)[index]
+    return _class_sequence(spec.seed, split, total, quotas, group_size(spec))[index]
 
 
 def draw_jitter(spec, rng) -> dict:
@@ -131,8 +135,7 @@ def draw_jitter(spec, rng) -> dict:
 
 def shot_index(spec, index: int) -> int:
     """First sample index of the twin group `index` belongs to (the group shares one shot and one twin)."""
-    share = max(1, int(spec.dataset.twin_share))
-    return index - index % share
+    return index - index % group_size(spec)
 
 
 def plan_sample(spec, split: str, index: int) -> SamplePlan:

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..contract import schema
+from ..core.sampling import group_size
 
 MANIFEST, METADATA, REFERENCE, SPLITS = schema.MANIFEST, schema.METADATA, schema.REFERENCE, schema.SPLITS
 ContractError, DatasetWriter, GenerationSpec = schema.ContractError, schema.DatasetWriter, schema.GenerationSpec
@@ -62,7 +63,7 @@ def shard_dir_name(index: int, count: int) -> str:
 
 def work_units(spec: GenerationSpec) -> list[tuple[str, int, int]]:
     """The spec's work as (part, first index, stop index) units, in a fixed order."""
-    share = max(1, int(spec.dataset.twin_share))
+    share = group_size(spec)
     units = []
     for split, size in spec.dataset.split_sizes().items():
         units += [(split, first, min(first + share, size)) for first in range(0, size, share)]

@@ -27,13 +27,19 @@ def evaluate_run(run_dir, checkpoint: str = "best", tensors: dict | None = None,
     if not (path / "model.safetensors").is_file():
         raise UsageError("--checkpoint", f"{path} does not exist (finished epochs write checkpoints/last and best)")
     model, info = load_checkpoint(path)
+    dataset = run_config["dataset"]["path"]
     if tensors is None:
         from .data import load_split
 
-        tensors = {}
+        tensors, rows = {}, {}
         for split in ("validation", "test"):
-            data = load_split(run_config["dataset"]["path"], split, info, cache_dir=run_config["args"].get("cache_dir"))
-            tensors[split] = (data.inputs, data.labels)
+            data = load_split(dataset, split, info, cache_dir=run_config["args"].get("cache_dir"))
+            tensors[split], rows[split] = (data.inputs, data.labels), data.rows
+    else:  # the training loop's tensors: read the rows that go with them once, for the mistakes list
+        from .data import PinDataset
+
+        ds = PinDataset(dataset, validate=False)
+        rows = {split: ds.rows(split, required=False) for split in ("validation", "test")}
     results = {"checkpoint": checkpoint, "epoch": info.get("epoch"), "labels": info["labels"]}
     wrong = []
     for split in ("validation", "test"):
@@ -44,8 +50,7 @@ def evaluate_run(run_dir, checkpoint: str = "best", tensors: dict | None = None,
         loss = torch.nn.functional.cross_entropy(logits, y).item()
         report = classification_report(y.numpy(), logits.argmax(1).numpy(), info["labels"])
         results[split] = {"loss": loss, **report}
-        rows = dataset_rows(run_config["dataset"]["path"], split)
-        wrong += mistakes(split, rows, y.numpy(), torch.softmax(logits.float(), 1).numpy(), info["labels"])
+        wrong += mistakes(split, rows[split], y.numpy(), torch.softmax(logits.float(), 1).numpy(), info["labels"])
     eval_dir = run_dir / "eval"
     eval_dir.mkdir(exist_ok=True)
     write_mistakes(eval_dir / "mistakes.csv", wrong)
@@ -93,37 +98,24 @@ def evaluate_run(run_dir, checkpoint: str = "best", tensors: dict | None = None,
 MISTAKE_FIELDS = ("split", "index", "file_name", "true", "predicted", "confidence", "pin", "view", "qeu_code")
 
 
-def dataset_rows(dataset_dir, split: str) -> list:
-    """The split's rows in the order the inputs were built (by index); [] where the folder is gone."""
-    from .data import PinDataset
-
-    try:
-        return PinDataset(dataset_dir, validate=False).rows(split, required=False)
-    except UsageError:
-        return []
-
-
 def mistakes(split: str, rows: list, y, probs, labels: list[str]) -> list[dict]:
     """Every image the checkpoint got wrong, with what the dataset knows about it (pin, view, QEU code):
     the first thing to look at when an accuracy stops short, e.g. whether the misses share a pin or a camera."""
     predicted = probs.argmax(1)
-    out = []
-    for i in (predicted != y).nonzero()[0]:
-        row = rows[i] if i < len(rows) else None
-        out.append(
-            {
-                "split": split,
-                "index": row.index if row else int(i),
-                "file_name": f"{split}/{row.file_name}" if row else "",
-                "true": labels[y[i]],
-                "predicted": labels[predicted[i]],
-                "confidence": round(float(probs[i, predicted[i]]), 4),
-                "pin": "" if not row or row.pin is None else "{},{}".format(*row.pin),
-                "view": row.view if row else "",
-                "qeu_code": row.qeu_code if row else "",
-            }
-        )
-    return out
+    return [
+        {
+            "split": split,
+            "index": rows[i].index,
+            "file_name": f"{split}/{rows[i].file_name}",
+            "true": labels[y[i]],
+            "predicted": labels[predicted[i]],
+            "confidence": round(float(probs[i, predicted[i]]), 4),
+            "pin": "" if rows[i].pin is None else "{},{}".format(*rows[i].pin),
+            "view": rows[i].view,
+            "qeu_code": rows[i].qeu_code,
+        }
+        for i in (predicted != y).nonzero()[0]
+    ]
 
 
 def write_mistakes(path: Path, wrong: list[dict]) -> None:
