@@ -293,6 +293,9 @@ def render_parallel(
 
     for job in jobs:
         if job.todo == 0:
+            # Nothing left for this shard (a finished dataset rendered again, or one resumed with another
+            # --workers): an empty shard folder keeps the merge's "every shard i/N present" check whole.
+            schema.DatasetWriter(job.folder, spec, shard=[job.index, job.count])
             job.finished = True
         else:
             launch(job)

@@ -83,6 +83,11 @@ def test_workers_2_equals_workers_1(tmp_path, spec_path, baseline):
     events = [json.loads(line) for line in progress.read_text().splitlines()]
     assert events[-1] == {"done": 12, "total": 12}
     assert [e["done"] for e in events] == sorted(e["done"] for e in events)
+    # a second run of the finished folder (a second `make demo`) has nothing to do and changes nothing
+    before = {p: p.read_bytes() for p in out.rglob("*.jsonl")}
+    cli("render", "--spec", spec_path, "--out", out, "--workers", "2", "--quiet")
+    assert {p: p.read_bytes() for p in out.rglob("*.jsonl")} == before
+    assert validate_dataset(out) == [] and not (out / ".work").exists()
 
 
 def test_workers_restarted_every_k_samples_give_the_same_dataset(tmp_path, spec_path, baseline):
