@@ -5,6 +5,7 @@ Standard library only, so Blender's Python, the trainer and any other tool can i
 
 __version__ = "0.1.0"
 
+from .atomic import atomic_dir, atomic_file, atomic_write, replace_dir, write_json_atomic  # noqa: E402
 from .fields import ContractError  # noqa: E402
 from .io import (  # noqa: E402
     MANIFEST,
@@ -41,6 +42,11 @@ from .spec import (  # noqa: E402
 from .validate import check_dataset, validate_dataset  # noqa: E402
 
 __all__ = [
+    "atomic_dir",
+    "atomic_file",
+    "atomic_write",
+    "replace_dir",
+    "write_json_atomic",
     "ContractError",
     "MANIFEST",
     "METADATA",

@@ -15,6 +15,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from .atomic import atomic_file, temp_path_for, write_json_atomic  # noqa: F401 (re-exported)
 from .fields import ContractError
 from .records import Manifest, ReferenceRow, SampleRow, new_manifest
 from .spec import SPLITS, GenerationSpec
@@ -35,23 +36,6 @@ def file_digest(path: str | os.PathLike) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()[:16]
-
-
-def write_json_atomic(path: str | os.PathLike, data) -> None:
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2, sort_keys=False)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def temp_path_for(path: str | os.PathLike) -> Path:
-    """Where to write `path` before renaming it into place (same folder, so the rename is atomic)."""
-    path = Path(path)
-    return path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
 
 
 def append_line(path: str | os.PathLike, data: dict) -> None:
@@ -128,14 +112,9 @@ def scan_rows(path: str | os.PathLike, record_cls=SampleRow, label: str | None =
 
 def rewrite_rows(path: str | os.PathLike, rows) -> None:
     """Replace a metadata file with exactly `rows` (used by resume to drop broken lines)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as f:
+    with atomic_file(path) as f:
         for row in rows:
             f.write(json.dumps(row.to_dict(), separators=(",", ":")) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 @dataclass(frozen=True)

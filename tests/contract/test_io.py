@@ -106,3 +106,35 @@ def test_manifest_write_is_atomic(tmp_path):
     leftovers = [p.name for p in (tmp_path / "ds").iterdir() if p.name.startswith(".")]
     assert leftovers == []
     assert read_manifest(tmp_path / "ds").stats["render_seconds"] == 1.5
+
+
+def test_atomic_file_leaves_the_old_content_when_the_block_fails(tmp_path):
+    from pinscope_schema import atomic_file, atomic_write
+
+    target = tmp_path / "result.json"
+    atomic_write(target, "old\n")
+    with pytest.raises(RuntimeError):
+        with atomic_file(target) as f:
+            f.write("half of the new")
+            raise RuntimeError("killed mid-write")
+    assert target.read_text() == "old\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["result.json"]  # no temporary left behind
+    atomic_write(target, b"new\n")
+    assert target.read_bytes() == b"new\n"
+
+
+def test_atomic_dir_swaps_a_whole_folder(tmp_path):
+    from pinscope_schema import atomic_dir
+
+    target = tmp_path / "ckpt"
+    with atomic_dir(target) as tmp:
+        (tmp / "a.txt").write_text("1")
+    with pytest.raises(RuntimeError):
+        with atomic_dir(target) as tmp:
+            (tmp / "b.txt").write_text("2")
+            raise RuntimeError("killed")
+    assert sorted(p.name for p in target.iterdir()) == ["a.txt"]
+    with atomic_dir(target) as tmp:
+        (tmp / "c.txt").write_text("3")
+    assert sorted(p.name for p in target.iterdir()) == ["c.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]
