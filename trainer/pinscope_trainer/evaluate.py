@@ -4,12 +4,35 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from .checkpoints import checkpoint_root, load_checkpoint
 from .errors import UsageError
 from .metrics import classification_report
+from .options import Options, option
+
+CHECKPOINT_NAME = re.compile(r"^(best|last|epoch-\d{4,})$")
+
+
+@dataclass(frozen=True)
+class EvaluateOptions(Options):
+    """`evaluate`: score a run's checkpoint on validation and test."""
+
+    run: str = option(help="run folder", required=True)
+    checkpoint: str = option("best", "best, last or epoch-NNNN")
+
+    def check(self) -> None:
+        if not str(self.run).strip():
+            raise UsageError("--run", "must name a run folder, got ''")
+        if not CHECKPOINT_NAME.match(self.checkpoint):
+            raise UsageError("--checkpoint", f"must be best, last or epoch-NNNN, got {self.checkpoint!r}")
+
+
+def evaluate_command(opts: EvaluateOptions) -> dict:
+    return evaluate_run(opts.run, checkpoint=opts.checkpoint)
 
 
 def evaluate_run(run_dir, checkpoint: str = "best", tensors: dict | None = None, quiet: bool = False) -> dict:

@@ -10,7 +10,7 @@ import numpy as np
 
 from . import curation, maps, report
 from .runner import (
-    Settings,
+    AttentionOptions,
     check_labels,
     compute_checkpoint,
     dataset_folder,
@@ -40,7 +40,7 @@ SCORE_COLUMNS = [
 ]
 
 
-def run(settings: Settings) -> Path:
+def run(settings: AttentionOptions) -> Path:
     from ..checkpoints import load_checkpoint, read_info
     from ..data import PinDataset, Preprocess, label_of, load_split
     from ..errors import UsageError
@@ -195,7 +195,7 @@ def row_title(row, i: int) -> str:
     return f"#{row.index} {row.label}\n{row.qeu_code}\n{row.view}"
 
 
-def draw_figures(out: Path, rows, data, results, chosen, settings: Settings, picks, final) -> dict:
+def draw_figures(out: Path, rows, data, results, chosen, settings: AttentionOptions, picks, final) -> dict:
     names = [n for n, _, _ in chosen]
     last = names[-1]
     renders = {i: read_render(data.split_dir, rows[i].file_name) for i in picks}
@@ -271,7 +271,7 @@ def softmax_max(logits) -> float:
 
 
 # --- the page ------------------------------------------------------------------------------------
-def html_sections(out: Path, summary: dict, figures: dict, names, settings: Settings, has_truth: bool) -> list:
+def html_sections(out: Path, summary: dict, figures: dict, names, settings: AttentionOptions, has_truth: bool) -> list:
     sections = []
     run, dataset = html.escape(summary["run"]), html.escape(summary["dataset"])
     intro = (
