@@ -1,4 +1,4 @@
-"""Command line: `python -m pinscope_trainer.cli train|pretrain-mae|evaluate|attention ...`.
+"""Command line: `python -m pinscope_trainer.cli train|pretrain-mae|evaluate|attention|predict|export ...`.
 
 Each subcommand is one options dataclass (its fields are the flags, options.py generates the parser)
 and one function taking it. Bad input prints one line `error: <field>: <problem>` on stderr and exits 2
@@ -17,8 +17,10 @@ from .attention.cli import INTERRUPTED as ATTENTION_INTERRUPTED
 from .attention.runner import AttentionOptions
 from .errors import run_command
 from .evaluate import EvaluateOptions, evaluate_command
+from .export import ExportOptions, export
 from .mae import MaeOptions, pretrain
 from .options import OneLineParser, add_command, from_namespace
+from .predict import PredictOptions, predict
 from .train import TrainOptions, train
 
 
@@ -42,6 +44,15 @@ COMMANDS = {
     ),
     "evaluate": Command(EvaluateOptions, evaluate_command, "score a run's checkpoint on validation and test"),
     "attention": Command(AttentionOptions, attention, ATTENTION_HELP, ATTENTION_INTERRUPTED),
+    "export": Command(
+        ExportOptions, export, "write a checkpoint as model.onnx, checked against torch with onnxruntime"
+    ),
+    "predict": Command(
+        PredictOptions,
+        predict,
+        "classify new images with a checkpoint: predictions.csv/.jsonl, overlays, index.html",
+        "finished batches are in OUT/predictions.jsonl; the same command continues",
+    ),
 }
 
 

@@ -26,8 +26,10 @@ from .errors import UsageError
 from .features.inputs import INPUT_MODES, REFERENCES
 from .features.soart3 import BASES, CHANNEL_MODES, Soart3Options
 from .hardware import auto_bf16, auto_threads, check_device_name, resolve_device
+from .inference import predict_logits
 from .models import ARCHS, PRESETS
 from .options import Options, check_output_folder, defaults_of, image_size, int_list, nested, option
+from .portable import from_dataset
 from .token_loss import forward_with_tokens, patch_supervision, token_loss
 
 
@@ -211,24 +213,6 @@ def lr_lambda(total_steps: int, warmup_steps: int):
     return factor
 
 
-def predict(model, inputs, batch_size: int = 128, bf16: bool = False):
-    """Logits (float32) for a tensor of inputs, in eval mode, without gradients."""
-    import torch
-
-    from .models import forward_logits
-
-    was_training = model.training
-    model.eval()
-    outs = []
-    device = next(model.parameters()).device
-    with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-        for start in range(0, len(inputs), batch_size):
-            batch = inputs[start : start + batch_size].to(device)
-            outs.append(forward_logits(model, batch).float().cpu())
-    model.train(was_training)
-    return torch.cat(outs)
-
-
 def write_metrics_csv(path: Path, history: list[dict]) -> None:
     if not history:
         return
@@ -308,7 +292,10 @@ def train(opts: TrainOptions) -> dict:
         "dataset": str(Path(opts.data).resolve()),
         "spec_hash": ds.spec_hash,
         "bf16": opts.bf16,
+        "render_size": list(ds.render_size),
+        "ok_labels": ds.ok_classes(pre.label_field),
     }
+    reference = from_dataset(ds, pre, ds.rows("train"))  # carried by every checkpoint (portable.py)
     train_x, train_y = tensors["train"]
     val_x, val_y = tensors["validation"]
     steps_per_epoch = math.ceil(len(train_x) / opts.batch_size)
@@ -392,7 +379,7 @@ def train(opts: TrainOptions) -> dict:
             correct += (logits.argmax(1) == y).sum().item()
             bar.set_postfix(loss=f"{loss.item():.3f}")
         seconds = time.perf_counter() - t0
-        val_logits = predict(model, val_x, bf16=opts.bf16)
+        val_logits = predict_logits(model, val_x, bf16=opts.bf16)
         val_loss = torch.nn.functional.cross_entropy(val_logits, val_y.cpu()).item()
         val_acc = (val_logits.argmax(1) == val_y.cpu()).float().mean().item()
         row = {
@@ -429,14 +416,14 @@ def train(opts: TrainOptions) -> dict:
         root = checkpoint_root(out)
         keep = epoch in save_epochs or (opts.save_every and epoch % opts.save_every == 0)
         if keep:
-            save_checkpoint(root / epoch_dir_name(epoch), model, epoch_info, state)
+            save_checkpoint(root / epoch_dir_name(epoch), model, epoch_info, state, reference)
         if improved:
             if keep:
                 copy_checkpoint(root / epoch_dir_name(epoch), root / "best")
             else:
-                save_checkpoint(root / "best", model, epoch_info, state)
+                save_checkpoint(root / "best", model, epoch_info, state, reference)
         # last/ is written after best/ so a kill in between resumes this epoch's successor correctly
-        save_checkpoint(root / "last", model, epoch_info, state)
+        save_checkpoint(root / "last", model, epoch_info, state, reference)
         write_metrics_csv(out / "metrics.csv", history)
     summary = {"run": str(out), "epochs": opts.epochs, "best_epoch": best["epoch"], "best_val_acc": best["val_acc"]}
     world.barrier()

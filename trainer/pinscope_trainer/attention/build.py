@@ -43,7 +43,6 @@ SCORE_COLUMNS = [
 def run(settings: AttentionOptions) -> Path:
     from ..checkpoints import load_checkpoint, read_info
     from ..data import PinDataset, Preprocess, label_of, load_split
-    from ..errors import UsageError
 
     run_dir = Path(settings.run)
     out = Path(settings.out) if settings.out else Path("reports") / run_dir.name / "attention"
@@ -58,10 +57,7 @@ def run(settings: AttentionOptions) -> Path:
     for name, _epoch, path in chosen:
         key = fingerprint(path, settings, data_dir)
         cached = load_cached(out / "cache" / f"{name}.npz", key)
-        try:
-            info = read_info(path)
-        except (OSError, ValueError) as err:
-            raise UsageError("--ckpts", f"{name}: cannot read {path}/preprocess.json ({err})") from None
+        info = read_info(path, field="--ckpts")
         pre = Preprocess.from_info(info)
         data_key = json.dumps(pre.to_info(), sort_keys=True)
         if data_key not in split_cache:
@@ -73,12 +69,7 @@ def run(settings: AttentionOptions) -> Path:
         data = split_cache[data_key]
         n = min(len(data.rows), settings.limit) if settings.limit else len(data.rows)
         if cached is None:
-            from safetensors import SafetensorError
-
-            try:
-                model, _ = load_checkpoint(path)
-            except (OSError, ValueError, KeyError, RuntimeError, SafetensorError) as err:
-                raise UsageError("--ckpts", f"{name}: cannot load the checkpoint in {path} ({err})") from None
+            model, _ = load_checkpoint(path, field="--ckpts")
             cached = compute_checkpoint(model, data.inputs[:n], settings.methods, settings, name)
             save_cached(out / "cache" / f"{name}.npz", key, cached)
         else:
