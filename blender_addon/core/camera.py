@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 
-from .optics import VIEW_SIDE, aim_euler, effective_sensor_width, jitter_extremes, optics_for, part_box
+from .optics import VIEW_SIDE, aim_euler, defect_room, effective_sensor_width, jitter_extremes, optics_for, part_box
 from .projection import CameraPose
 
 SENSOR_WIDTH = 36.0  # the seed's full-frame sensor width (mm)
@@ -67,7 +67,7 @@ def extreme_poses(spec) -> list:
 def clip_range(spec) -> tuple:
     """(clip_start, clip_end) holding the whole part in every view and jitter. Keeps the seed's 0.05 .. 100 where
     they hold it, so the seed renders as it always did."""
-    depths = [-pose.to_camera(c)[2] for pose in extreme_poses(spec) for c in part_box(spec).corners()]
+    depths = [-pose.to_camera(c)[2] for pose in extreme_poses(spec) for c in defect_room(spec).corners()]
     near, far = min(depths), max(depths)
     if optics_for(spec).fitted:
         return (max(near * 0.5, 1e-4), far * 3.0)
