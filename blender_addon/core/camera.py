@@ -84,3 +84,22 @@ def fill_range(spec) -> tuple:
         us, vs = [p[0] for p in pts], [p[1] for p in pts]
         spans.append(max((max(us) - min(us)) / pose.width, (max(vs) - min(vs)) / pose.height))
     return min(spans), max(spans)
+
+
+def optics_summary(spec) -> list[str]:
+    """What the camera does for this part, in an inspection engineer's terms (the panel shows it)."""
+    optics = optics_for(spec)
+    width, height = spec.render.width, spec.render.height
+    if optics.projection == "orthographic":
+        fov = optics.ortho_scale
+        lens = f"telecentric, magnification {optics.sensor_width / optics.ortho_scale:.3g}x"
+    else:
+        fov = optics.distance * optics.sensor_width / optics.lens
+        lens = f"lens {optics.lens:.3g} mm"
+    low, high = fill_range(spec)
+    how = "fitted" if optics.fitted else "as placed"
+    return [
+        f"Camera {how}: {optics.distance:.4g} mm from the pin tips, {lens}",
+        f"Field of view {fov:.3g} x {fov * height / width:.3g} mm, {fov / width * 1000:.3g} um per pixel",
+        f"Part spans {low:.2f}-{high:.2f} of the image (fill {spec.camera.fill:.2f})",
+    ]
