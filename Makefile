@@ -15,7 +15,7 @@ RUN ?= runs/default
 CKPTS ?=
 PYTEST_FLAGS ?= -q
 
-.PHONY: validate bench setup test test-contract test-blender test-trainer lint format render train attention demo addon bench clean
+.PHONY: validate bench setup test test-contract test-blender test-trainer lint format render train attention demo addon bench clean export
 
 setup: $(BPY_STAMP) $(TRAIN_STAMP)
 
@@ -67,6 +67,13 @@ render: $(BPY_STAMP)
 
 validate: $(BPY_STAMP)
 	$(BPY_PY) -m blender_addon.cli validate $(DATA)
+
+# Exports for other tools (docs/exports.md): coco, yolo, mvtec, anomalib-csv. Standard library only, so
+# any Python 3.10+ runs them without an environment. Resumes a killed export; a finished one does nothing.
+FORMAT ?= coco
+OUT ?= exports/$(notdir $(DATA))-$(FORMAT)
+export:
+	PYTHONPATH=shared $(PYTHON) -m pinscope_schema.export --format $(FORMAT) $(DATA) $(OUT)
 
 # The recommended recipe (docs/trainer.md): ViT tiny on diff against the unit reference, with patch-token
 # supervision from the defect boxes; epochs 5/10/15 kept for the attention evolution. --resume: a second
