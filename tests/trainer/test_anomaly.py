@@ -121,3 +121,17 @@ def test_anomaly_run_refuses_another_image_size(synthetic_dataset, tmp_path, cac
     with pytest.raises(UsageError, match="render size"):
         train_anomaly(synthetic_dataset, tmp_path / "run", cache_dir=cache_dir, image_size=[16, 48], quiet=True)
     assert not (tmp_path / "run").exists()
+
+
+def test_train_task_anomaly_on_the_command_line(synthetic_dataset, tmp_path, cache_dir, capsys):
+    from pinscope_trainer.cli import main
+
+    args = ["train", "--task", "anomaly", "--data", str(synthetic_dataset), "--cache-dir", str(cache_dir), "--quiet"]
+    assert main([*args, "--out", str(tmp_path / "run")]) == 0
+    assert "anomaly test: image AUROC" in capsys.readouterr().out
+    assert main([*args, "--out", str(tmp_path / "bad"), "--image-size", "16x48"]) == 2
+    assert capsys.readouterr().err.startswith("error: --image-size: --task anomaly scores pixels at the render size")
+    assert main(["train", "--task", "detect", "--data", "x", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --task: invalid choice: 'detect'") and err.count("\n") == 1
+    assert not (tmp_path / "bad").exists() and not (tmp_path / "o").exists()
