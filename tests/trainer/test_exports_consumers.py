@@ -6,10 +6,14 @@ import json
 
 import cv2
 import numpy as np
+import pytest
 from pinscope_schema import read_rows
 from pinscope_schema.exports import ExportOptions, run_export
 from pycocotools import mask as mask_util
 from pycocotools.coco import COCO
+
+# pycocotools' own numpy-2 deprecation (its __array__ call), once per decoded mask: not ours to fix
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:pycocotools")
 
 
 def test_pycocotools_decodes_the_exact_instance_masks(synthetic_dataset, tmp_path):
