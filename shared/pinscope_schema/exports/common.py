@@ -123,4 +123,5 @@ def copy_file(source: Path, target: Path) -> None:
 
 
 def exists(out: Path, *relative: str) -> bool:
+    """True when every output of a sample is there (each was written atomically: there means whole)."""
     return all(os.path.exists(out / rel) for rel in relative)

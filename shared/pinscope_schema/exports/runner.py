@@ -23,7 +23,7 @@ from ..fields import ContractError
 from ..io import METADATA, read_manifest, read_rows
 from ..spec import SPLITS
 from ..validate import check_dataset
-from .common import Sample
+from .common import Sample, exists
 from .formats import FORMATS, GOOD, Context, Format
 
 RECORD = "pinscope-export.json"
@@ -158,7 +158,8 @@ def run_export(opts: ExportOptions) -> dict:
     """Plan (all checks), then write. Returns a summary: format, out, samples, written, skipped, files."""
     plan = plan_export(opts)
     out = Path(opts.out)
-    summary = {"format": plan.fmt.name, "out": str(out), "samples": len(plan.samples), "written": 0, "skipped": 0}
+    summary = {"format": plan.fmt.name, "out": str(out), "samples": len(plan.samples), "written": 0, "skipped": 0,
+               "resumed": plan.resume}  # fmt: skip
     if plan.done:
         return {**summary, "skipped": len(plan.samples), "files": [], "complete": "already"}
     out.mkdir(parents=True, exist_ok=True)
@@ -168,7 +169,7 @@ def run_export(opts: ExportOptions) -> dict:
     for sample in plan.samples:
         if kill_after and summary["written"] == kill_after:  # a real SIGKILL, for the resume test
             os.kill(os.getpid(), signal.SIGKILL)
-        if all(os.path.exists(out / rel) for rel in plan.fmt.outputs(plan.ctx, sample)):
+        if exists(out, *plan.fmt.outputs(plan.ctx, sample)):
             summary["skipped"] += 1
         else:
             plan.fmt.write(plan.ctx, sample)

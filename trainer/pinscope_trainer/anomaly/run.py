@@ -147,8 +147,15 @@ def train_anomaly(
         raise UsageError("--image-size", f"--task anomaly scores pixels at the render size ({size}); leave it out")
     for split in EVAL_SPLITS:
         ds.rows(split)  # each must hold samples: one-line error before anything is written
-    config = {"task": "anomaly", "method": "unit-space", "options": opts.to_dict(), "spec_hash": ds.spec_hash,
-              "paths": {"data": str(Path(data).resolve()), "out": str(out)}}  # fmt: skip
+    # "args" in a classification run's shape, so that run's --resume names the task as what differs
+    config = {
+        "task": "anomaly",
+        "args": {"task": "anomaly"},
+        "method": "unit-space",
+        "options": opts.to_dict(),
+        "spec_hash": ds.spec_hash,
+        "paths": {"data": str(Path(data).resolve()), "out": str(out)},
+    }
     finished = check_run_folder(out, config, resume)
     if finished is not None:
         log(quiet, f"{out}: this anomaly run is finished; nothing to do")
