@@ -210,3 +210,40 @@ def test_png_reader_undoes_every_filter():
     blob = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, 5, 8, 0, 0, 0, 0))
             + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))  # fmt: skip
     assert decode_grey(blob).values() == [v for row in rows for v in row]
+
+
+def test_sixteen_bit_masks_give_the_same_regions_as_a_plain_count():
+    """Grids of 255 pins or more are written as 16-bit masks: runs, boxes, RLE and binary masks still hold."""
+    import struct
+    import zlib
+
+    from pinscope_schema.exports.masks import binary_mask, pin_regions
+
+    width, height = 7, 5
+    values = [((x // 2) + 3 * (y // 2)) * 130 % 700 for y in range(height) for x in range(width)]  # up to 650
+    raw = b"".join(b"\x00" + struct.pack(f">{width}H", *values[y * width : (y + 1) * width]) for y in range(height))
+
+    def chunk(tag, data):
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+
+    blob = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 16, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))  # fmt: skip
+    img = decode_grey(blob)
+    assert img.depth == 2 and img.values() == values
+    regions = pin_regions(img)
+    assert sorted(regions) == sorted({v - 1 for v in values if v})
+    for pin, region in regions.items():
+        where = [(i % width, i // width) for i, v in enumerate(values) if v == pin + 1]
+        xs, ys = [x for x, _ in where], [y for _, y in where]
+        assert region.area == len(where)
+        assert region.bbox() == [min(xs), min(ys), max(xs) - min(xs) + 1, max(ys) - min(ys) + 1]
+        column_major = [values[y * width + x] == pin + 1 for x in range(width) for y in range(height)]
+        counts, run, current = [], 0, False
+        for inside in column_major:
+            if inside != current:
+                counts.append(run)
+                run, current = 0, inside
+            run += 1
+        counts.append(run)
+        assert region.counts() == counts
+        assert binary_mask(img, pin + 1) == bytes(255 if v == pin + 1 else 0 for v in values)
