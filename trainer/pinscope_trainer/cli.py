@@ -54,13 +54,19 @@ def add_train_parser(sub) -> None:
     from .features.inputs import INPUT_MODES, REFERENCES
     from .features.soart3 import BASES, CHANNEL_MODES
     from .models import ARCHS, PRESETS
-    from .train import TrainOptions
+    from .train import TASKS, TrainOptions
 
     d = TrainOptions()
     a = AugmentOptions()
     p = sub.add_parser("train", help="train a model on a PinScope dataset")
     p.add_argument("--data", required=True, help="dataset folder (made by `make render`)")
     p.add_argument("--out", required=True, help="run folder to create (or continue with --resume)")
+    p.add_argument(
+        "--task",
+        choices=TASKS,
+        default=d.task,
+        help="classify (defect classes) or anomaly (OK renders only: unit-space anomaly maps, AUROC, AUPRO)",
+    )
     g = p.add_argument_group("model")
     g.add_argument("--arch", choices=ARCHS, default=d.arch, help="vit (Hugging Face ViT) or resnet18 (CNN baseline)")
     g.add_argument(

@@ -18,6 +18,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from .anomaly.run import train_anomaly
 from .augment import AugmentOptions, augment_batch
 from .checkpoints import checkpoint_root, copy_checkpoint, epoch_dir_name, load_trainer_state, save_checkpoint
 from .data import PinDataset, Preprocess
@@ -28,6 +29,7 @@ from .hardware import auto_bf16, auto_threads, resolve_device
 from .token_loss import forward_with_tokens, patch_supervision, token_loss
 
 # Options that may differ between a run and its resumption without changing the result.
+TASKS = ("classify", "anomaly")  # anomaly: OK-only, no defect sample is read (anomaly/run.py, docs/trainer.md)
 RUN_ONLY = {"resume", "device", "threads", "cache_dir", "quiet", "data", "out", "save_epochs", "save_every", "no_eval"}
 
 
@@ -35,6 +37,7 @@ RUN_ONLY = {"resume", "device", "threads", "cache_dir", "quiet", "data", "out", 
 class TrainOptions:
     data: str = ""
     out: str = ""
+    task: str = "classify"  # one of TASKS
     arch: str = "vit"
     preset: str = "tiny"
     patch: int = 16
@@ -208,6 +211,10 @@ def train(opts: TrainOptions) -> dict:
     """Train, checkpoint, evaluate; returns the summary dict (also written to the run folder)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    if opts.task not in TASKS:
+        raise UsageError("--task", f"must be one of {', '.join(TASKS)}, got {opts.task!r}")
+    if opts.task == "anomaly":  # a unit space of OK renders to fit, not a network to train
+        return train_anomaly(opts.data, opts.out, opts.cache_dir, opts.resume, opts.quiet, opts.image_size)
     import torch
     from tqdm import tqdm
 
