@@ -15,7 +15,7 @@ RUN ?= runs/default
 CKPTS ?=
 PYTEST_FLAGS ?= -q
 
-.PHONY: validate bench setup test test-contract test-blender test-trainer lint format render train attention predict demo addon bench clean
+.PHONY: doc-images validate bench setup test test-contract test-blender test-trainer lint format render train attention predict demo addon bench clean export check-anomalib
 
 setup: $(BPY_STAMP) $(TRAIN_STAMP)
 
@@ -68,6 +68,28 @@ render: $(BPY_STAMP)
 validate: $(BPY_STAMP)
 	$(BPY_PY) -m blender_addon.cli validate $(DATA)
 
+# Exports for other tools (docs/exports.md): coco, yolo, mvtec, anomalib-csv. Standard library only, so
+# any Python 3.10+ runs them without an environment. Resumes a killed export; a finished one does nothing.
+FORMAT ?= coco
+OUT ?= exports/$(notdir $(DATA))-$(FORMAT)
+export:
+	PYTHONPATH=shared $(PYTHON) -m pinscope_schema.export --format $(FORMAT) $(DATA) $(OUT)
+
+# anomalib, a real consumer of the MVTec AD export, in its own optional env (.venvs/anomalib: lightning, timm,
+# kornia, ~3 min to set up). Not part of `make test`: it trains PaDiM on the whole dataset (~3 min on 2 cores).
+ANOMALIB_ENV := $(VENVS)/anomalib
+ANOMALIB_PY := $(ANOMALIB_ENV)/bin/python
+ANOMALIB_STAMP := $(ANOMALIB_ENV)/.pinscope-ready
+ANOMALIB_ARGS ?=
+$(ANOMALIB_STAMP): requirements/anomalib.txt
+	@echo "== setting up the anomalib env ($(ANOMALIB_ENV))"
+	test -x $(ANOMALIB_PY) || $(PYTHON) -m venv $(ANOMALIB_ENV)
+	$(ANOMALIB_PY) -m pip install -q --disable-pip-version-check -r requirements/anomalib.txt
+	touch $@
+
+check-anomalib: $(ANOMALIB_STAMP)
+	PYTHONPATH=shared $(ANOMALIB_PY) tools/check_anomalib.py --data $(DATA) --out exports/$(notdir $(DATA))-mvtec $(ANOMALIB_ARGS)
+
 # The recommended recipe (docs/trainer.md): ViT tiny on diff against the unit reference, with patch-token
 # supervision from the defect boxes; epochs 5/10/15 kept for the attention evolution. --resume: a second
 # `make train` (or one after `make demo`) finishes or reuses the run in RUN instead of refusing the folder.
@@ -87,6 +109,11 @@ IMAGES ?=
 PREDICT_ARGS ?=
 predict: $(TRAIN_STAMP)
 	$(TRAIN_PY) -m pinscope_trainer.cli predict --checkpoint $(RUN)/checkpoints/best --out predictions/$(notdir $(RUN)) $(IMAGES) $(PREDICT_ARGS)
+
+# The documentation's preset and lighting pictures (docs/img/presets.png, lighting.png), rendered from the specs.
+doc-images: setup
+	$(BPY_PY) tools/render_doc_renders.py --out build/doc-renders
+	cd tools && ../$(TRAIN_PY) make_part_images.py --renders ../build/doc-renders --out ../docs/img
 
 addon: $(BPY_STAMP)
 	$(BPY_PY) tools/build_addon.py --out dist

@@ -111,6 +111,7 @@ def _stop_flag():
 
 def cmd_render(args, schema) -> int:
     spec = schema.load_spec(args.spec)
+    check_optics(spec)
     out = Path(args.out)
     if args.limit is not None and args.limit < 0:
         raise schema.ContractError("--limit", f"must be >= 0, got {args.limit}")
@@ -200,8 +201,16 @@ def cmd_merge(args, schema) -> int:
     return 0
 
 
+def check_optics(spec) -> None:
+    """A part the camera cannot be fitted to is bad input: one line, before anything is written."""
+    from .core.optics import optics_for  # the package is importable only once main() has run
+
+    optics_for(spec)
+
+
 def cmd_spec(args, schema) -> int:
     spec = schema.GenerationSpec() if args.default else schema.load_spec(args.file)
+    check_optics(spec)
     print(json.dumps(spec.to_dict(), indent=2))
     return 0
 

@@ -18,6 +18,7 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from .anomaly.run import train_anomaly
 from .augment import AugmentOptions, augment_batch
 from .checkpoints import checkpoint_root, copy_checkpoint, epoch_dir_name, load_trainer_state, save_checkpoint
 from .data import LABEL_FIELDS, PinDataset, Preprocess
@@ -32,6 +33,8 @@ from .options import Options, check_output_folder, defaults_of, image_size, int_
 from .portable import from_dataset
 from .token_loss import forward_with_tokens, patch_supervision, token_loss
 
+TASKS = ("classify", "anomaly")  # anomaly: OK-only, no defect sample is read (anomaly/run.py, docs/trainer.md)
+
 
 @dataclass(frozen=True)
 class TrainOptions(Options):
@@ -39,6 +42,11 @@ class TrainOptions(Options):
 
     data: str = option(help="dataset folder (made by `make render`)", required=True, affects_result=False)
     out: str = option(help="run folder to create (or continue with --resume)", required=True, affects_result=False)
+    task: str = option(
+        "classify",
+        "classify (defect classes) or anomaly (OK renders only: unit-space anomaly maps, AUROC, AUPRO)",
+        choices=TASKS,
+    )
     arch: str = option("vit", "vit (Hugging Face ViT) or resnet18 (CNN baseline)", choices=ARCHS, group="model")
     preset: str = option(
         "tiny", "ViT size (tiny = 192 hidden, 6 layers, 3 heads)", choices=tuple(PRESETS), group="model"
@@ -262,6 +270,8 @@ def train(opts: TrainOptions) -> dict:
     """Train, checkpoint, evaluate; returns the summary dict (also written to the run folder)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    if opts.task == "anomaly":  # a unit space of OK renders to fit, not a network to train
+        return train_anomaly(opts.data, opts.out, opts.cache_dir, opts.resume, opts.quiet, opts.image_size)
     import torch
     from tqdm import tqdm
 
