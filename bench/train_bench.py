@@ -99,7 +99,7 @@ def loop(model, x, y, args, bf16: bool, augment: bool) -> float:
 
     import torch
     from pinscope_trainer.augment import AugmentOptions, augment_batch
-    from pinscope_trainer.train import lr_lambda
+    from pinscope_trainer.loop import lr_lambda
 
     opt = torch.optim.AdamW(model.parameters(), lr=5e-4, weight_decay=0.05)
     total = args.steps + args.warmup_steps
@@ -134,13 +134,13 @@ def loop(model, x, y, args, bf16: bool, augment: bool) -> float:
 def pinscope_data(data_dir, size, cache):
     import torch
     from pinscope_trainer.data import PinDataset, Preprocess
-    from pinscope_trainer.features.inputs import fit_normalisation, normalise
+    from pinscope_trainer.features.inputs import normalise
 
     t0 = time.perf_counter()
     ds = PinDataset(data_dir, cache_dir=cache)
-    pre = Preprocess(labels=ds.vocabulary("label"), input_mode="rgb", image_size=size)
-    x = ds.inputs("train", pre, normalised=False)
-    pre.mean, pre.std = fit_normalisation(x)
+    unfitted = Preprocess(labels=tuple(ds.vocabulary("label")), input_mode="rgb", image_size=size)
+    x = ds.inputs("train", unfitted, normalised=False)
+    pre = unfitted.fitted(x)
     x = torch.from_numpy(normalise(x, pre.mean, pre.std))
     y = torch.from_numpy(ds.label_ids("train", pre))
     return ds, pre, x, y, time.perf_counter() - t0

@@ -99,10 +99,8 @@ def test_cache_decodes_once_and_keys_on_size(synthetic_dataset, cache_dir, monke
 
 def test_load_split_for_the_attention_tools(synthetic_dataset, cache_dir):
     ds = PinDataset(synthetic_dataset, cache_dir=cache_dir)
-    pre = preprocess(ds, "diff", "unit")
-    from pinscope_trainer.features.inputs import fit_normalisation
-
-    pre.mean, pre.std = fit_normalisation(ds.inputs("train", pre, normalised=False))
+    unfitted = preprocess(ds, "diff", "unit")
+    pre = unfitted.fitted(ds.inputs("train", unfitted, normalised=False))
     data = load_split(synthetic_dataset, "test", pre.to_info(), cache_dir=cache_dir)
     assert tuple(data.inputs.shape) == (16, 3, 32, 96) and data.labels.shape == (16,)
     assert data.raw_images.shape == (16, 32, 96, 3) and data.raw_images.dtype == np.uint8

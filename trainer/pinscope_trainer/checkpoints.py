@@ -106,6 +106,19 @@ def load_checkpoint(path, device: str = "cpu", field: str = "--checkpoint"):
     return model, info
 
 
+def check_weights(path, field: str) -> None:
+    """Refuse a truncated or foreign model.safetensors from its header alone (no tensor is read):
+    for commands that load the weights only after they have started writing."""
+    from safetensors import SafetensorError, safe_open
+
+    file = Path(path) / "model.safetensors"
+    try:
+        with safe_open(str(file), framework="np") as weights:
+            weights.keys()
+    except (OSError, SafetensorError) as err:
+        raise UsageError(field, f"cannot load the checkpoint in {path} ({first_line(err)})") from None
+
+
 def first_line(err: Exception) -> str:
     text = str(err).strip().splitlines()
     return text[0] if text else type(err).__name__
@@ -115,3 +128,35 @@ def load_trainer_state(path) -> dict:
     import torch
 
     return torch.load(Path(path) / "trainer_state.pt", weights_only=True, map_location="cpu")
+
+
+def load_resume_point(path, device, field: str = "--resume") -> tuple[dict, dict]:
+    """(weights, trainer state) of checkpoints/last for --resume; a truncated or foreign file is
+    UsageError(field, ...) -- read whole before the run writes anything."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    try:
+        weights = load_file(str(path / "model.safetensors"), device=str(device))
+        state = load_trainer_state(path)
+        missing = {"epoch", "optimizer", "scheduler", "history", "best"} - set(state)
+    except (OSError, ValueError, RuntimeError, EOFError, SafetensorError) as err:
+        raise UsageError(field, f"cannot read {path} to continue from ({first_line(err)})") from None
+    if missing:
+        raise UsageError(field, f"{path}/trainer_state.pt lacks {', '.join(sorted(missing))}")
+    return weights, state
+
+
+def read_run_config(run_dir: Path, field: str) -> dict:
+    """RUN/run_config.json; a missing or damaged one is UsageError(field, ...)."""
+    file = Path(run_dir) / "run_config.json"
+    if not file.is_file():
+        raise UsageError(field, f"{run_dir} is not a run folder (no run_config.json)")
+    try:
+        config = json.loads(file.read_text())
+    except (OSError, ValueError) as err:
+        raise UsageError(field, f"{file} is not valid JSON ({err})") from None
+    if not isinstance(config, dict) or not isinstance(config.get("dataset"), dict) or "args" not in config:
+        raise UsageError(field, f"{file} is not a run config (needs 'args' and 'dataset')")
+    return config

@@ -7,7 +7,6 @@ and one function taking it. Bad input prints one line `error: <field>: <problem>
 
 from __future__ import annotations
 
-import os
 import sys
 from dataclasses import dataclass
 
@@ -65,8 +64,6 @@ def build_parser() -> OneLineParser:
 
 
 def main(argv=None) -> int:
-    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
-        os.environ.setdefault(name, "1")
     interrupted = ""
 
     def parse_and_run():

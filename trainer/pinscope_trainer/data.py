@@ -16,45 +16,43 @@ names pinCR with 1-based column C and row R), `qeu_code` (the blog's sample code
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from .cache import decoded_images
 from .errors import UsageError
-from .features.inputs import INPUT_MODES, REFERENCES, compute_inputs, input_channels, normalise, view_means
+from .features.inputs import compute_inputs, fit_normalisation, input_channels, normalise, view_means
 from .features.soart3 import Soart3Options
 
 LABEL_FIELDS = ("label", "pin", "qeu_code", "okng")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Preprocess:
-    """Everything that turns a dataset row into a model input; saved in run_config and every checkpoint."""
+    """Everything that turns a dataset row into a model input; saved in run_config and every checkpoint.
+
+    Frozen: a run builds it from its options and dataset (`mean`/`std` None), then `fitted()` gives
+    the one with the normalisation of the training inputs; nothing fills it in afterwards."""
 
     label_field: str = "label"
-    labels: list = field(default_factory=list)
+    labels: tuple = ()
     input_mode: str = "rgb"
     reference: str = "unit"
     image_size: tuple = (96, 288)  # (H, W)
     soart3: Soart3Options = field(default_factory=Soart3Options)
-    mean: list | None = None
-    std: list | None = None
+    mean: tuple | None = None
+    std: tuple | None = None
 
     @property
     def channels(self) -> int:
         return input_channels(self.input_mode, self.soart3)
 
-    def check(self) -> None:
-        if self.label_field not in LABEL_FIELDS:
-            raise UsageError("--label", f"must be one of {', '.join(LABEL_FIELDS)}, got {self.label_field!r}")
-        if self.input_mode not in INPUT_MODES:
-            raise UsageError("--input", f"must be one of {', '.join(INPUT_MODES)}, got {self.input_mode!r}")
-        if self.reference not in REFERENCES:
-            raise UsageError("--reference", f"must be one of {', '.join(REFERENCES)}, got {self.reference!r}")
-        if self.input_mode == "soart3":
-            self.soart3.check()
+    def fitted(self, train_inputs: np.ndarray) -> Preprocess:
+        """This preprocessing with the per-channel normalisation of (N, C, H, W) training inputs."""
+        mean, std = fit_normalisation(train_inputs)
+        return replace(self, mean=tuple(mean), std=tuple(std))
 
     def to_info(self) -> dict:
         return {
@@ -65,7 +63,11 @@ class Preprocess:
             "image_size": list(self.image_size),
             "soart3": self.soart3.to_dict(),
             "channels": self.channels,
-            "normalisation": {"mean": self.mean, "std": self.std, "fitted_on": "train"},
+            "normalisation": {
+                "mean": None if self.mean is None else list(self.mean),
+                "std": None if self.std is None else list(self.std),
+                "fitted_on": "train",
+            },
         }
 
     @classmethod
@@ -74,13 +76,13 @@ class Preprocess:
         ref = info.get("reference", "unit")
         return cls(
             label_field=info.get("label_field", "label"),
-            labels=list(info.get("labels", [])),
+            labels=tuple(info.get("labels", [])),
             input_mode=info.get("input_mode", "rgb"),
             reference="unit" if ref == "none" else ref,
             image_size=tuple(info["image_size"]),
             soart3=Soart3Options(**info.get("soart3", {})),
-            mean=norm.get("mean"),
-            std=norm.get("std"),
+            mean=None if norm.get("mean") is None else tuple(norm["mean"]),
+            std=None if norm.get("std") is None else tuple(norm["std"]),
         )
 
 

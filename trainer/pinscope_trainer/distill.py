@@ -10,23 +10,27 @@ from .errors import UsageError
 from .inference import predict_logits
 
 
-def teacher_train_logits(opts, pre: Preprocess, train_x):
-    """Soft targets from a trained teacher (e.g. the ResNet-18 baseline), computed once on the clean
-    training inputs: knowledge distillation (Hinton et al.; DeiT uses a CNN teacher the same way)."""
-    if not opts.teacher:
-        return None
-    path = Path(opts.teacher)
+def check_teacher(folder, pre: Preprocess):
+    """The teacher checkpoint's model, refused unless it was trained on this run's inputs and labels
+    (read before the run writes anything)."""
+    path = Path(folder)
     if not (path / "model.safetensors").is_file() or not (path / "preprocess.json").is_file():
         raise UsageError("--teacher", f"{path} is not a checkpoint folder (need model.safetensors + preprocess.json)")
     teacher, tinfo = load_checkpoint(path, field="--teacher")
-    teacher.to(train_x.device)
-    mine = pre.to_info()
+    mine = pre.to_info()  # the normalisation is not compared: it is fitted later, on the same train split
     for key in ("labels", "input_mode", "reference", "image_size", "soart3"):
         if tinfo.get(key) != mine[key]:
             raise UsageError(
                 "--teacher", f"{path} was trained with another {key} ({tinfo.get(key)!r}, this run {mine[key]!r})"
             )
-    return predict_logits(teacher, train_x, bf16=opts.bf16).to(train_x.device)
+    return teacher
+
+
+def teacher_logits_of(teacher, train_x, bf16: bool):
+    """Soft targets from a trained teacher (e.g. the ResNet-18 baseline), computed once on the clean
+    training inputs: knowledge distillation (Hinton et al.; DeiT uses a CNN teacher the same way)."""
+    teacher.to(train_x.device)
+    return predict_logits(teacher, train_x, bf16=bf16).to(train_x.device)
 
 
 def distill_loss(student_logits, teacher_logits, temperature: float):

@@ -67,7 +67,3 @@ def wrap(model, world: World):
     from torch.nn.parallel import DistributedDataParallel
 
     return DistributedDataParallel(model)
-
-
-def unwrap(model):
-    return getattr(model, "module", model)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 import re
 import sys
 from dataclasses import dataclass
@@ -11,7 +10,7 @@ from pathlib import Path
 
 from pinscope_schema import atomic_file, atomic_write, write_json_atomic
 
-from .checkpoints import checkpoint_root, load_checkpoint
+from .checkpoints import checkpoint_root, load_checkpoint, read_run_config
 from .data import PinDataset, Preprocess, label_of, load_split
 from .errors import UsageError
 from .inference import predict_logits
@@ -49,20 +48,6 @@ class EvaluateOptions(Options):
 
 def evaluate_command(opts: EvaluateOptions) -> dict:
     return evaluate_run(opts.run, checkpoint=opts.checkpoint, data=opts.data, name=opts.eval_name())
-
-
-def read_run_config(run_dir: Path, field: str) -> dict:
-    """RUN/run_config.json; a missing or damaged one is UsageError(field, ...)."""
-    file = run_dir / "run_config.json"
-    if not file.is_file():
-        raise UsageError(field, f"{run_dir} is not a run folder (no run_config.json)")
-    try:
-        config = json.loads(file.read_text())
-    except (OSError, ValueError) as err:
-        raise UsageError(field, f"{file} is not valid JSON ({err})") from None
-    if not isinstance(config, dict) or not isinstance(config.get("dataset"), dict) or "args" not in config:
-        raise UsageError(field, f"{file} is not a run config (needs 'args' and 'dataset')")
-    return config
 
 
 def evaluate_run(

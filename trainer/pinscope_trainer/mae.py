@@ -12,16 +12,18 @@ non-square size; its position embeddings start as the 2-D sin-cos table of that 
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from .cache import decoded_images
+from .checkpoints import save_checkpoint
+from .data import PinDataset, Preprocess
 from .errors import UsageError
+from .features.inputs import compute_inputs, normalise
+from .loop import optimiser, progress, say, step
 from .models import PRESETS
 from .options import Options, check_output_folder, option
 
@@ -35,19 +37,6 @@ def square_crops(images: np.ndarray) -> np.ndarray:
         return np.concatenate([images[:, :, y : y + s, :] for y in starts])
     starts = sorted({*range(0, w - s + 1, s), w - s})
     return np.concatenate([images[:, :, :, x : x + s] for x in starts])
-
-
-def sincos_2d(hidden: int, grid_h: int, grid_w: int) -> np.ndarray:
-    """(1 + gh * gw, hidden) 2-D sin-cos position table, CLS row zero (as MAE builds it)."""
-
-    def one_axis(dim, positions):
-        omega = 1.0 / 10000 ** (np.arange(dim // 2, dtype=np.float64) / (dim / 2.0))
-        out = np.outer(positions.reshape(-1), omega)
-        return np.concatenate([np.sin(out), np.cos(out)], axis=1)
-
-    gy, gx = np.meshgrid(np.arange(grid_h, dtype=np.float64), np.arange(grid_w, dtype=np.float64), indexing="ij")
-    table = np.concatenate([one_axis(hidden // 2, gy), one_axis(hidden // 2, gx)], axis=1)
-    return np.concatenate([np.zeros((1, hidden)), table]).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -72,50 +61,67 @@ class MaeOptions(Options):
             raise UsageError("--data", "must name a dataset folder, got ''")
         check_output_folder("--out", self.out)
         check_output_folder("--cache-dir", self.cache_dir)
+        out = Path(self.out)
+        # the encoder folder is replaced whole when pretraining ends: only an empty one or an earlier encoder
+        if out.is_dir() and any(out.iterdir()) and not (out / "config.json").is_file():
+            raise UsageError("--out", f"{out} holds other files; name an empty folder or an earlier pretrain-mae --out")
 
 
 def pretrain(opts: MaeOptions) -> Path:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    """Pretrain, then write OUT whole (config.json, model.safetensors, preprocess.json: atomic_dir)."""
     import torch
-    from safetensors.torch import save_file
-    from transformers import ViTMAEConfig, ViTMAEForPreTraining
+    from transformers import ViTMAEForPreTraining
 
-    from .data import PinDataset, Preprocess
-    from .features.inputs import compute_inputs, fit_normalisation, normalise
-    from .train import lr_lambda
-
-    preset, patch, epochs, batch_size, bf16 = opts.preset, opts.patch, opts.epochs, opts.batch_size, opts.bf16
-    cache_dir = opts.cache_dir
-    ds = PinDataset(opts.data, cache_dir=cache_dir)
-    size = ds.render_size
-    pre = Preprocess(labels=ds.vocabulary("label"), input_mode="rgb", image_size=size)
-    images = compute_inputs(np.asarray(ds.renders("train", size)), None, "rgb")
-    if ds.reference_rows:
-        from .cache import decoded_images
-
-        ref = ds.root / "reference"
-        rows = ds.reference_rows
-        refs = decoded_images(
-            [ref / r.file_name for r in rows],
-            [r.sha256.get("image") for r in rows],
-            [f"reference/{r.file_name}" for r in rows],
-            size,
-            cache_dir,
+    ds = PinDataset(opts.data, cache_dir=opts.cache_dir)
+    side = min(ds.render_size)
+    if side % opts.patch:
+        raise UsageError(
+            "--patch", f"must divide the square crop side {side} (the render's shorter side), got {opts.patch}"
         )
-        images = np.concatenate([images, compute_inputs(np.asarray(refs), None, "rgb")])
-    pre.mean, pre.std = fit_normalisation(images)
+    images = unlabelled_images(ds)
+    pre = Preprocess(labels=tuple(ds.vocabulary("label")), input_mode="rgb", image_size=ds.render_size).fitted(images)
     crops = torch.from_numpy(square_crops(normalise(images, pre.mean, pre.std)))
-    side = crops.shape[-1]
-    if side % patch:
-        raise UsageError("--patch", f"must divide the square crop side {side}, got {patch}")
-    hidden, layers, heads, mlp = PRESETS[preset]
-    config = ViTMAEConfig(
+    torch.manual_seed(opts.seed)
+    model = ViTMAEForPreTraining(mae_config(opts, side))
+    loss = pretrain_epochs(model, crops, opts)
+    info = {**pre.to_info(), "crops": side, "images": len(images), "epochs": opts.epochs, "final_loss": loss}
+    out = save_checkpoint(opts.out, model, info)
+    print(
+        f"{out}: ViTMAE {opts.preset} patch {opts.patch} on {len(crops)} crops of {side}px, {opts.epochs} epochs, "
+        f"loss {loss:.4f}",
+        flush=True,
+    )
+    return out
+
+
+def unlabelled_images(ds: PinDataset) -> np.ndarray:
+    """(N, 3, H, W) rgb inputs of the training renders and the reference/ renders (labels unused)."""
+    size = ds.render_size
+    images = compute_inputs(np.asarray(ds.renders("train", size)), None, "rgb")
+    if not ds.reference_rows:
+        return images
+    rows, folder = ds.reference_rows, ds.root / "reference"
+    refs = decoded_images(
+        [folder / r.file_name for r in rows],
+        [r.sha256.get("image") for r in rows],
+        [f"reference/{r.file_name}" for r in rows],
+        size,
+        ds.cache_dir,
+    )
+    return np.concatenate([images, compute_inputs(np.asarray(refs), None, "rgb")])
+
+
+def mae_config(opts: MaeOptions, side: int):
+    from transformers import ViTMAEConfig
+
+    hidden, layers, heads, mlp = PRESETS[opts.preset]
+    return ViTMAEConfig(
         hidden_size=hidden,
         num_hidden_layers=layers,
         num_attention_heads=heads,
         intermediate_size=mlp,
         image_size=side,
-        patch_size=patch,
+        patch_size=opts.patch,
         num_channels=3,
         decoder_hidden_size=max(32, hidden // 2),
         decoder_num_hidden_layers=2,
@@ -124,43 +130,24 @@ def pretrain(opts: MaeOptions) -> Path:
         mask_ratio=opts.mask_ratio,
         norm_pix_loss=True,
     )
-    torch.manual_seed(opts.seed)
-    model = ViTMAEForPreTraining(config)
-    steps = math.ceil(len(crops) / batch_size) * epochs
-    optimizer = torch.optim.AdamW(model.parameters(), lr=opts.lr, weight_decay=0.05, betas=(0.9, 0.95))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(steps, max(1, steps // 10)))
+
+
+def pretrain_epochs(model, crops, opts: MaeOptions) -> float:
+    """The pretraining loop (loop.py's optimiser and step); returns the last epoch's mean loss."""
+    import torch
+
+    steps = math.ceil(len(crops) / opts.batch_size) * opts.epochs
+    optimizer, scheduler = optimiser(model, opts.lr, 0.05, steps, steps // 10, betas=(0.9, 0.95))
     gen = torch.Generator().manual_seed(opts.seed)
     model.train()
-    for epoch in range(1, epochs + 1):
+    for epoch in range(1, opts.epochs + 1):
         order = torch.randperm(len(crops), generator=gen)
         total = 0.0
-        for start in range(0, len(crops), batch_size):
-            idx = order[start : start + batch_size]
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        for i in progress(math.ceil(len(crops) / opts.batch_size), f"mae epoch {epoch}/{opts.epochs}", opts.quiet):
+            idx = order[i * opts.batch_size : (i + 1) * opts.batch_size]
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=opts.bf16):
                 loss = model(pixel_values=crops[idx]).loss
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
+            step(optimizer, scheduler, loss)
             total += loss.item() * len(idx)
-        if not opts.quiet:
-            print(
-                f"mae epoch {epoch}/{epochs}: reconstruction loss {total / len(crops):.4f}", file=sys.stderr, flush=True
-            )
-    out = Path(opts.out)
-    out.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(out / "model.safetensors"), metadata={"format": "pt"})
-    (out / "config.json").write_text(json.dumps(config.to_dict(), indent=2, default=str) + "\n")
-    (out / "preprocess.json").write_text(
-        json.dumps(
-            {**pre.to_info(), "crops": side, "images": len(images), "epochs": epochs, "final_loss": total / len(crops)},
-            indent=2,
-        )
-    )
-    print(
-        f"{out}: ViTMAE {preset} patch {patch} on {len(crops)} crops of {side}px, {epochs} epochs, "
-        f"loss {total / len(crops):.4f}",
-        flush=True,
-    )
-    return out
+        say(opts.quiet, f"mae epoch {epoch}/{opts.epochs}: reconstruction loss {total / len(crops):.4f}")
+    return total / len(crops)

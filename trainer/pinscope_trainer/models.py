@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+
 from .errors import UsageError
 
 # hidden, layers, heads, MLP size. "tiny" is the default: sized for a 2-core CPU (about 100 img/s at
@@ -111,8 +113,6 @@ def init_vit(path, image_size, channels: int, labels: list[str]):
     if kind == "vit_mae":  # MAE's table was for square crops: start from the 2-D sin-cos table of this grid
         import torch
 
-        from .mae import sincos_2d
-
         grid = (image_size[0] // config.patch_size, image_size[1] // config.patch_size)
         table = torch.from_numpy(sincos_2d(config.hidden_size, *grid))[None]
         with torch.no_grad():
@@ -120,13 +120,30 @@ def init_vit(path, image_size, channels: int, labels: list[str]):
     return model
 
 
+def sincos_2d(hidden: int, grid_h: int, grid_w: int) -> np.ndarray:
+    """(1 + gh * gw, hidden) 2-D sin-cos position table, CLS row zero (as MAE builds it)."""
+
+    def one_axis(dim, positions):
+        omega = 1.0 / 10000 ** (np.arange(dim // 2, dtype=np.float64) / (dim / 2.0))
+        out = np.outer(positions.reshape(-1), omega)
+        return np.concatenate([np.sin(out), np.cos(out)], axis=1)
+
+    gy, gx = np.meshgrid(np.arange(grid_h, dtype=np.float64), np.arange(grid_w, dtype=np.float64), indexing="ij")
+    table = np.concatenate([one_axis(hidden // 2, gy), one_axis(hidden // 2, gx)], axis=1)
+    return np.concatenate([np.zeros((1, hidden)), table]).astype(np.float32)
+
+
 def load_weights(path: Path) -> dict:
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     file = path / "model.safetensors"
     if not file.is_file():
         raise UsageError("--init", f"{path} has no model.safetensors")
-    return load_file(str(file))
+    try:
+        return load_file(str(file))
+    except (OSError, SafetensorError) as err:
+        raise UsageError("--init", f"cannot read {file} ({err})") from None
 
 
 def build_resnet18(channels: int, num_labels: int):

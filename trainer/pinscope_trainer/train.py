@@ -9,27 +9,48 @@ generator seeded with (seed, e), dropout is off, and `last/` holds model, optimi
 from __future__ import annotations
 
 import csv
-import json
 import math
 import os
 import signal
-import sys
 import time
 from dataclasses import asdict, dataclass, replace
+from importlib.metadata import version
 from pathlib import Path
 
+from pinscope_schema import atomic_file, derive_seed, write_json_atomic
+
+from . import models
 from .anomaly.run import train_anomaly
 from .augment import AugmentOptions, augment_batch
-from .checkpoints import checkpoint_root, copy_checkpoint, epoch_dir_name, load_trainer_state, save_checkpoint
+from .checkpoints import (
+    checkpoint_root,
+    copy_checkpoint,
+    epoch_dir_name,
+    load_resume_point,
+    read_run_config,
+    save_checkpoint,
+)
 from .data import LABEL_FIELDS, PinDataset, Preprocess
-from .distill import distill_loss, teacher_train_logits
+from .distill import check_teacher, distill_loss, teacher_logits_of
+from .distributed import init_world, wrap
 from .errors import UsageError
-from .features.inputs import INPUT_MODES, REFERENCES
+from .evaluate import evaluate_run
+from .features.inputs import INPUT_MODES, REFERENCES, normalise
 from .features.soart3 import BASES, CHANNEL_MODES, Soart3Options
 from .hardware import auto_bf16, auto_threads, check_device_name, resolve_device
 from .inference import predict_logits
-from .models import ARCHS, PRESETS
-from .options import Options, check_output_folder, defaults_of, image_size, int_list, nested, option
+from .loop import optimiser, progress, say, step
+from .models import ARCHS, PRESETS, forward_logits
+from .options import (
+    Options,
+    as_json_values,
+    check_output_folder,
+    defaults_of,
+    image_size,
+    int_list,
+    nested,
+    option,
+)
 from .portable import from_dataset
 from .token_loss import forward_with_tokens, patch_supervision, token_loss
 
@@ -157,48 +178,148 @@ class TrainOptions(Options):
         return Soart3Options(self.soart3_region, self.soart3_tile, self.soart3_basis, self.soart3_channels)
 
 
-def log(opts: TrainOptions, message: str) -> None:
-    if not opts.quiet:
-        print(message, file=sys.stderr, flush=True)
+@dataclass
+class Run:
+    """One training run as setup() builds it; `history`, `best` and `start_epoch` are the loop's state."""
+
+    opts: TrainOptions  # resolved (bf16 chosen, quiet on non-main ranks): what run_config.json records
+    out: Path
+    world: object  # distributed.World
+    device: object
+    ds: PinDataset
+    pre: Preprocess
+    info: dict  # preprocess.json of every checkpoint, less the epoch
+    reference: object  # portable.PortableReference, carried by every checkpoint
+    model: object
+    trained: object  # DistributedDataParallel under torchrun/accelerate launch, else the model
+    tensors: dict  # split -> (inputs, labels) on the device
+    optimizer: object
+    scheduler: object
+    losses: Losses
+    steps_per_epoch: int
+    history: list
+    best: dict  # val_acc, val_loss, epoch of the best epoch so far
+    start_epoch: int
 
 
-def prepare_data(opts: TrainOptions):
-    """Dataset, preprocessing (normalisation fitted on train) and model-ready tensors per split."""
+@dataclass
+class Losses:
+    """The training loss: label-smoothed cross-entropy, plus patch-token supervision and distillation
+    where the options ask for them (targets computed once, before the first step)."""
+
+    opts: TrainOptions
+    cross_entropy: object
+    token_targets: object = None
+    ok_id: int | None = None
+    teacher_logits: object = None
+
+    def __call__(self, world, model, x, y, idx):
+        """(loss, logits) of one batch, under the run's autocast."""
+        opts = self.opts
+        if self.token_targets is None:
+            logits = forward_logits(model, x)
+        else:
+            logits, patch_logits = forward_with_tokens(model, x)
+        loss = self.cross_entropy(logits.float(), y)
+        if self.token_targets is not None:
+            patch_y = world.shard(self.token_targets[idx])
+            loss = loss + opts.token_loss * token_loss(patch_logits, patch_y, self.ok_id, opts.label_smoothing)
+        if self.teacher_logits is not None:
+            soft = distill_loss(logits.float(), world.shard(self.teacher_logits[idx]), opts.distill_temperature)
+            loss = (1 - opts.distill_alpha) * loss + opts.distill_alpha * soft
+        return loss, logits
+
+
+def train(opts: TrainOptions) -> dict:
+    """Train, checkpoint, evaluate; returns the summary dict (also written to the run folder)."""
+    if opts.task == "anomaly":  # a unit space of OK renders to fit, not a network to train
+        return train_anomaly(opts.data, opts.out, opts.cache_dir, opts.resume, opts.quiet, opts.image_size)
+    run = setup(opts)
+    for epoch in range(run.start_epoch, run.opts.epochs + 1):
+        row = train_epoch(run, epoch)
+        end_epoch(run, epoch, row)
+    return finish(run)
+
+
+# --- setup: every check before the first write, then the run folder --------------------------------
+def setup(opts: TrainOptions) -> Run:
+    """Check everything (dataset, model, resume point, teacher), then decode the data and write
+    run_config.json. Bad input raises UsageError before anything is written."""
     import torch
 
+    torch.set_num_threads(opts.threads or auto_threads())
+    world, device_name = init_world(opts.device)
+    device = resolve_device(device_name)
+    # the resolved options: what run_config.json records and a resumed run compares (the caller's stay as they were)
+    opts = replace(
+        opts, quiet=opts.quiet or not world.main, bf16=auto_bf16(opts.arch, device) if opts.bf16 is None else opts.bf16
+    )
     ds = PinDataset(opts.data, cache_dir=opts.cache_dir)
-    size = tuple(opts.image_size) if opts.image_size else ds.render_size
-    pre = Preprocess(
+    if not ds.rows("validation", required=False):
+        raise UsageError("--data", f"split 'validation' of {ds.root} is empty")
+    unfitted = unfitted_preprocess(opts, ds)
+    torch.manual_seed(opts.seed)
+    model = build_model(opts, unfitted)
+    resume = resume_point(Path(opts.out), opts, ds.spec_hash, device)
+    teacher = check_teacher(opts.teacher, unfitted) if opts.teacher else None
+    world.barrier()  # every rank has checked the run folder before rank 0 writes to it
+    pre, tensors = model_inputs(ds, unfitted, device)
+    losses = build_losses(opts, ds, pre, model.to(device), tensors["train"], teacher)
+    run = assemble(opts, world, device, ds, pre, model, tensors, losses, resume)
+    if world.main:
+        run.out.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(run.out / "run_config.json", run_config(run))
+    return run
+
+
+def assemble(opts: TrainOptions, world, device, ds, pre, model, tensors, losses, resume) -> Run:
+    """The Run, whole: optimiser and schedule, the resumed state if any, the (distributed) model."""
+    steps_per_epoch = math.ceil(len(tensors["train"][0]) / opts.batch_size)
+    total = steps_per_epoch * opts.epochs
+    optimizer, scheduler = optimiser(model, opts.lr, opts.weight_decay, total, int(opts.warmup * total))
+    start_epoch, history, best = 1, [], {"val_acc": -1.0, "val_loss": float("inf"), "epoch": 0}
+    if resume is not None:
+        weights, state = resume
+        model.load_state_dict(weights)
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        start_epoch, history, best = state["epoch"] + 1, list(state["history"]), dict(state["best"])
+        say(opts.quiet, f"resuming {opts.out} after epoch {state['epoch']}")
+    reference = from_dataset(ds, pre, ds.rows("train"))  # carried by every checkpoint (portable.py)
+    trained = wrap(model, world)  # after the resumed weights: DDP broadcasts rank 0's at construction
+    info = run_info(opts, ds, pre)
+    return Run(
+        opts, Path(opts.out), world, device, ds, pre, info, reference, model, trained, tensors,
+        optimizer, scheduler, losses, steps_per_epoch, history, best, start_epoch,
+    )  # fmt: skip
+
+
+def unfitted_preprocess(opts: TrainOptions, ds: PinDataset) -> Preprocess:
+    """The run's preprocessing before the normalisation is fitted (model_inputs fits it)."""
+    return Preprocess(
         label_field=opts.label,
+        labels=tuple(ds.vocabulary(opts.label)),
         input_mode=opts.input,
         reference=opts.reference,
-        image_size=size,
+        image_size=tuple(opts.image_size) if opts.image_size else ds.render_size,
         soart3=opts.soart3_options(),
     )
-    pre.check()
-    pre.labels = ds.vocabulary(opts.label)
-    from .features.inputs import fit_normalisation, normalise
 
-    tensors = {}
-    train_x = ds.inputs("train", pre, normalised=False)
-    pre.mean, pre.std = fit_normalisation(train_x)
-    tensors["train"] = (
-        torch.from_numpy(normalise(train_x, pre.mean, pre.std)),
-        torch.from_numpy(ds.label_ids("train", pre)),
-    )
+
+def model_inputs(ds: PinDataset, unfitted: Preprocess, device) -> tuple[Preprocess, dict]:
+    """(the preprocessing with the training split's normalisation, {split: (inputs, labels)} on the device)."""
+    import torch
+
+    train_x = ds.inputs("train", unfitted, normalised=False)
+    pre = unfitted.fitted(train_x)
+    tensors = {"train": (torch.from_numpy(normalise(train_x, pre.mean, pre.std)), ds.label_ids("train", pre))}
     for split in ("validation", "test"):
         if ds.rows(split, required=False):
-            tensors[split] = (torch.from_numpy(ds.inputs(split, pre)), torch.from_numpy(ds.label_ids(split, pre)))
-    if "validation" not in tensors:
-        raise UsageError("--data", f"split 'validation' of {ds.root} is empty")
-    return ds, pre, tensors
+            tensors[split] = (torch.from_numpy(ds.inputs(split, pre)), ds.label_ids(split, pre))
+    return pre, {s: (x.to(device), torch.from_numpy(y).to(device)) for s, (x, y) in tensors.items()}
 
 
 def build_model(opts: TrainOptions, pre: Preprocess):
-    from . import models
-
-    if opts.arch not in models.ARCHS:
-        raise UsageError("--arch", f"must be one of {', '.join(models.ARCHS)}, got {opts.arch!r}")
     if opts.arch == "resnet18":
         model = models.build_resnet18(pre.channels, len(pre.labels))
         model.pinscope_config = models.resnet_config(pre.channels, pre.labels)
@@ -211,45 +332,19 @@ def build_model(opts: TrainOptions, pre: Preprocess):
     return models.build_vit(cfg)
 
 
-def lr_lambda(total_steps: int, warmup_steps: int):
-    def factor(step: int) -> float:
-        if step < warmup_steps:
-            return (step + 1) / warmup_steps
-        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
-        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-
-    return factor
-
-
-def write_metrics_csv(path: Path, history: list[dict]) -> None:
-    if not history:
-        return
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(history[0]))
-        writer.writeheader()
-        writer.writerows(history)
-    os.replace(tmp, path)
-
-
-def write_json(path: Path, data) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
-    os.replace(tmp, path)
-
-
-def check_resume(out: Path, opts: TrainOptions, spec_hash: str) -> bool:
-    """True when the run continues from out/checkpoints/last (same config), False for a fresh run."""
-    config_file = out / "run_config.json"
-    if not config_file.exists():
-        return False
+def resume_point(out: Path, opts: TrainOptions, spec_hash: str, device) -> tuple[dict, dict] | None:
+    """(weights, trainer state) of out/checkpoints/last when the run continues (same config and
+    dataset), None for a fresh run. Refuses an existing run without --resume, another config, another
+    dataset, and a damaged run_config.json, weights or trainer_state.pt."""
+    if not (out / "run_config.json").exists():
+        return None
     if not opts.resume:
         raise UsageError("--out", f"{out} already holds a run; pass --resume to continue it or choose another folder")
-    old = json.loads(config_file.read_text())
+    old = read_run_config(out, "--out")
     mine = opts.comparable()
     # an option added after the run was made has no key there: the run used what is now its default
-    theirs = {k: v for k, v in {**defaults_of(TrainOptions), **old.get("args", {})}.items() if k in mine}
-    diffs = [k for k in sorted(set(mine) | set(theirs)) if mine.get(k) != theirs.get(k)]
+    theirs = {k: v for k, v in {**defaults_of(TrainOptions), **old["args"]}.items() if k in mine}
+    diffs = [k for k in sorted(mine) if mine[k] != theirs.get(k)]
     if diffs:
         k = diffs[0]
         raise UsageError(
@@ -257,46 +352,27 @@ def check_resume(out: Path, opts: TrainOptions, spec_hash: str) -> bool:
             f"{out} was made with another config ({k}: {theirs.get(k)!r} there, "
             f"{mine.get(k)!r} here); use the same options or another --out",
         )
-    if old.get("dataset", {}).get("spec_hash") != spec_hash:
+    theirs_hash = old["dataset"].get("spec_hash")
+    if theirs_hash != spec_hash:
         raise UsageError(
-            "--resume",
-            f"{out} was trained on another dataset (spec_hash "
-            f"{old.get('dataset', {}).get('spec_hash')}, --data has {spec_hash})",
+            "--resume", f"{out} was trained on another dataset (spec_hash {theirs_hash}, --data has {spec_hash})"
         )
-    return (checkpoint_root(out) / "last" / "trainer_state.pt").is_file()
+    last = checkpoint_root(out) / "last"
+    return load_resume_point(last, device) if (last / "trainer_state.pt").is_file() else None
 
 
-def train(opts: TrainOptions) -> dict:
-    """Train, checkpoint, evaluate; returns the summary dict (also written to the run folder)."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    if opts.task == "anomaly":  # a unit space of OK renders to fit, not a network to train
-        return train_anomaly(opts.data, opts.out, opts.cache_dir, opts.resume, opts.quiet, opts.image_size)
+def build_losses(opts: TrainOptions, ds: PinDataset, pre: Preprocess, model, train, teacher) -> Losses:
     import torch
-    from tqdm import tqdm
 
-    torch.set_num_threads(opts.threads or auto_threads())
-    out = Path(opts.out)
-    from .distributed import init_world, wrap
+    train_x, train_y = train
+    token_targets, ok_id = patch_supervision(opts, ds, pre, model, train_y)
+    teacher_logits = teacher_logits_of(teacher, train_x, opts.bf16) if teacher is not None else None
+    cross_entropy = torch.nn.CrossEntropyLoss(label_smoothing=opts.label_smoothing)
+    return Losses(opts, cross_entropy, token_targets, ok_id, teacher_logits)
 
-    world, device_name = init_world(opts.device)
-    device = resolve_device(device_name)
-    # the resolved options: what run_config.json records and a resumed run compares (the caller's stay as they were)
-    opts = replace(
-        opts,
-        quiet=opts.quiet or not world.main,
-        bf16=auto_bf16(opts.arch, device) if opts.bf16 is None else opts.bf16,
-    )
-    ds, pre, tensors = prepare_data(opts)
-    resuming = check_resume(out, opts, ds.spec_hash)
-    world.barrier()  # every rank has checked the run folder before rank 0 writes to it
-    torch.manual_seed(opts.seed)
-    model = build_model(opts, pre)
-    model.to(device)
-    tensors = {split: (x.to(device), y.to(device)) for split, (x, y) in tensors.items()}
-    from .models import count_parameters, forward_logits
 
-    info = {
+def run_info(opts: TrainOptions, ds: PinDataset, pre: Preprocess) -> dict:
+    return {
         **pre.to_info(),
         "arch": opts.arch,
         "dataset": str(Path(opts.data).resolve()),
@@ -305,148 +381,127 @@ def train(opts: TrainOptions) -> dict:
         "render_size": list(ds.render_size),
         "ok_labels": ds.ok_classes(pre.label_field),
     }
-    reference = from_dataset(ds, pre, ds.rows("train"))  # carried by every checkpoint (portable.py)
-    train_x, train_y = tensors["train"]
-    val_x, val_y = tensors["validation"]
-    steps_per_epoch = math.ceil(len(train_x) / opts.batch_size)
-    total = steps_per_epoch * opts.epochs
-    optimizer = torch.optim.AdamW(model.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(total, max(1, int(opts.warmup * total))))
-    loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=opts.label_smoothing)
-    aug = opts.augment
-    teacher_logits = teacher_train_logits(opts, pre, train_x)
-    token_targets, ok_id = patch_supervision(opts, ds, pre, model, train_y)
-    start_epoch, history, best = 1, [], {"val_acc": -1.0, "val_loss": float("inf"), "epoch": 0}
-    if resuming:
-        last = checkpoint_root(out) / "last"
-        from safetensors.torch import load_file
 
-        model.load_state_dict(load_file(str(last / "model.safetensors"), device=str(device)))
-        state = load_trainer_state(last)
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        start_epoch, history, best = state["epoch"] + 1, list(state["history"]), dict(state["best"])
-        log(opts, f"resuming {out} after epoch {state['epoch']}")
-    trained = wrap(model, world)  # DistributedDataParallel under torchrun/accelerate launch, else the model
-    if world.main:
-        out.mkdir(parents=True, exist_ok=True)
-    run_config = {
-        "args": asdict(opts),
+
+def run_config(run: Run) -> dict:
+    import torch
+
+    return {
+        "args": as_json_values(asdict(run.opts)),
         "dataset": {
-            "path": str(Path(opts.data).resolve()),
-            "spec_hash": ds.spec_hash,
-            "counts": {s: len(t[0]) for s, t in tensors.items()},
+            "path": str(Path(run.opts.data).resolve()),
+            "spec_hash": run.ds.spec_hash,
+            "counts": {s: len(t[0]) for s, t in run.tensors.items()},
         },
-        "preprocess": pre.to_info(),
-        "model": {"arch": opts.arch, "parameters": count_parameters(model)},
-        "processes": world.size,
-        "versions": {"torch": torch.__version__, "transformers": _version("transformers")},
+        "preprocess": run.pre.to_info(),
+        "model": {"arch": run.opts.arch, "parameters": models.count_parameters(run.model)},
+        "processes": run.world.size,
+        "versions": {"torch": torch.__version__, "transformers": version("transformers")},
     }
-    if world.main:
-        write_json(out / "run_config.json", run_config)
-    save_epochs = set(opts.save_epochs)
+
+
+# --- one epoch -------------------------------------------------------------------------------------
+def train_epoch(run: Run, epoch: int) -> dict:
+    """The steps of one epoch; returns its training numbers (loss, accuracy, seconds, images/s)."""
+    import torch
+
+    opts, world = run.opts, run.world
+    train_x, train_y = run.tensors["train"]
+    gen = torch.Generator().manual_seed(derive_seed(opts.seed, "epoch", epoch))
+    order = torch.randperm(len(train_x), generator=gen)
     kill_env = os.environ.get("PINSCOPE_KILL_AT")  # "epoch:step", test-only fault injection
     kill_at = tuple(int(v) for v in kill_env.split(":")) if kill_env else None
-    model.train()
-    for epoch in range(start_epoch, opts.epochs + 1):
-        from pinscope_schema import derive_seed
+    t0, seen, loss_sum, correct = time.perf_counter(), 0, 0.0, 0
+    run.model.train()
+    bar = progress(run.steps_per_epoch, f"epoch {epoch}/{opts.epochs}", opts.quiet)
+    for i in bar:
+        if kill_at == (epoch, i):  # fault injection for the kill-and-resume test: a real SIGKILL
+            os.kill(os.getpid(), signal.SIGKILL)
+        idx = order[i * opts.batch_size : (i + 1) * opts.batch_size]
+        x = world.shard(augment_batch(train_x[idx], gen, opts.augment))  # every rank augments the global batch
+        y = world.shard(train_y[idx])
+        with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=opts.bf16):
+            loss, logits = run.losses(world, run.trained, x, y, idx)
+        step(run.optimizer, run.scheduler, loss)
+        seen += len(y)
+        loss_sum += loss.item() * len(y)
+        correct += (logits.argmax(1) == y).sum().item()
+        bar.set_postfix(loss=f"{loss.item():.3f}")
+    seconds = time.perf_counter() - t0
+    return {"train_loss": loss_sum / seen, "train_acc": correct / seen, "seconds": seconds, "img_per_s": seen / seconds}
 
-        gen = torch.Generator().manual_seed(derive_seed(opts.seed, "epoch", epoch))
-        order = torch.randperm(len(train_x), generator=gen)
-        t0, seen, loss_sum, correct = time.perf_counter(), 0, 0.0, 0
-        bar = tqdm(
-            range(steps_per_epoch),
-            desc=f"epoch {epoch}/{opts.epochs}",
-            leave=False,
-            disable=opts.quiet or not sys.stderr.isatty(),  # bars on a terminal; epoch lines always
-            file=sys.stderr,
-        )
-        for step in bar:
-            if kill_at == (epoch, step):  # fault injection for the kill-and-resume test: a real SIGKILL
-                os.kill(os.getpid(), signal.SIGKILL)
-            idx = order[step * opts.batch_size : (step + 1) * opts.batch_size]
-            x = world.shard(augment_batch(train_x[idx], gen, aug))  # every rank augments the global batch
-            y = world.shard(train_y[idx])
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=opts.bf16):
-                if token_targets is None:
-                    logits = forward_logits(trained, x)
-                else:
-                    logits, patch_logits = forward_with_tokens(trained, x)
-            loss = loss_fn(logits.float(), y)
-            if token_targets is not None:
-                patch_y = world.shard(token_targets[idx])
-                loss = loss + opts.token_loss * token_loss(patch_logits, patch_y, ok_id, opts.label_smoothing)
-            if teacher_logits is not None:
-                loss = (1 - opts.distill_alpha) * loss + opts.distill_alpha * distill_loss(
-                    logits.float(), world.shard(teacher_logits[idx]), opts.distill_temperature
-                )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            seen += len(y)
-            loss_sum += loss.item() * len(y)
-            correct += (logits.argmax(1) == y).sum().item()
-            bar.set_postfix(loss=f"{loss.item():.3f}")
-        seconds = time.perf_counter() - t0
-        val_logits = predict_logits(model, val_x, bf16=opts.bf16)
-        val_loss = torch.nn.functional.cross_entropy(val_logits, val_y.cpu()).item()
-        val_acc = (val_logits.argmax(1) == val_y.cpu()).float().mean().item()
-        row = {
-            "epoch": epoch,
-            "step": epoch * steps_per_epoch,
-            "lr": scheduler.get_last_lr()[0],
-            "train_loss": loss_sum / seen,
-            "train_acc": correct / seen,
-            "val_loss": val_loss,
-            "val_acc": val_acc,
-            "seconds": round(seconds, 3),
-            "img_per_s": round(seen / seconds, 2),
-        }
-        history.append(row)
-        log(
-            opts,
-            f"epoch {epoch}/{opts.epochs}: loss {row['train_loss']:.4f} train_acc {row['train_acc']:.3f} "
-            f"val_loss {val_loss:.4f} val_acc {val_acc:.3f} ({row['img_per_s']:.0f} img/s)",
-        )
-        improved = (val_acc, -val_loss) > (best["val_acc"], -best["val_loss"])
-        if improved:
-            best = {"val_acc": val_acc, "val_loss": val_loss, "epoch": epoch}
-        epoch_info = {**info, "epoch": epoch, "val_acc": val_acc, "val_loss": val_loss}
-        state = {
-            "epoch": epoch,
-            "step": epoch * steps_per_epoch,
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "history": history,
-            "best": best,
-        }
-        if not world.main:
-            continue
-        root = checkpoint_root(out)
-        keep = epoch in save_epochs or (opts.save_every and epoch % opts.save_every == 0)
+
+# --- epoch end: validation, best, checkpoints, metrics ----------------------------------------------
+def end_epoch(run: Run, epoch: int, trained: dict) -> None:
+    import torch
+
+    val_x, val_y = run.tensors["validation"]
+    val_logits = predict_logits(run.model, val_x, bf16=run.opts.bf16)
+    val_loss = torch.nn.functional.cross_entropy(val_logits, val_y.cpu()).item()
+    val_acc = (val_logits.argmax(1) == val_y.cpu()).float().mean().item()
+    row = {
+        "epoch": epoch,
+        "step": epoch * run.steps_per_epoch,
+        "lr": run.scheduler.get_last_lr()[0],
+        "train_loss": trained["train_loss"],
+        "train_acc": trained["train_acc"],
+        "val_loss": val_loss,
+        "val_acc": val_acc,
+        "seconds": round(trained["seconds"], 3),
+        "img_per_s": round(trained["img_per_s"], 2),
+    }
+    run.history.append(row)
+    say(
+        run.opts.quiet,
+        f"epoch {epoch}/{run.opts.epochs}: loss {row['train_loss']:.4f} train_acc {row['train_acc']:.3f} "
+        f"val_loss {val_loss:.4f} val_acc {val_acc:.3f} ({row['img_per_s']:.0f} img/s)",
+    )
+    improved = (val_acc, -val_loss) > (run.best["val_acc"], -run.best["val_loss"])
+    if improved:
+        run.best = {"val_acc": val_acc, "val_loss": val_loss, "epoch": epoch}
+    if run.world.main:
+        save_epoch(run, epoch, improved, {**run.info, "epoch": epoch, "val_acc": val_acc, "val_loss": val_loss})
+        write_metrics_csv(run.out / "metrics.csv", run.history)
+
+
+def save_epoch(run: Run, epoch: int, improved: bool, epoch_info: dict) -> None:
+    """The checkpoints of an epoch: the numbered one if asked for, best/ if it improved, always last/."""
+    state = {
+        "epoch": epoch,
+        "step": epoch * run.steps_per_epoch,
+        "optimizer": run.optimizer.state_dict(),
+        "scheduler": run.scheduler.state_dict(),
+        "history": run.history,
+        "best": run.best,
+    }
+    root, opts = checkpoint_root(run.out), run.opts
+    keep = epoch in opts.save_epochs or (opts.save_every and epoch % opts.save_every == 0)
+    if keep:
+        save_checkpoint(root / epoch_dir_name(epoch), run.model, epoch_info, state, run.reference)
+    if improved:
         if keep:
-            save_checkpoint(root / epoch_dir_name(epoch), model, epoch_info, state, reference)
-        if improved:
-            if keep:
-                copy_checkpoint(root / epoch_dir_name(epoch), root / "best")
-            else:
-                save_checkpoint(root / "best", model, epoch_info, state, reference)
-        # last/ is written after best/ so a kill in between resumes this epoch's successor correctly
-        save_checkpoint(root / "last", model, epoch_info, state, reference)
-        write_metrics_csv(out / "metrics.csv", history)
-    summary = {"run": str(out), "epochs": opts.epochs, "best_epoch": best["epoch"], "best_val_acc": best["val_acc"]}
-    world.barrier()
-    world.close()
-    if not opts.no_eval and world.main:
-        from .evaluate import evaluate_run
+            copy_checkpoint(root / epoch_dir_name(epoch), root / "best")
+        else:
+            save_checkpoint(root / "best", run.model, epoch_info, state, run.reference)
+    # last/ is written after best/ so a kill in between resumes this epoch's successor correctly
+    save_checkpoint(root / "last", run.model, epoch_info, state, run.reference)
 
-        cpu = {split: (x.cpu(), y.cpu()) for split, (x, y) in tensors.items()}
-        summary.update(evaluate_run(out, tensors=cpu, quiet=opts.quiet))
+
+def write_metrics_csv(path: Path, history: list[dict]) -> None:
+    with atomic_file(path, "w") as f:
+        writer = csv.DictWriter(f, fieldnames=list(history[0]))
+        writer.writeheader()
+        writer.writerows(history)
+
+
+# --- finish ----------------------------------------------------------------------------------------
+def finish(run: Run) -> dict:
+    """Close the process group and evaluate the best checkpoint (unless --no-eval)."""
+    opts, best = run.opts, run.best
+    summary = {"run": str(run.out), "epochs": opts.epochs, "best_epoch": best["epoch"], "best_val_acc": best["val_acc"]}
+    run.world.barrier()
+    run.world.close()
+    if not opts.no_eval and run.world.main:
+        cpu = {split: (x.cpu(), y.cpu()) for split, (x, y) in run.tensors.items()}
+        summary.update(evaluate_run(run.out, tensors=cpu, quiet=opts.quiet))
     return summary
-
-
-def _version(name: str) -> str:
-    from importlib.metadata import version
-
-    return version(name)

@@ -25,11 +25,6 @@ class Capture:
     patch_hw: tuple
     prefix: int
 
-    @property
-    def probabilities(self) -> np.ndarray:
-        shifted = np.exp(self.logits - self.logits.max(axis=1, keepdims=True))
-        return shifted / shifted.sum(axis=1, keepdims=True)
-
 
 def find_vit(model):
     """The outermost Hugging Face model inside `model` (the model itself when it is one)."""

@@ -7,7 +7,6 @@ on stderr and exit code 2 (errors.run_command).
 
 from __future__ import annotations
 
-import os
 import sys
 
 from ..errors import run_command
@@ -20,8 +19,6 @@ INTERRUPTED = "finished checkpoints are kept in OUT/cache; run again to resume"
 
 
 def main(argv=None) -> int:
-    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
-        os.environ.setdefault(name, "1")
     parser = OneLineParser(prog="pinscope_trainer.attention", description=HELP)
     add_arguments(parser, AttentionOptions)
     return run_command(lambda: run(from_namespace(AttentionOptions, parser.parse_args(argv))), INTERRUPTED)
