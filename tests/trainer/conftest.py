@@ -57,6 +57,6 @@ def micro_args(data, out, cache, *extra):
     ]
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def tiny_args():
     return micro_args

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from pinscope_schema import temp_path_for
 
 from .images import decode
 
@@ -60,7 +61,8 @@ def decoded_images(
         except (OSError, ValueError):
             pass  # unreadable cache: rebuild it below
     cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = cache_dir / f".{key}.tmp{os.getpid()}.npy"
+    # a memory map is written through its file name, so the contract's temporary name + rename by hand
+    tmp = temp_path_for(target)
     arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(paths), *size, 3))
     from tqdm import tqdm
 

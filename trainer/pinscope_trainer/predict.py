@@ -29,6 +29,7 @@ import numpy as np
 from pinscope_schema import write_json_atomic
 
 from . import predict_outputs
+from .attention.scores import pin_at_peak
 from .checkpoints import load_checkpoint, read_info
 from .data import Preprocess, label_of
 from .errors import UsageError
@@ -338,8 +339,6 @@ def describe(job: Job, i: int, logits: np.ndarray, patch_map, native_hw) -> dict
 
 def pin_of(job: Job, i: int, patch_map, native_hw) -> dict:
     """The defective pin address ('col,row', as the rows' `pin`) from the attention peak, with its mass."""
-    from .attention.scores import pin_at_peak
-
     h, w = job.pre.image_size
     found = job.found[i]
     if found.row is not None and found.row.pin_boxes:  # a dataset image: its own boxes, in its own pixels

@@ -59,103 +59,106 @@ def make_dataset(
     twin: bool = True,
     name: str = "synthetic",
 ):
-    """Write a complete synthetic dataset to `root` and return its path."""
-    import cv2
-    from pinscope_schema import DatasetWriter, GenerationSpec, ReferenceRow, SampleRow, rng_for
+    """Write a complete synthetic dataset to `root` (resuming one that is partly there); returns its path."""
+    from pinscope_schema import DatasetWriter
 
-    spec = GenerationSpec.from_dict(
+    spec = synthetic_spec(name, seed, width, height, {"train": train, "validation": validation, "test": test},
+                          reference, twin)  # fmt: skip
+    writer = DatasetWriter(root, spec, blender_version="synthetic")
+    boxes = _layout(spec, height, width)
+    for split, size in (("train", train), ("validation", validation), ("test", test)):
+        done = writer.done_indices(split)
+        for index in (i for i in range(size) if i not in done):
+            writer.add_sample(write_sample(spec, boxes, writer.split_dir(split), split, index, twin))
+    done = writer.done_indices("reference")
+    for index in (i for i in range(reference) if i not in done):
+        writer.add_reference(write_reference(spec, boxes, writer.root / "reference", index))
+    writer.flush()
+    return Path(root)
+
+
+def synthetic_spec(name: str, seed: int, width: int, height: int, counts: dict, reference: int, twin: bool):
+    from pinscope_schema import GenerationSpec
+
+    return GenerationSpec.from_dict(
         {
             "name": name,
             "seed": seed,
             "camera": {"rig": "centre"},
             "render": {"engine": "WORKBENCH", "width": width, "height": height, "samples": 1},
-            "dataset": {
-                "train": train,
-                "validation": validation,
-                "test": test,
-                "reference": reference,
-                "twin": twin,
-                "mask": True,
-            },
+            "dataset": {**counts, "reference": reference, "twin": twin, "mask": True},
         }
     )
-    writer = DatasetWriter(root, spec, blender_version="synthetic")
-    boxes = _layout(spec, height, width)
-    classes = spec.defects.classes
+
+
+def write_png(path: Path, array: np.ndarray) -> None:
+    """An RGB (or single-channel) uint8 array as a PNG, written atomically like every PinScope file."""
+    import cv2
+    from pinscope_schema import atomic_write
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ok, data = cv2.imencode(".png", cv2.cvtColor(array, cv2.COLOR_RGB2BGR) if array.ndim == 3 else array)
+    atomic_write(path, data.tobytes())
+
+
+def write_sample(spec, boxes, folder: Path, split: str, index: int, twin: bool):
+    """Draw one sample (with its mask and twin), write its files, return its row (files first, then the row)."""
+    from pinscope_schema import SampleRow, file_digest, rng_for
+
+    height, width = spec.render.height, spec.render.width
+    rng = rng_for(spec.seed, split, index)
+    cls = spec.defects.classes[index % len(spec.defects.classes)]
+    pin_index = -1 if cls.mode == "ok" else rng.randrange(spec.grid.pin_count)
+    gain = 0.85 + 0.3 * rng.random()
+    image, mask = draw(
+        spec, boxes, pin_index, cls.mode, gain, np.random.default_rng(rng.getrandbits(32)), height, width
+    )
+    twin_img, _ = draw(spec, boxes, -1, "ok", gain, np.random.default_rng(rng.getrandbits(32)), height, width)
+    stem = f"{index:06d}.png"
+    files = {"image": f"images/{stem}", "mask": f"masks/{stem}", **({"twin": f"twins/{stem}"} if twin else {})}
+    for role, array in (("image", image), ("mask", mask), ("twin", twin_img)):
+        if role in files:
+            write_png(folder / files[role], array)
     cols = spec.grid.cols
+    pin = None if pin_index < 0 else [pin_index % cols, pin_index // cols]
+    amount = int(round(cls.high * (10 if cls.mode == "retract" else 1)))
+    return SampleRow(
+        file_name=files["image"],
+        label=cls.name,
+        pin=pin,
+        pin_index=pin_index,
+        qeu_code="OK" if pin is None else f"{pin[0] + 1}{pin[1] + 1}{cls.qeu_mode()}{amount:02d}",
+        mode=cls.mode,
+        shape="" if pin is None else spec.grid.shape_at(*pin),
+        view="centre",
+        split=split,
+        index=index,
+        seed=rng.getrandbits(62),
+        jitter={"gain": gain},
+        twin_file=files.get("twin", ""),
+        mask_file=files["mask"],
+        pin_boxes=boxes,
+        defect_box=None if pin is None else boxes[pin_index],
+        sha256={role: file_digest(folder / rel) for role, rel in files.items()},
+    )
 
-    def write_png(path: Path, array):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if array.ndim == 3:
-            array = cv2.cvtColor(array, cv2.COLOR_RGB2BGR)
-        cv2.imwrite(str(path), array)
 
-    from pinscope_schema import file_digest
+def write_reference(spec, boxes, folder: Path, index: int):
+    """One defect-free reference render and its row."""
+    from pinscope_schema import ReferenceRow, file_digest, rng_for
 
-    for split, size in (("train", train), ("validation", validation), ("test", test)):
-        done = writer.done_indices(split)
-        for index in range(size):
-            if index in done:
-                continue
-            rng = rng_for(seed, split, index)
-            cls = classes[index % len(classes)]
-            pin_index = -1 if cls.mode == "ok" else rng.randrange(spec.grid.pin_count)
-            gain = 0.85 + 0.3 * rng.random()
-            noise_rng = np.random.default_rng(rng.getrandbits(32))
-            image, mask = draw(spec, boxes, pin_index, cls.mode, gain, noise_rng, height, width)
-            twin_img, _ = draw(spec, boxes, -1, "ok", gain, np.random.default_rng(rng.getrandbits(32)), height, width)
-            stem = f"{index:06d}.png"
-            folder = writer.split_dir(split)
-            write_png(folder / "images" / stem, image)
-            write_png(folder / "masks" / stem, mask)
-            if twin:
-                write_png(folder / "twins" / stem, twin_img)
-            pin = None if pin_index < 0 else [pin_index % cols, pin_index // cols]
-            hashes = {"image": file_digest(folder / "images" / stem), "mask": file_digest(folder / "masks" / stem)}
-            if twin:
-                hashes["twin"] = file_digest(folder / "twins" / stem)
-            mode_letter = cls.qeu_mode()
-            amount = int(round(cls.high * (10 if cls.mode == "retract" else 1)))
-            code = "OK" if pin is None else f"{pin[0] + 1}{pin[1] + 1}{mode_letter}{amount:02d}"
-            writer.add_sample(
-                SampleRow(
-                    file_name=f"images/{stem}",
-                    label=cls.name,
-                    pin=pin,
-                    pin_index=pin_index,
-                    qeu_code=code,
-                    mode=cls.mode,
-                    shape="" if pin is None else spec.grid.shape_at(*pin),
-                    view="centre",
-                    split=split,
-                    index=index,
-                    seed=rng.getrandbits(62),
-                    jitter={"gain": gain},
-                    twin_file=f"twins/{stem}" if twin else "",
-                    mask_file=f"masks/{stem}",
-                    pin_boxes=boxes,
-                    defect_box=None if pin is None else boxes[pin_index],
-                    sha256=hashes,
-                )
-            )
-    for index in range(reference):
-        if index in writer.done_indices("reference"):
-            continue
-        rng = rng_for(seed, "reference", index)
-        gain = 0.85 + 0.3 * rng.random()
-        image, _ = draw(spec, boxes, -1, "ok", gain, np.random.default_rng(rng.getrandbits(32)), height, width)
-        rel = f"images/{index:06d}.png"
-        write_png(writer.root / "reference" / rel, image)
-        writer.add_reference(
-            ReferenceRow(
-                file_name=rel,
-                view="centre",
-                index=index,
-                seed=rng.getrandbits(62),
-                jitter={"gain": gain},
-                pin_boxes=boxes,
-                sha256={"image": file_digest(writer.root / "reference" / rel)},
-            )
-        )
-    writer.flush()
-    return Path(root)
+    rng = rng_for(spec.seed, "reference", index)
+    gain = 0.85 + 0.3 * rng.random()
+    height, width = spec.render.height, spec.render.width
+    image, _ = draw(spec, boxes, -1, "ok", gain, np.random.default_rng(rng.getrandbits(32)), height, width)
+    rel = f"images/{index:06d}.png"
+    write_png(folder / rel, image)
+    return ReferenceRow(
+        file_name=rel,
+        view="centre",
+        index=index,
+        seed=rng.getrandbits(62),
+        jitter={"gain": gain},
+        pin_boxes=boxes,
+        sha256={"image": file_digest(folder / rel)},
+    )

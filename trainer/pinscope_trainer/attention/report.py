@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+from pinscope_schema import atomic_file, atomic_write
 
 from .maps import normalise
 
@@ -125,8 +126,10 @@ def save_png(path: Path, image: np.ndarray) -> Path:
     import cv2
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
-        raise OSError(f"could not write {path}")
+    ok, data = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise OSError(f"could not encode {path}")
+    atomic_write(path, data.tobytes())
     return path
 
 
@@ -167,7 +170,8 @@ def plot_over_epochs(series: dict, epochs: list, names: list, path: Path, title:
     fig.suptitle(title)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
+    with atomic_file(path, "wb") as f:
+        fig.savefig(f, format="png", dpi=90)
     plt.close(fig)
     return path
 
@@ -222,7 +226,5 @@ def write_html(out_dir: Path, sections: list[tuple[str, str]], title: str, meta:
         parts.append(f"<h2 id='s{i}'>{html.escape(heading)}</h2>{inner}")
     parts.append(f"<h2>Run</h2><pre>{html.escape(json.dumps(meta, indent=2))}</pre></body></html>")
     path = out_dir / "index.html"
-    tmp = path.with_name(".index.html.tmp")
-    tmp.write_text("".join(parts), encoding="utf-8")
-    tmp.replace(path)
+    atomic_write(path, "".join(parts))
     return path

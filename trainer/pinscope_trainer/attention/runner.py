@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+from pinscope_schema import atomic_file
 
+from ..checkpoints import checkpoint_root, list_checkpoints
 from ..errors import UsageError
 from ..options import Options, check_output_folder, option
 from . import maps
+from .capture import capture, find_vit
 from .scores import SCORE_KEYS, pin_position, pointing_chance, regions_from_boxes, sample_scores
 
 METHODS = ("cls", "rollout", "gradient")
@@ -85,8 +87,6 @@ def named_epoch(path: Path) -> int | None:
 def resolve_checkpoints(run: Path, wanted: str) -> list[tuple[str, int | None, Path]]:
     """[(name, epoch or None, folder)] for --ckpts: '' (up to 5 spread over the run), 'all', or a list
     of epochs and/or 'best' / 'last'."""
-    from ..checkpoints import checkpoint_root, list_checkpoints
-
     if not run.is_dir():
         raise UsageError("--run", f"{run} is not a folder (train one with `make train`)")
     numbered = list_checkpoints(run)
@@ -118,6 +118,8 @@ def resolve_checkpoints(run: Path, wanted: str) -> list[tuple[str, int | None, P
 
 def dataset_folder(settings: AttentionOptions, run_config: dict) -> Path:
     if settings.data:
+        if not (Path(settings.data) / "dataset.json").is_file():
+            raise UsageError("--data", f"{settings.data} is not a PinScope dataset (no dataset.json)")
         return Path(settings.data)
     for key in ("data", "dataset", "data_dir", "dataset_dir"):
         value = run_config.get(key)
@@ -171,8 +173,6 @@ def maps_for_batch(cap, methods, fusion: str, discard: float) -> dict:
 
 def compute_checkpoint(model, inputs, methods, settings: AttentionOptions, label: str) -> dict:
     """Maps, predictions and the patch geometry of one checkpoint over all inputs, in batches."""
-    from .capture import capture, find_vit
-
     try:
         find_vit(model)
     except ValueError:
@@ -211,9 +211,8 @@ def load_cached(path: Path, key: str) -> dict | None:
 
 def save_cached(path: Path, key: str, arrays: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.npz")
-    np.savez_compressed(tmp, key=np.array(key), **arrays)
-    os.replace(tmp, path)
+    with atomic_file(path, "wb") as f:
+        np.savez_compressed(f, key=np.array(key), **arrays)
 
 
 # --- ground truth and scores ---------------------------------------------------------------------

@@ -27,6 +27,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from ..errors import UsageError
+
 EPS = 1e-4
 BETA_FLOOR = 1e-6
 BASES = ("raw", "kernels")
@@ -41,8 +43,6 @@ class Soart3Options:
     channels: str = "concat"
 
     def check(self) -> None:
-        from ..errors import UsageError
-
         if self.region < 1:
             raise UsageError("--soart3-region", f"must be >= 1, got {self.region}")
         if self.basis not in BASES:
