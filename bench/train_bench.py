@@ -12,6 +12,14 @@ Prints images/s for each and the ratios to hf. Run on 2 shared cores, so read ra
     .venvs/trainer/bin/python bench/train_bench.py [--data DIR] [--steps 30] [--batch-size 32]
 Without --data a synthetic 288x96 dataset is written to a temporary folder. With --accuracy-epochs N
 it also trains the pinscope loop fp32 and bf16 for N epochs each and prints their test accuracy.
+
+    .venvs/trainer/bin/python bench/train_bench.py --against main [--rounds 3] [--threads 1]
+
+times the trainer itself (`train`, the default recipe: ViT tiny, diff/unit, token loss, bf16 where
+the CPU has it) of this checkout and of another git ref, side by side: the ref's
+trainer/pinscope_trainer is extracted to a temporary folder, both run as fresh two-epoch runs in
+subprocesses on the same data with the same threads, alternating, and each keeps its best round of
+the faster epoch's images/s (from its own metrics.csv).
 """
 
 from __future__ import annotations
@@ -169,6 +177,44 @@ def accuracy_check(data_dir, cache, epochs: int) -> None:
             )
 
 
+def trainer_speed(code_dir: Path, data_dir: Path, out: Path, cache: Path, threads: int) -> float:
+    """Images/s of a two-epoch `train` run of the trainer package in code_dir (the faster epoch)."""
+    import csv
+    import subprocess
+
+    env = {**os.environ, "PYTHONPATH": str(code_dir)}
+    cmd = [sys.executable, "-m", "pinscope_trainer.cli", "train", "--data", str(data_dir), "--out", str(out)]
+    cmd += ["--epochs", "2", "--token-loss", "1.0", "--threads", str(threads), "--cache-dir", str(cache)]
+    done = subprocess.run([*cmd, "--no-eval", "--quiet"], env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"train in {code_dir} failed: {done.stderr.strip()[-500:]}")
+    with open(out / "metrics.csv", newline="") as f:
+        return max(float(row["img_per_s"]) for row in csv.DictReader(f))
+
+
+def compare_versions(ref: str, data_dir: Path, root: Path, rounds: int, threads: int) -> None:
+    """This checkout's trainer against git ref `ref`'s, interleaved (see the module docstring)."""
+    import subprocess
+
+    repo = Path(__file__).resolve().parent.parent
+    theirs = root / "ref"
+    theirs.mkdir()
+    archive = subprocess.run(["git", "-C", str(repo), "archive", ref, "trainer/pinscope_trainer"], capture_output=True)
+    if archive.returncode != 0:
+        raise SystemExit(f"git archive {ref}: {archive.stderr.decode().strip()}")
+    subprocess.run(["tar", "-x", "-C", str(theirs)], input=archive.stdout, check=True)
+    sides = {"this checkout": repo / "trainer", ref: theirs / "trainer"}
+    speeds: dict[str, list[float]] = {name: [] for name in sides}
+    for round_no in range(1, rounds + 1):
+        for name, code in sides.items():
+            speeds[name].append(trainer_speed(code, data_dir, root / f"{round_no}-{len(speeds[name])}-{name[:4]}",
+                                              root / "cache", threads))  # fmt: skip
+        print(f"round {round_no}: " + ", ".join(f"{k} {v[-1]:.1f}" for k, v in speeds.items()) + " img/s", flush=True)
+    best = {k: max(v) for k, v in speeds.items()}
+    print(f"train (default recipe, {threads} threads, best of {rounds}): this checkout {best['this checkout']:.1f} "
+          f"img/s, {ref} {best[ref]:.1f} img/s = {best['this checkout'] / best[ref]:.3f}x")  # fmt: skip
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", help="dataset folder (default: a synthetic 288x96 one in a temp folder)")
@@ -181,6 +227,7 @@ def main() -> int:
     p.add_argument("--patch", type=int, default=16)
     p.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     p.add_argument("--accuracy-epochs", type=int, default=0)
+    p.add_argument("--against", help="time the trainer of this checkout against this git ref's (e.g. main)")
     args = p.parse_args()
     import torch
 
@@ -196,6 +243,12 @@ def main() -> int:
         data_dir = make_dataset(
             Path(tmp.name) / "ds", train=args.train_size, validation=32, test=64, reference=8, height=96, width=288
         )
+    if args.against:
+        from pinscope_trainer.hardware import auto_threads
+
+        compare_versions(args.against, data_dir, Path(tmp.name), args.rounds, args.threads or auto_threads())
+        tmp.cleanup()
+        return 0
     from pinscope_trainer.data import PinDataset
 
     size = PinDataset(data_dir, cache_dir=cache).render_size

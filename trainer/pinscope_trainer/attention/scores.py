@@ -165,7 +165,7 @@ def pin_at_peak(patch_map: np.ndarray, grid_hw, patch: int, pin_boxes) -> tuple[
     (a patch often straddles two pins); when none touches it, the nearest box centre. Boxes are in the
     same input pixels as the patch grid.
 
-    On the demo's run (cls map) this names the true pin of 212 of the 222 defective test images it
+    On main's demo run (cls map) this names the true pin of 212 of the 222 defective test images it
     calls NG (95 %); taking the box that covers most of the top patch named 198 (89 %)."""
     values = np.clip(np.asarray(patch_map, dtype=np.float64), 0, None)
     top = int(values.argmax())
