@@ -90,6 +90,23 @@ def plan_field(f, owner: str = "") -> list[PropPlan]:
             )
             plans.insert(0, PropPlan(f"{name}_random", "BoolProperty", random, name, "random"))
         return plans
+    if kind == "span":
+        lo, hi = meta["lo"], meta["hi"]
+        low, high = default if default is not None else (lo, lo)
+        opts = dict(base, default=(low, high), size=2, min=lo, max=hi, precision=3)
+        drawn = dict(
+            name=f"Draw {label_for(f).lower()}",
+            default=default is not None,
+            description=f"Draw {name} per shot from the range (off: not drawn). {meta.get('doc', '')}",
+        )
+        return [
+            PropPlan(f"{name}_drawn", "BoolProperty", drawn, name, "drawn"),
+            PropPlan(name, "FloatVectorProperty", opts, name),
+        ]
+    if kind == "choice_list":
+        items = tuple((c, _item_label(c), "") for c in meta["choices"])
+        opts = dict(base, items=items, default=set(default or ()), options={"ENUM_FLAG"})
+        return [PropPlan(name, "EnumProperty", opts, name)]
     raise TypeError(f"{owner}.{name}: field kind {kind!r} has no panel mapping (add one in ui/spec_props.py)")
 
 
@@ -148,6 +165,12 @@ def record_to_props(record, group) -> None:
                 setattr(group, f.name, tuple(value))
         elif kind in ("color", "int_list"):
             setattr(group, f.name, tuple(value))
+        elif kind == "span":
+            setattr(group, f"{f.name}_drawn", value is not None)
+            if value is not None:
+                setattr(group, f.name, tuple(value))
+        elif kind == "choice_list":
+            setattr(group, f.name, set(value))
         else:
             setattr(group, f.name, value)
 
@@ -184,6 +207,11 @@ def props_to_data(group, cls) -> dict:
             data[f.name] = float32_decimal(value)
         elif kind == "color":
             data[f.name] = [float32_decimal(c) for c in value]
+        elif kind == "span":
+            drawn = getattr(group, f"{f.name}_drawn")
+            data[f.name] = [float32_decimal(v) for v in value] if drawn else None
+        elif kind == "choice_list":
+            data[f.name] = [c for c in f.metadata["choices"] if c in value]  # the contract's order
         elif kind == "int":
             data[f.name] = int(value)
         elif kind == "bool":
