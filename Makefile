@@ -15,7 +15,7 @@ RUN ?= runs/default
 CKPTS ?=
 PYTEST_FLAGS ?= -q
 
-.PHONY: doc-images validate bench setup test test-contract test-blender test-trainer lint format render train attention demo addon bench clean export check-anomalib
+.PHONY: doc-images validate bench setup test test-contract test-blender test-trainer lint format render train attention predict demo addon bench clean export check-anomalib
 
 setup: $(BPY_STAMP) $(TRAIN_STAMP)
 
@@ -101,6 +101,14 @@ train: $(TRAIN_STAMP)
 
 attention: $(TRAIN_STAMP)
 	$(TRAIN_PY) -m pinscope_trainer.cli attention --run $(RUN) $(if $(CKPTS),--ckpts $(CKPTS),) $(ATTN_ARGS)
+
+# Classify new images with the run's best checkpoint (docs/trainer.md#predict), e.g.
+#   make predict IMAGES="data/default/test"          IMAGES: files, folders or globs (PNG/JPEG)
+# writes predictions/<run name>/ (predictions.csv, .jsonl, overlays/, index.html); PREDICT_ARGS adds options.
+IMAGES ?=
+PREDICT_ARGS ?=
+predict: $(TRAIN_STAMP)
+	$(TRAIN_PY) -m pinscope_trainer.cli predict --checkpoint $(RUN)/checkpoints/best --out predictions/$(notdir $(RUN)) $(IMAGES) $(PREDICT_ARGS)
 
 # The documentation's preset and lighting pictures (docs/img/presets.png, lighting.png), rendered from the specs.
 doc-images: setup

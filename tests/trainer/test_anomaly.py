@@ -133,5 +133,5 @@ def test_train_task_anomaly_on_the_command_line(synthetic_dataset, tmp_path, cac
     assert capsys.readouterr().err.startswith("error: --image-size: --task anomaly scores pixels at the render size")
     assert main(["train", "--task", "detect", "--data", "x", "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: --task: invalid choice: 'detect'") and err.count("\n") == 1
+    assert err.startswith("error: --task: must be one of classify, anomaly, got 'detect'") and err.count("\n") == 1
     assert not (tmp_path / "bad").exists() and not (tmp_path / "o").exists()
