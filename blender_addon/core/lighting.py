@@ -149,13 +149,13 @@ def light_power(spec, pose: LightPose, jitter: dict) -> float:
     return level * pose.share * PRESET_POWER[pose.preset] * (distance / REFERENCE_DISTANCE) ** 2
 
 
-def shadow_reach(spec, presets=None) -> float:
+def shadow_reach(spec, presets=None, at=None) -> float:
     """How far (mm, in the board plane) a pin's shadow can fall from the pin: a pin standing hv above the
     housing, lit by a light H above the housing and d away, casts a shadow hv * d / (H - hv) long. Long for
     grazing light (low_angle), short from above (ring, coaxial); the backlight casts none the camera sees.
     A defect moves its pin's shadow, so a region render must reach this far (scene.region). `presets`: the
-    ones to count (default every preset a shot can draw); lights moved by a randomised light_offset can drop
-    by that share of their distance."""
+    ones to count (default every preset a shot can draw); `at`: the pin's (x, y), else the farthest point of
+    the part; lights moved by a randomised light_offset can drop by that share of their distance."""
     optics, box = optics_for(spec), part_box(spec)
     floor = pin_floor(spec)
     floor = box.zmin if floor is None else floor
@@ -167,6 +167,9 @@ def shadow_reach(spec, presets=None) -> float:
             if pose.shape == "PANEL":
                 continue
             height = pose.location[2] - floor - drop * math.dist(pose.location, optics.aim)
-            d = math.hypot(pose.location[0] - optics.aim[0], pose.location[1] - optics.aim[1]) + box.long_side / 2.0
+            if at is None:
+                d = math.hypot(pose.location[0] - optics.aim[0], pose.location[1] - optics.aim[1]) + box.long_side / 2
+            else:
+                d = math.hypot(pose.location[0] - at[0], pose.location[1] - at[1])
             reach = max(reach, math.inf if height <= hv else hv * d / (height - hv))
     return reach

@@ -12,6 +12,8 @@ from __future__ import annotations
 import colorsys
 import math
 
+import numpy as np
+
 from ..contract import schema
 
 SPANS = (  # (spec.randomize field, jitter key), in draw order
@@ -119,3 +121,36 @@ def kelvin_rgb(kelvin: float) -> tuple:
     linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in srgb]
     top = max(linear) or 1.0
     return tuple(c / top for c in linear)
+
+
+def mottle(size: int, cells: int, seed: int = 7):
+    """A smooth, tileable grey noise image (size x size, values about 0.6..1): a moulded surface's mottling.
+    Octaves of random grids, bilinearly upsampled with wrap-around; numpy only, from a fixed seed."""
+    rng = np.random.default_rng(seed)
+    out = np.zeros((size, size))
+    for octave in range(4):
+        n = cells * 2**octave
+        grid = rng.random((n, n))
+        coords = np.arange(size) * n / size
+        i0 = np.floor(coords).astype(int)
+        t = coords - i0
+        i1 = (i0 + 1) % n
+        rows = grid[i0] * (1 - t)[:, None] + grid[i1] * t[:, None]
+        out += (rows[:, i0] * (1 - t)[None, :] + rows[:, i1] * t[None, :]) / 2**octave
+    out = (out - out.min()) / max(1e-9, out.max() - out.min())
+    return 0.6 + 0.4 * out
+
+
+def scratch_lines(size: int, count: int, seed: int = 11):
+    """A tileable image of thin bright scratches on black (size x size): random short strokes, mostly along X."""
+    rng = np.random.default_rng(seed)
+    out = np.zeros((size, size))
+    for _ in range(count):
+        x0, y0 = rng.random(2) * size
+        angle = rng.normal(0.0, 0.15)
+        length = rng.uniform(0.1, 0.5) * size
+        steps = np.linspace(0.0, length, int(length * 2))
+        xs = (x0 + steps * math.cos(angle)).astype(int) % size
+        ys = (y0 + steps * math.sin(angle)).astype(int) % size
+        out[ys, xs] = np.maximum(out[ys, xs], rng.uniform(0.5, 1.0))
+    return out

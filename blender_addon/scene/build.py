@@ -263,6 +263,8 @@ def build_scene(spec, scene=None) -> PinScene:
     cameras, base_camera = _build_cameras(spec, scene, collection)
     lights = _build_lights(spec, collection)
     _setup_world(scene, spec)
+    if spec.randomize.ambient is not None:
+        looks.uniform_world(scene.world)
     configure_render(scene, spec)
     return PinScene(
         spec,
