@@ -15,7 +15,7 @@ RUN ?= runs/default
 CKPTS ?=
 PYTEST_FLAGS ?= -q
 
-.PHONY: doc-images validate bench setup test test-contract test-blender test-trainer lint format render train attention predict demo addon bench clean export check-anomalib
+.PHONY: robustness doc-images validate bench setup test test-contract test-blender test-trainer lint format render train attention predict demo addon bench clean export check-anomalib
 
 setup: $(BPY_STAMP) $(TRAIN_STAMP)
 
@@ -128,8 +128,17 @@ demo: setup
 	$(MAKE) --no-print-directory render SPEC=specs/default.json DATA=$(DEMO_DATA) && \
 	$(MAKE) --no-print-directory train DATA=$(DEMO_DATA) RUN=$(DEMO_RUN) TRAIN_ARGS="$(DEMO_TRAIN_ARGS)" && \
 	$(MAKE) --no-print-directory attention RUN=$(DEMO_RUN) CKPTS=all && \
-	$(TRAIN_PY) tools/demo_summary.py --data $(DEMO_DATA) --run $(DEMO_RUN) --report reports/$(notdir $(DEMO_RUN))/attention && \
+	$(MAKE) --no-print-directory robustness RUN=$(DEMO_RUN) ROBUSTNESS_ARGS="$(DEMO_ROBUSTNESS_ARGS)" && \
+	$(TRAIN_PY) tools/demo_summary.py --data $(DEMO_DATA) --run $(DEMO_RUN) --report reports/$(notdir $(DEMO_RUN))/attention \
+	  --robustness reports/robustness/$(notdir $(DEMO_RUN))-quick && \
 	echo "demo wall time (after set-up): $$(( $$(date +%s) - start )) s"
+
+# The robustness suite (bench/robustness.py): shift sets beyond the training spec's randomised ranges, scored
+# with evaluate --data; the demo runs a quick version (100 test images a set), the docs' table the full one.
+ROBUSTNESS_ARGS ?=
+DEMO_ROBUSTNESS_ARGS ?= --test 100 --quiet --out reports/robustness/$(notdir $(DEMO_RUN))-quick
+robustness: setup
+	$(TRAIN_PY) bench/robustness.py --run $(RUN) $(ROBUSTNESS_ARGS)
 
 bench: setup
 	$(BPY_PY) bench/render_bench.py
