@@ -76,7 +76,8 @@ def part_region(args) -> None:
     from render_bench import SeedStyle
 
     from blender_addon.core.sampling import plan_sample
-    from blender_addon.dataset.runner import render_dataset
+    from blender_addon.dataset.executors import Inline
+    from blender_addon.dataset.pipeline import render
 
     width, height = args.size
     n, block = args.region_samples, 4
@@ -95,7 +96,7 @@ def part_region(args) -> None:
         for round_number, first in enumerate(range(0, n, block)):
             order = CONFIGS if round_number % 2 == 0 else tuple(reversed(CONFIGS))
             for name, _k, _region in order:
-                stats = render_dataset(specs[name], tmp / folder_name(name), quiet=True, limit=block)["stats"]
+                stats = render(specs[name], tmp / folder_name(name), Inline(), quiet=True, limit=block).stats
                 wall[name] += stats["sample_wall_s"]
                 done[name] += stats["samples"]
                 calls[name] += stats["render_calls"]

@@ -20,7 +20,7 @@ bl_info = {
 
 # Registered in this order, unregistered in reverse: properties first (panels and operators
 # refer to them), preferences last (the panel reads them only while drawing).
-_UI_MODULES = ("properties", "prefs", "operators", "panels")
+_UI_MODULES = ("properties", "prefs", "operators", "render_ops", "panels")
 
 
 def _ui_modules():

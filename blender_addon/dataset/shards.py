@@ -93,15 +93,30 @@ def shard_of(spec: GenerationSpec, part: str, sample_index: int, count: int) -> 
 
 def done_in(root: str | os.PathLike) -> dict[str, set[int]]:
     """Indices whose rows are complete in a dataset folder, read-only (no repair, unlike DatasetWriter)."""
+    return scan_done(root)[0]
+
+
+def scan_done(root: str | os.PathLike) -> tuple[dict[str, set[int]], list[str]]:
+    """(complete indices per part, damaged rows) of a dataset folder, read-only.
+
+    A damaged row is one DatasetWriter would repair on opening the folder: a torn or invalid line, or a
+    row whose files are missing.
+    """
     root = Path(root)
     done: dict[str, set[int]] = {part: set() for part in PARTS}
+    damaged: list[str] = []
     if not (root / MANIFEST).is_file():
-        return done
+        return done, damaged
     for part in PARTS:
         cls = ReferenceRow if part == REFERENCE else SampleRow
-        rows, _problems = scan_rows(root / part / METADATA, cls)
-        done[part] = {r.index for r in rows if all((root / part / f).is_file() for f in r.files())}
-    return done
+        rows, problems = scan_rows(root / part / METADATA, cls)
+        damaged += [f"{where}: {problem}" for where, problem in problems]
+        for row in rows:
+            if all((root / part / f).is_file() for f in row.files()):
+                done[part].add(row.index)
+            else:
+                damaged.append(f"{part}/{row.file_name}: files missing")
+    return done, damaged
 
 
 # --- merge ------------------------------------------------------------------------------------

@@ -44,7 +44,7 @@ MAIN_ROWS = (
 DATASET_ROWS = (
     ("Name, Seed", "spec name and seed"),
     ("Output folder, Workers", "where the dataset goes; background processes"),
-    ("Render Dataset / progress + Cancel", "runs in background; Esc or Cancel stops, rerun resumes"),
+    ("Render Dataset / progress + Cancel", "runs in background; Cancel stops, rerun resumes"),
     ("Open Output Folder", "the dataset folder in the file browser"),
 )
 
