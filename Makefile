@@ -29,7 +29,7 @@ $(BPY_STAMP): Makefile requirements/blender.txt
 $(TRAIN_STAMP): Makefile trainer/pyproject.toml shared/pyproject.toml
 	@echo "== setting up the trainer env ($(TRAIN_ENV)): torch, transformers, datasets, ..."
 	test -x $(TRAIN_PY) || $(PYTHON) -m venv $(TRAIN_ENV)
-	$(TRAIN_PY) -m pip install -q --disable-pip-version-check -e ./shared -e "./trainer[dev]"
+	$(TRAIN_PY) -m pip install -q --disable-pip-version-check -e "./shared[test]" -e "./trainer[dev]"
 	touch $@
 
 test: setup

@@ -30,7 +30,10 @@ def join(path: str, name: str | int) -> str:
 
 def show(value: Any) -> str:
     """A short, unambiguous rendering of a bad value for error messages."""
-    text = repr(value) if isinstance(value, str) else _json_like(value)
+    try:
+        text = repr(value) if isinstance(value, str) else _json_like(value)
+    except (RecursionError, ValueError):  # nested too deeply, or an int too long to print
+        return f"{type_name(value)} too large to show"
     return text if len(text) <= 60 else text[:57] + "..."
 
 

@@ -12,7 +12,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from .fields import default_of
-from .records import Manifest, ReferenceRow, SampleRow
+from .records import FILE_PATTERN, RELATIVE_PATH_GUARD, Manifest, ReferenceRow, SampleRow
 from .spec import GenerationSpec
 
 SCHEMA_DIR = Path(__file__).with_name("schema")
@@ -34,7 +34,10 @@ def _value_schema(meta: dict) -> dict:
         return {"enum": list(meta["choices"])}
     if kind == "str":
         out = {"type": "string", "maxLength": meta["max_len"]}
-        if meta["pattern"]:
+        if meta.get("relative_path"):  # '' (no such file) is allowed where the field is optional
+            body = RELATIVE_PATH_GUARD + (meta["pattern"] or FILE_PATTERN)
+            out["pattern"] = f"^(?:{body})$" if meta.get("required") else f"^(?:(?:{body})?)$"
+        elif meta["pattern"]:
             out["pattern"] = f"^(?:{meta['pattern']})$"
         return out
     if kind == "bool":

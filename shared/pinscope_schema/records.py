@@ -35,6 +35,9 @@ from .fields import (
 from .spec import SCHEMA_VERSION, SPLITS, GenerationSpec
 
 FILE_PATTERN = r"[A-Za-z0-9_.\-/]{1,255}"
+# The JSON Schema files say what check_relative_file says (no leading '/', no empty, '.' or '..'
+# segment, no trailing '/') as lookaheads before a path field's pattern (`relative_path=True`).
+RELATIVE_PATH_GUARD = r"(?!/)(?!.*//)(?!.*/$)(?!(?:.*/)?\.\.?(?:/|$))"
 
 
 def check_relative_file(value: str, path: str) -> None:
@@ -60,7 +63,9 @@ class SampleRow(Record):
     """One labelled render. Defect parameters are in scene units and degrees (0 for OK)."""
 
     PATH = "row"
-    file_name: str = text("", "Render, relative to the split folder.", pattern=FILE_PATTERN, required=True)
+    file_name: str = text(
+        "", "Render, relative to the split folder.", pattern=FILE_PATTERN, required=True, relative_path=True
+    )
     label: str = text("", "Defect class name (one of the manifest's labels).", required=True)
     pin: list = int_list(None, 0, 63, "Defective pin [col, row], 0-based; null for OK.", nullable=True)
     pin_index: int = integer(-1, -1, 4095, "row * cols + col of the defective pin; -1 for OK.")
@@ -79,8 +84,10 @@ class SampleRow(Record):
     index: int = integer(0, 0, 2**40, "Sample index inside the split.")
     seed: int = integer(0, 0, 2**63 - 1, "Per-sample seed derived from the spec seed, split and index.")
     jitter: dict = number_map("Random values actually used (camera shift/roll, light energies, colour).")
-    twin_file: str = text("", "Defect-free twin render, relative to the split folder ('' if none).")
-    mask_file: str = text("", "Instance mask PNG (pixel = pin index + 1), relative to the split folder.")
+    twin_file: str = text("", "Defect-free twin render, relative to the split folder ('' if none).", relative_path=True)
+    mask_file: str = text(
+        "", "Instance mask PNG (pixel = pin index + 1), relative to the split folder.", relative_path=True
+    )
     pin_boxes: list = box_list("Pixel box [x0, y0, x1, y1) of every pin, in pin-index order.")
     defect_box: list = int_list(
         None, -100000, 100000, "Pixel box of the defective pin; null for OK.", lengths=(4,), nullable=True
@@ -110,12 +117,14 @@ class ReferenceRow(Record):
     """One OK render of the unit space (reference/ folder)."""
 
     PATH = "reference_row"
-    file_name: str = text("", "Render, relative to reference/.", pattern=FILE_PATTERN, required=True)
+    file_name: str = text(
+        "", "Render, relative to reference/.", pattern=FILE_PATTERN, required=True, relative_path=True
+    )
     view: str = text("centre", "Camera name.")
     index: int = integer(0, 0, 2**40, "Reference index.")
     seed: int = integer(0, 0, 2**63 - 1, "Per-render seed.")
     jitter: dict = number_map("Random values actually used.")
-    mask_file: str = text("", "Instance mask, relative to reference/ ('' if none).")
+    mask_file: str = text("", "Instance mask, relative to reference/ ('' if none).", relative_path=True)
     pin_boxes: list = box_list("Pixel box of every pin, in pin-index order.")
     sha256: dict = text_map("Content hashes (first 16 hex digits).")
 

@@ -15,6 +15,7 @@ from .records import ReferenceRow, SampleRow
 from .spec import SPLITS
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".exr", ".npy")
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def validate_dataset(
@@ -32,6 +33,7 @@ def validate_dataset(
     sizes = manifest.spec.dataset.split_sizes()
     sizes[REFERENCE] = manifest.spec.dataset.reference
     shard = manifest.shard
+    image_size = (manifest.spec.render.width, manifest.spec.render.height)
     for split in (*SPLITS, REFERENCE):
         folder = root / split
         cls = ReferenceRow if split == REFERENCE else SampleRow
@@ -69,6 +71,12 @@ def validate_dataset(
                     problems.append(f"{split}/{rel}: empty file")
                 elif check_hashes and role in row.sha256 and file_digest(path) != row.sha256[role]:
                     problems.append(f"{split}/{rel}: sha256 mismatch (file changed after it was written)")
+                elif png_size(path) not in (None, image_size):  # a hash says nothing when the row was made to fit
+                    width, height = png_size(path)
+                    problems.append(
+                        f"{split}/{rel}: {role} is {width} x {height} pixels, the spec renders "
+                        f"{image_size[0]} x {image_size[1]}"
+                    )
         problems += _orphans(folder, referenced, split)
         if split != REFERENCE:
             recorded = manifest.counts.get(split, {})
@@ -83,6 +91,15 @@ def validate_dataset(
         if len(problems) >= max_problems:
             return problems[:max_problems] + ["... (more problems not shown)"]
     return problems
+
+
+def png_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) from a PNG's header; None for a file that is not a PNG."""
+    with open(path, "rb") as f:
+        head = f.read(24)
+    if len(head) < 24 or head[:8] != PNG_SIGNATURE or head[12:16] != b"IHDR":
+        return None
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
 
 
 def _roles(row) -> list[str]:
