@@ -70,7 +70,3 @@ def drawn_plans(cls, skip=()) -> list[spec_props.PropPlan]:
         and plan.role != "index"
         and plan.factory not in ("PointerProperty", "CollectionProperty")
     ]
-
-
-def field_labels(cls, skip=()) -> list[str]:
-    return [plan.options["name"] for plan in drawn_plans(cls, skip)]

@@ -167,6 +167,14 @@ def parse_value(meta: dict, value: Any, path: str) -> Any:
         if not isinstance(value, list) or len(value) != 3 or not all(_is_number(c) and 0 <= c <= 1 for c in value):
             raise ContractError(path, f"must be an RGB list of 3 numbers 0..1, got {show(value)}")
         return [float(c) for c in value]
+    if kind == "any":
+        return value
+    return _parse_collection(meta, value, path)
+
+
+def _parse_collection(meta: dict, value: Any, path: str) -> Any:
+    """parse_value for the kinds that hold other values: records, lists and maps."""
+    kind = meta["kind"]
     if kind == "nested":
         return _parse_nested(meta["cls"], value, path)
     if kind == "nested_list":
@@ -202,8 +210,6 @@ def parse_value(meta: dict, value: Any, path: str) -> Any:
         if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
             raise ContractError(path, f"must be an object of name -> string, got {show(value)}")
         return dict(value)
-    if kind == "any":
-        return value
     raise AssertionError(f"unknown field kind {kind}")
 
 

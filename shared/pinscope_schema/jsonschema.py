@@ -11,6 +11,7 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
+from .atomic import write_json_atomic
 from .fields import default_of
 from .records import FILE_PATTERN, RELATIVE_PATH_GUARD, Manifest, ReferenceRow, SampleRow
 from .spec import GenerationSpec
@@ -106,7 +107,7 @@ def main(argv=None) -> int:
     if "--write" in argv:
         SCHEMA_DIR.mkdir(exist_ok=True)
         for name, schema in schemas.items():
-            (SCHEMA_DIR / name).write_text(json.dumps(schema, indent=2) + "\n", encoding="utf-8")
+            write_json_atomic(SCHEMA_DIR / name, schema)
         print(f"wrote {len(schemas)} schema files to {SCHEMA_DIR}")
     else:
         print(json.dumps(schemas, indent=2))
