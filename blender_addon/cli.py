@@ -6,6 +6,10 @@ Two front doors, one code path:
 Inside Blender only the arguments after `--` are read. Bad input (an invalid spec, an unwritable or
 foreign --out folder, a bad option) prints one line `error: <field>: <problem>` on stderr and exits 2
 before anything already rendered is touched; a finished render exits 0, an interrupted one 130.
+
+The package's modules are imported inside the commands ("lazy" below): run as a script (`blender
+--python cli.py`) this file has no package until main() imports it as one, and a command imports only
+what it needs (`validate` and `spec` no Blender, `render` Ray only for --executor ray).
 """
 
 from __future__ import annotations
@@ -112,10 +116,10 @@ def _stop_flag():
 
 def make_executor(args):
     """The executor the options ask for: `local` is inline for one worker and processes for more."""
-    from .dataset.executors import Inline, Processes
+    from .dataset.executors import Inline, Processes  # lazy
 
     if args.executor == "ray":
-        from .dataset.ray_executor import Ray
+        from .dataset.ray_executor import Ray  # lazy
 
         return Ray(args.workers if args.workers > 1 else None)
     if args.executor == "processes" or (args.executor == "local" and args.workers > 1):
@@ -124,7 +128,7 @@ def make_executor(args):
 
 
 def cmd_render(args, schema) -> int:
-    from .dataset.pipeline import render
+    from .dataset.pipeline import render  # lazy
 
     spec = schema.load_spec(args.spec)
     if args.workers < 1:
@@ -133,7 +137,7 @@ def cmd_render(args, schema) -> int:
         raise schema.ContractError("--restart-every", f"must be >= 1, got {args.restart_every}")
     shard = None
     if args.shard:
-        from .dataset.shards import parse_shard
+        from .dataset.shards import parse_shard  # lazy
 
         shard = parse_shard(args.shard)
     report = render(
@@ -169,7 +173,7 @@ def cmd_validate(args, schema) -> int:
 
 
 def cmd_merge(args, schema) -> int:
-    from .dataset.shards import merge
+    from .dataset.shards import merge  # lazy
 
     report = merge(args.shards, args.out, link=args.link)
     print(report.summary(), file=sys.stderr)
@@ -188,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
 
         package = importlib.import_module(f"{Path(__file__).resolve().parent.name}.cli")
         return package.main(argv)
-    from .contract import schema
+    from .contract import schema  # lazy
 
     if argv is None:
         argv = sys.argv[1:]
@@ -212,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}; finished samples are kept: fix this and run the same command to resume", file=sys.stderr)
         return EXIT_FAILED
     except RuntimeError as err:
-        from .dataset.pipeline import WorkerFailed
+        from .dataset.pipeline import WorkerFailed  # lazy
 
         if not isinstance(err, WorkerFailed):  # a worker could not finish its shard; anything else is a bug
             raise

@@ -18,8 +18,14 @@ import sys
 import time
 from pathlib import Path
 
+import bpy
+
 from ..contract import schema
 from ..core.sampling import plan_reference, plan_sample, shot_index
+from ..scene.apply import apply_plan
+from ..scene.build import build_scene
+from ..scene.region import region_for, render_region
+from ..scene.render import copy_file, geometry_outputs, render_image, render_threads, render_twin
 
 REFERENCE = schema.REFERENCE
 SPLITS = schema.SPLITS
@@ -54,9 +60,6 @@ def render_one(pin_scene, plan, paths: dict) -> dict:
     *is* its twin, so it is copied. A defective image is a full render, or -- with `render.region` -- a
     render of its defect region pasted over the twin (`scene.region` decides when that is exact enough).
     """
-    from ..scene.apply import apply_plan
-    from ..scene.render import copy_file, geometry_outputs, render_image, render_twin
-
     start = time.perf_counter()
     spec = pin_scene.spec
     geometry = geometry_outputs(spec, plan, paths.get("mask"))
@@ -69,12 +72,8 @@ def render_one(pin_scene, plan, paths: dict) -> dict:
     else:
         apply_plan(pin_scene, plan)
         if twin is not None and spec.render.region and plan.is_defective:
-            from ..scene.region import region_for
-
             box = region_for(spec, plan, geometry["defect_box"])
         if box is not None:
-            from ..scene.region import render_region
-
             render_s.append(render_region(pin_scene, image, plan.render_seed, box, twin))
         else:
             render_s.append(render_image(pin_scene, image, plan.render_seed))
@@ -195,8 +194,6 @@ class Timings:
 
 
 def _render_settings(spec, blender_version: str) -> dict:
-    from ..scene.render import render_threads
-
     r = spec.render
     return {
         "blender_version": blender_version,
@@ -243,8 +240,6 @@ def render_unit(spec, folder, todo, progress, *, shard=None, should_stop=None, p
     dataset.json is rewritten every 10 s (fresh counts for watchers) and once at the end, with timings.
     Returns {"rendered", "stopped", "repaired", "stats", "blender_version"}.
     """
-    import bpy
-
     blender_version = bpy.app.version_string
     writer = schema.DatasetWriter(folder, spec, blender_version, shard=list(shard) if shard else None)
     for problem in writer.repaired:  # always shown: the user should know a row was dropped and why
@@ -253,8 +248,6 @@ def render_unit(spec, folder, todo, progress, *, shard=None, should_stop=None, p
     stopped = False
     try:
         if todo and pin_scene is None:
-            from ..scene.build import build_scene
-
             pin_scene = build_scene(spec)
         for part, index in todo:
             if should_stop is not None and should_stop():

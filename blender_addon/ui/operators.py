@@ -13,6 +13,8 @@ import bpy
 from bpy_extras.io_utils import ExportHelper, ImportHelper
 
 from ..contract import schema
+from ..core.sampling import plan_sample
+from ..scene.apply import apply_plan, reset_defects
 from . import prefs, properties
 from .viewport import (
     build_pin_scene,
@@ -193,9 +195,6 @@ class PINSCOPE_OT_preview_defect(bpy.types.Operator):
         return True
 
     def execute(self, context):
-        from ..core.sampling import plan_sample
-        from ..scene.apply import apply_plan
-
         ensure_spec(context)
         spec = spec_or_report(self, context)
         if spec is None:
@@ -229,8 +228,6 @@ class PINSCOPE_OT_reset_defect(bpy.types.Operator):
         return True
 
     def execute(self, context):
-        from ..scene.apply import reset_defects
-
         pin_scene = built_pin_scene()
         reset_defects(pin_scene)
         for scene in {context.scene, pin_scene.scene}:

@@ -8,6 +8,7 @@ preview or defect preview rebuilds it.
 from __future__ import annotations
 
 from ..contract import schema
+from ..scene.build import build_scene
 from . import prefs, properties
 
 
@@ -45,8 +46,6 @@ SESSION_CARRIED = ("output_dir", "workers", "preview_split", "preview_index")
 def build_pin_scene(context, spec):
     """Build into the renderer's dedicated "PinScope" scene (the user's objects stay out of renders)
     and show it: the window switches to it, with the spec and panel settings copied along."""
-    from ..scene.build import build_scene
-
     source = context.scene
     pin_scene = build_scene(spec)
     target = pin_scene.scene

@@ -212,7 +212,7 @@ class Manifest(Record):
 def new_manifest(
     spec: GenerationSpec, blender_version: str = "", generator_version: str | None = None, now: str = ""
 ) -> Manifest:
-    from . import __version__
+    from . import __version__  # the package's own version: pinscope_schema/__init__ imports this module
 
     return Manifest(
         spec=spec,

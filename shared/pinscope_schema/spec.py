@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import stat
 from dataclasses import dataclass
+from pathlib import Path
 
 from .fields import (
     ContractError,
@@ -344,9 +347,6 @@ MAX_SPEC_BYTES = 4 * 1024 * 1024  # a spec is a few KB; anything this large is n
 
 def _read_spec_bytes(p) -> bytes:
     """The file's bytes, refusing what is not a regular file of at most MAX_SPEC_BYTES (read no further)."""
-    import os
-    import stat
-
     try:
         with open(p, "rb") as f:
             if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
@@ -361,14 +361,12 @@ def _read_spec_bytes(p) -> bytes:
 
 def load_spec(path) -> GenerationSpec:
     """Read a spec from a JSON file (or TOML, by extension). Errors are one-line ContractErrors."""
-    from pathlib import Path
-
     p = Path(path)
     raw = _read_spec_bytes(p)
     kind = "TOML" if p.suffix.lower() == ".toml" else "JSON"
     try:
         if kind == "TOML":
-            import tomllib
+            import tomllib  # Python 3.11+, and only for .toml specs (the contract supports 3.10)
 
             data = tomllib.loads(raw.decode("utf-8"))
         else:
