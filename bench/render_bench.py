@@ -33,7 +33,7 @@ for path in (REPO / "shared", REPO):
 import bpy  # noqa: E402
 
 from blender_addon.contract import schema  # noqa: E402
-from blender_addon.core import layout  # noqa: E402
+from blender_addon.core import layout, lighting  # noqa: E402
 from blender_addon.core.camera import SENSOR_WIDTH, camera_pose  # noqa: E402
 from blender_addon.core.sampling import plan_sample  # noqa: E402
 from blender_addon.dataset.runner import render_one  # noqa: E402
@@ -72,11 +72,11 @@ class SeedStyle:
         self.scene.collection.objects.link(self.camera)
         self.scene.camera = self.camera
         self.lights = []
-        for pose in layout.light_rig(spec):
+        for pose in lighting.light_rig(spec):
             data = bpy.data.lights.new(pose.name + " seed", "AREA")
             data.shape, data.size, data.size_y = "RECTANGLE", pose.size, pose.size_y
             obj = bpy.data.objects.new(pose.name + " seed", data)
-            obj.location, obj.rotation_euler = pose.location, layout.radians(pose.rotation_deg)
+            obj.location, obj.rotation_euler = pose.location, tuple(math.radians(a) for a in pose.rotation_deg)
             self.scene.collection.objects.link(obj)
             self.lights.append(obj)
         box = layout.housing_box(spec)

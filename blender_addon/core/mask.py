@@ -1,16 +1,18 @@
 """Exact instance masks and pixel boxes from geometry, without rendering.
 
-Every pin and the housing is a convex solid (an intersection of half-spaces), so the object a pixel
-shows is found by casting the pixel-centre ray through each solid (slab test) and keeping the nearest
-hit: pixel = pin index + 1, 0 for housing or background. This is the same geometry Blender renders
-(`core.shapes` builds both), costs a few milliseconds with numpy, is never anti-aliased, and does not
-depend on the render engine. Without numpy (the system Blender may lack it) a pure-Python loop gives
-the identical mask, only slower.
+Every pin and every housing part is a convex solid (an intersection of half-spaces: core.shapes,
+core.housing), so the object a pixel shows is found by casting the pixel-centre ray through each solid
+(slab test) and keeping the nearest hit: pixel = pin index + 1, 0 for housing or background. This is the
+same geometry Blender renders, costs a few milliseconds with numpy, is never anti-aliased, and does not
+depend on the render engine. Perspective rays start at the camera; orthographic (telecentric) rays are
+parallel and start on the camera's plane.
 
-Boxes: a pin's box is the pixel box [x0, y0, x1, y1) of the part of the pin above the housing's lowest
-top point, projected through the camera; every mask pixel of the pin lies inside it. The defect box is
-the union of the defective pin's box as rendered and its box where it belongs (a shifted, tilted or
-missing pin changes the image in both places).
+Boxes: with the seed's block (or no housing) a pin's box is the pixel box [x0, y0, x1, y1) of the part of
+the pin above the housing's lowest top point, projected through the camera; every mask pixel of the pin
+lies inside it. Walls and hole rims (shroud, cavities) can hide part of a pin, so there a pin's box is the
+box of its pixels in the mask: what is visible, and [0, 0, 0, 0] (listed in `hidden_pins`) when nothing is.
+The defect box is the union of the defective pin's box as rendered and its box where it belongs (a
+shifted, tilted or missing pin changes the image in both places).
 """
 
 from __future__ import annotations
@@ -18,9 +20,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from .defects import pin_placement
+from .housing import housing_parts, occludes_pins, pin_floor
 from .layout import housing_box, pin_cells, pin_index
-from .shapes import box_mesh, box_planes, prism_edges, prism_mesh, prism_planes
+from .shapes import prism_edges, prism_mesh, prism_planes
+
+EMPTY_BOX = [0, 0, 0, 0]
 
 
 @dataclass
@@ -54,7 +61,7 @@ def placement_for(spec, plan, col: int, row: int):
     return pin_placement(spec, col, row)
 
 
-_NOMINAL: dict = {}  # spec fingerprint -> (pin solids, their visible corners, housing solid or None)
+_NOMINAL: dict = {}  # spec fingerprint -> (pin solids, their visible corners, housing solids)
 
 
 def _nominal(spec):
@@ -68,8 +75,7 @@ def _nominal(spec):
         ]
         for solid in pins:
             solid.visible = _visible_part(spec, solid)
-        box = housing_box(spec)
-        housing = Solid(0, box_planes(box), box_mesh(box)[0], []) if box is not None else None
+        housing = [Solid(0, part.planes, part.verts, []) for part in housing_parts(spec)]
         if len(_NOMINAL) >= 8:
             _NOMINAL.clear()
         cached = _NOMINAL[key] = (pins, [s.visible for s in pins], housing)
@@ -77,7 +83,7 @@ def _nominal(spec):
 
 
 def _frame(spec, plan):
-    """(pin solids as rendered, with None for a missing pin; visible corners per pin; housing)."""
+    """(pin solids as rendered, with None for a missing pin; visible corners per pin; housing solids)."""
     pins, visible, housing = _nominal(spec)
     if plan is None or plan.pin is None:
         return pins, visible, housing
@@ -94,32 +100,27 @@ def _frame(spec, plan):
 
 
 def scene_solids(spec, plan) -> list:
-    """All solids as rendered for `plan` (None = defect-free): visible pins, then the housing."""
+    """All solids as rendered for `plan` (None = defect-free): visible pins, then the housing parts."""
     pins, _visible, housing = _frame(spec, plan)
-    return [s for s in pins if s is not None] + ([housing] if housing is not None else [])
+    return [s for s in pins if s is not None] + list(housing)
 
 
 def _bounds(pose, vert_lists) -> list:
-    """(umin, vmin, umax, vmax) of each list of world points, projected (one batch with numpy)."""
-    try:
-        import numpy as np
-    except ImportError:
-        np = None
-    if np is None or not vert_lists:
-        out = []
-        for verts in vert_lists:
-            pts = pose.project(verts)
-            us, vs = [p[0] for p in pts], [p[1] for p in pts]
-            out.append((min(us), min(vs), max(us), max(vs)))
-        return out
+    """(umin, vmin, umax, vmax) of each list of world points, projected in one batch."""
+    if not vert_lists:
+        return []
     counts = [len(v) for v in vert_lists]
     pts = np.array([p for verts in vert_lists for p in verts], float) - np.array(pose.location)
     cam = pts @ np.array(pose.rotation)  # rows: R^T (p - C)
     if (cam[:, 2] >= 0).any():
         raise ValueError(f"a point lies behind the camera {pose.name}")
     cx, cy = pose.principal_point
-    u = cx + pose.fx * cam[:, 0] / -cam[:, 2]
-    v = cy - pose.fx * cam[:, 1] / -cam[:, 2]
+    if pose.orthographic:
+        u = cx + pose.fx * cam[:, 0]
+        v = cy - pose.fx * cam[:, 1]
+    else:
+        u = cx + pose.fx * cam[:, 0] / -cam[:, 2]
+        v = cy - pose.fx * cam[:, 1] / -cam[:, 2]
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     return list(
         zip(
@@ -142,54 +143,16 @@ def _pixel_range(pose, bound) -> tuple:
     return i0, i1, j0, j1
 
 
-def rasterise(pose, solids, force_pure: bool = False):
-    """The instance mask: numpy uint16 array (H, W) when numpy is available, else a list of rows."""
-    if not force_pure:
-        try:
-            import numpy  # noqa: F401
-        except ImportError:
-            force_pure = True
-    return _rasterise_pure(pose, solids) if force_pure else _rasterise_numpy(pose, solids)
-
-
-def _split(solids):
-    """Pins (value > 0) and occluders (the housing): occluders are only tested where a pin was hit."""
-    return [s for s in solids if s.value > 0], [s for s in solids if s.value == 0]
-
-
-def _rasterise_numpy(pose, solids):
-    import numpy as np
-
+def rasterise(pose, solids):
+    """The instance mask: a uint16 array (H, W), pixel = pin index + 1 (0: housing or background)."""
     width, height = pose.width, pose.height
     mask = np.zeros((height, width), np.uint16)
-    pins, occluders = _split(solids)
-    # Group pins by plane count so no work is wasted on padding (squares 6 planes, rounds 34).
-    groups: dict = {}
-    for solid, bound in zip(pins, _bounds(pose, [s.bound_verts for s in pins]), strict=True):
-        groups.setdefault(len(solid.planes), []).append((solid, bound))
-    pixel_parts, depth_parts, value_parts = [], [], []
-    for pairs in groups.values():
-        members = [solid for solid, _ in pairs]
-        ii, jj, sid = _candidate_pixels(np, pose, [bound for _, bound in pairs])
-        if ii.size == 0:
-            continue
-        planes = np.array([s.planes for s in members], float)
-        dist = _entry_depth(np, pose, planes, ii, jj, sid)
-        hit = np.isfinite(dist)
-        pixel_parts.append((jj * width + ii)[hit])
-        depth_parts.append(dist[hit])
-        value_parts.append(np.array([s.value for s in members], np.uint16)[sid[hit]])
-    if not pixel_parts:
+    pins, occluders = [s for s in solids if s.value > 0], [s for s in solids if s.value == 0]
+    pixel, depth, values = _pin_hits(pose, pins)
+    if pixel.size == 0:
         return mask
-    pixel, depth, values = np.concatenate(pixel_parts), np.concatenate(depth_parts), np.concatenate(value_parts)
-    for occluder in occluders:
-        jj, ii = np.divmod(pixel, width)
-        # Only hits below the occluder's top can be hidden by it (the camera looks down from above it).
-        low = _hit_z(np, pose, ii, jj, depth) < _top(occluder, pose)
-        planes = np.array([occluder.planes], float)
-        blocked = np.zeros(pixel.size, bool)
-        blocked[low] = _entry_depth(np, pose, planes, ii[low], jj[low], np.zeros(int(low.sum()), np.intp)) < depth[low]
-        pixel, depth, values = pixel[~blocked], depth[~blocked], values[~blocked]
+    for occluder, bound in zip(occluders, _bounds(pose, [s.verts for s in occluders]), strict=True):
+        pixel, depth, values = _drop_hidden(pose, occluder, bound, pixel, depth, values)
     order = np.lexsort((depth, pixel))  # by pixel, nearest first
     pixel, values = pixel[order], values[order]
     first = np.ones(pixel.size, bool)
@@ -198,29 +161,77 @@ def _rasterise_numpy(pose, solids):
     return mask
 
 
+def _pin_hits(pose, pins):
+    """(pixel, depth, value) of every pixel-centre ray entering a pin (a pixel can appear once per pin)."""
+    width = pose.width
+    # Group pins by plane count so no work is wasted on padding (squares 6 planes, rounds 34).
+    groups: dict = {}
+    for solid, bound in zip(pins, _bounds(pose, [s.bound_verts for s in pins]), strict=True):
+        groups.setdefault(len(solid.planes), []).append((solid, bound))
+    pixel_parts, depth_parts, value_parts = [], [], []
+    for pairs in groups.values():
+        members = [solid for solid, _ in pairs]
+        ii, jj, sid = _candidate_pixels(pose, [bound for _, bound in pairs])
+        if ii.size == 0:
+            continue
+        planes = np.array([s.planes for s in members], float)
+        dist = _entry_depth(pose, planes, ii, jj, sid)
+        hit = np.isfinite(dist)
+        pixel_parts.append((jj * width + ii)[hit])
+        depth_parts.append(dist[hit])
+        value_parts.append(np.array([s.value for s in members], np.uint16)[sid[hit]])
+    if not pixel_parts:
+        return np.zeros(0, np.intp), np.zeros(0), np.zeros(0, np.uint16)
+    return np.concatenate(pixel_parts), np.concatenate(depth_parts), np.concatenate(value_parts)
+
+
+def _drop_hidden(pose, occluder, bound, pixel, depth, values):
+    """Remove the pin hits that `occluder` (a housing part) covers: the ray enters it first."""
+    jj, ii = np.divmod(pixel, pose.width)
+    i0, i1, j0, j1 = _pixel_range(pose, bound)
+    near = (ii >= i0) & (ii < i1) & (jj >= j0) & (jj < j1)
+    # Only hits below the occluder's top can be hidden by it (the camera looks down from above it).
+    near &= _hit_z(pose, ii, jj, depth) < _top(occluder, pose)
+    if not near.any():
+        return pixel, depth, values
+    planes = np.array([occluder.planes], float)
+    blocked = np.zeros(pixel.size, bool)
+    sid = np.zeros(int(near.sum()), np.intp)
+    blocked[near] = _entry_depth(pose, planes, ii[near], jj[near], sid) < depth[near]
+    return pixel[~blocked], depth[~blocked], values[~blocked]
+
+
 def _top(occluder, pose) -> float:
     """Height above which nothing can be hidden by `occluder` (inf when the camera is not above it)."""
     top = max(v[2] for v in occluder.verts)
     return top if pose.location[2] > top else math.inf
 
 
-def _hit_z(np, pose, ii, jj, depth):
+def _rays(pose, ii, jj):
+    """Origins (ox, oy, oz: scalars or arrays) and directions (dx, dy, dz arrays) of pixel-centre rays."""
     cx, cy = pose.principal_point
     fx, r = pose.fx, pose.rotation
     x = ((ii + 0.5) - cx) / fx
     y = -((jj + 0.5) - cy) / fx
-    return pose.location[2] + depth * (r[2][0] * x + r[2][1] * y + r[2][2] * -1.0)
+    ox, oy, oz = pose.location
+    if pose.orthographic:
+        ox = ox + r[0][0] * x + r[0][1] * y
+        oy = oy + r[1][0] * x + r[1][1] * y
+        oz = oz + r[2][0] * x + r[2][1] * y
+        ones = np.ones_like(x)
+        return (ox, oy, oz), (-r[0][2] * ones, -r[1][2] * ones, -r[2][2] * ones)
+    dx = r[0][0] * x + r[0][1] * y + r[0][2] * -1.0
+    dy = r[1][0] * x + r[1][1] * y + r[1][2] * -1.0
+    dz = r[2][0] * x + r[2][1] * y + r[2][2] * -1.0
+    return (ox, oy, oz), (dx, dy, dz)
 
 
-def _hit_z_pure(pose, i, j, depth):
-    cx, cy = pose.principal_point
-    fx, r = pose.fx, pose.rotation
-    x = ((i + 0.5) - cx) / fx
-    y = -((j + 0.5) - cy) / fx
-    return pose.location[2] + depth * (r[2][0] * x + r[2][1] * y + r[2][2] * -1.0)
+def _hit_z(pose, ii, jj, depth):
+    (_ox, _oy, oz), (_dx, _dy, dz) = _rays(pose, ii, jj)
+    return oz + depth * dz
 
 
-def _candidate_pixels(np, pose, bounds):
+def _candidate_pixels(pose, bounds):
     """Pixels inside each solid's projected bound: arrays (i, j, solid number), built without a Python loop."""
     ranges = np.array([_pixel_range(pose, b) for b in bounds], np.intp).reshape(-1, 4)
     widths = np.maximum(ranges[:, 1] - ranges[:, 0], 0)
@@ -233,21 +244,14 @@ def _candidate_pixels(np, pose, bounds):
     return ranges[sid, 0] + local % width, ranges[sid, 2] + local // width, sid
 
 
-def _entry_depth(np, pose, planes, ii, jj, sid):
+def _entry_depth(pose, planes, ii, jj, sid):
     """Ray parameter where each pixel-centre ray enters solid `sid` (inf where it misses)."""
-    cx, cy = pose.principal_point
-    fx = pose.fx
-    r = pose.rotation
-    ox, oy, oz = pose.location
-    # The same arithmetic, in the same order, as the pure-Python path (identical masks).
-    x = ((ii + 0.5) - cx) / fx
-    y = -((jj + 0.5) - cy) / fx
-    dx = r[0][0] * x + r[0][1] * y + r[0][2] * -1.0
-    dy = r[1][0] * x + r[1][1] * y + r[1][2] * -1.0
-    dz = r[2][0] * x + r[2][1] * y + r[2][2] * -1.0
+    (ox, oy, oz), (dx, dy, dz) = _rays(pose, ii, jj)
     nx, ny, nz = (np.ascontiguousarray(planes[:, :, k]) for k in range(3))
-    offset = planes[:, :, 3] - (nx * ox + ny * oy + nz * oz)
-    num = offset[sid]
+    if pose.orthographic:  # every ray has its own origin
+        num = planes[:, :, 3][sid] - (nx[sid] * ox[:, None] + ny[sid] * oy[:, None] + nz[sid] * oz[:, None])
+    else:
+        num = (planes[:, :, 3] - (nx * ox + ny * oy + nz * oz))[sid]
     denom = nx[sid] * dx[:, None]
     denom += ny[sid] * dy[:, None]
     denom += nz[sid] * dz[:, None]
@@ -260,63 +264,17 @@ def _entry_depth(np, pose, planes, ii, jj, sid):
     return np.where(hit, np.maximum(enter, 0.0), np.inf)
 
 
-def _entry_depth_pure(pose, prepared, i, j):
-    cx, cy = pose.principal_point
-    fx = pose.fx
-    r = pose.rotation
-    x = ((i + 0.5) - cx) / fx
-    y = -((j + 0.5) - cy) / fx
-    dx = r[0][0] * x + r[0][1] * y + r[0][2] * -1.0
-    dy = r[1][0] * x + r[1][1] * y + r[1][2] * -1.0
-    dz = r[2][0] * x + r[2][1] * y + r[2][2] * -1.0
-    enter, leave = -math.inf, math.inf
-    for a, b, c, num in prepared:
-        denom = a * dx + b * dy + c * dz
-        if denom < 0:
-            enter = max(enter, num / denom)
-        elif denom > 0:
-            leave = min(leave, num / denom)
-        elif num < 0:
-            return math.inf
-    return max(enter, 0.0) if enter <= leave and leave > 0 else math.inf
-
-
-def _rasterise_pure(pose, solids):
-    width, height = pose.width, pose.height
-    ox, oy, oz = pose.location
-    mask = [[0] * width for _ in range(height)]
-    depth = {}
-    pins, occluders = _split(solids)
-    for solid, bound in zip(pins, _bounds(pose, [s.bound_verts for s in pins]), strict=True):
-        i0, i1, j0, j1 = _pixel_range(pose, bound)
-        prepared = [(a, b, c, d - (a * ox + b * oy + c * oz)) for a, b, c, d in solid.planes]
-        for j in range(j0, j1):
-            for i in range(i0, i1):
-                dist = _entry_depth_pure(pose, prepared, i, j)
-                if dist < depth.get((i, j), math.inf):
-                    depth[(i, j)] = dist
-                    mask[j][i] = solid.value
-    for occluder in occluders:
-        prepared = [(a, b, c, d - (a * ox + b * oy + c * oz)) for a, b, c, d in occluder.planes]
-        top = _top(occluder, pose)
-        for (i, j), dist in depth.items():
-            if mask[j][i] and _hit_z_pure(pose, i, j, dist) < top and _entry_depth_pure(pose, prepared, i, j) < dist:
-                mask[j][i] = 0
-    return mask
-
-
 # --- boxes ----------------------------------------------------------------------------------------
 
 
 def _visible_part(spec, solid: Solid) -> list:
-    """Corners of the part of a pin that can show above the housing (all of it without a housing)."""
-    box = housing_box(spec)
+    """Corners of the part of a pin that can show above the housing's floor (all of it without a housing)."""
+    box, floor_z = housing_box(spec), pin_floor(spec)
     if box is None:
         return solid.verts
     inside = all(box.xmin <= v[0] <= box.xmax and box.ymin <= v[1] <= box.ymax for v in solid.verts)
     if not inside:  # part of the pin stands beside the housing: keep it whole (a safe superset)
         return solid.verts
-    floor_z = box.top - box.chamfer  # the lowest point of the housing's top surface
     kept = [v for v in solid.verts if v[2] >= floor_z]
     for a, b in solid.edges:
         va, vb = solid.verts[a], solid.verts[b]
@@ -329,7 +287,7 @@ def _visible_part(spec, solid: Solid) -> list:
 def pixel_box(pose, verts) -> list:
     """[x0, y0, x1, y1) covering the projection of `verts`, clipped to the image."""
     if not verts:
-        return [0, 0, 0, 0]
+        return list(EMPTY_BOX)
     return _box_of(pose, _bounds(pose, [verts])[0])
 
 
@@ -340,14 +298,63 @@ def _box_of(pose, bound) -> list:
     return [clamp_x(math.floor(umin)), clamp_y(math.floor(vmin)), clamp_x(math.ceil(umax)), clamp_y(math.ceil(vmax))]
 
 
+def is_empty(box) -> bool:
+    return box[2] <= box[0] or box[3] <= box[1]
+
+
 def union_box(a: list, b: list) -> list:
+    if is_empty(a):
+        return list(b)
+    if is_empty(b):
+        return list(a)
     return [min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])]
 
 
-def pin_boxes(spec, pose, plan) -> list:
-    """Every pin's box in pin-index order, as rendered in `plan`; a missing pin keeps its nominal box."""
-    _pins, visible, _housing = _frame(spec, plan)
-    return [_box_of(pose, bound) for bound in _bounds(pose, visible)]
+def boxes_of_mask(mask, count: int) -> list:
+    """Pixel box [x0, y0, x1, y1) of each value 1..count in `mask` ([0, 0, 0, 0] where a value is absent)."""
+    boxes = [list(EMPTY_BOX) for _ in range(count)]
+    ys, xs = np.nonzero(mask)
+    if xs.size == 0:
+        return boxes
+    vals = mask[ys, xs].astype(np.intp) - 1
+    big = np.iinfo(np.intp).max
+    x0, y0 = np.full(count, big), np.full(count, big)
+    x1, y1 = np.full(count, -1), np.full(count, -1)
+    np.minimum.at(x0, vals, xs)
+    np.minimum.at(y0, vals, ys)
+    np.maximum.at(x1, vals, xs)
+    np.maximum.at(y1, vals, ys)
+    for i in np.unique(vals).tolist():
+        boxes[i] = [int(x0[i]), int(y0[i]), int(x1[i]) + 1, int(y1[i]) + 1]
+    return boxes
+
+
+def _nominal_mask_box(spec, pose, index: int) -> list:
+    """Where pin `index` shows when nothing is wrong with it (itself and the housing; its neighbours do not
+    move, so they cannot cover it more than in the defect-free scene)."""
+    pins, _visible, housing = _nominal(spec)
+    mask = rasterise(pose, [pins[index]] + list(housing))
+    return boxes_of_mask(mask, spec.grid.pin_count)[index]
+
+
+def pin_boxes(spec, pose, plan, mask=None) -> list:
+    """Every pin's box in pin-index order, as rendered in `plan`; a missing pin keeps its nominal box.
+    With an occluding housing the boxes come from the mask (rasterised here when not given)."""
+    if not occludes_pins(spec):
+        _pins, visible, _housing = _frame(spec, plan)
+        return [_box_of(pose, bound) for bound in _bounds(pose, visible)]
+    if mask is None:
+        mask = rasterise(pose, scene_solids(spec, plan))
+    boxes = boxes_of_mask(mask, spec.grid.pin_count)
+    if plan is not None and plan.pin is not None and plan.mode == "missing":
+        index = pin_index(spec, *plan.pin)
+        boxes[index] = _nominal_mask_box(spec, pose, index)
+    return boxes
+
+
+def hidden_pins(boxes) -> list:
+    """Indices of pins with an empty box: nothing of them reaches a pixel centre."""
+    return [i for i, box in enumerate(boxes) if is_empty(box)]
 
 
 def defect_box(spec, pose, plan, boxes=None):
@@ -356,5 +363,8 @@ def defect_box(spec, pose, plan, boxes=None):
         return None
     index = pin_index(spec, *plan.pin)
     boxes = boxes if boxes is not None else pin_boxes(spec, pose, plan)
-    nominal = pixel_box(pose, _nominal(spec)[1][index])
+    if occludes_pins(spec):
+        nominal = _nominal_mask_box(spec, pose, index)
+    else:
+        nominal = pixel_box(pose, _nominal(spec)[1][index])
     return union_box(boxes[index], nominal)

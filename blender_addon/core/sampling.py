@@ -121,7 +121,7 @@ def class_of(spec, split: str, index: int) -> int:
 def draw_jitter(spec, rng) -> dict:
     """Per-shot nuisance: camera shift/roll (METHOD.md §1), light energies, pin colour."""
     cam, lights, pins = spec.camera, spec.lights, spec.pins
-    return {
+    jitter = {
         "cam_dx": rng.uniform(-cam.jitter_x, cam.jitter_x),
         "cam_dy": rng.uniform(-cam.jitter_y, cam.jitter_y),
         "cam_roll": rng.uniform(-cam.jitter_rot_z, cam.jitter_rot_z),
@@ -131,6 +131,11 @@ def draw_jitter(spec, rng) -> dict:
         "color_g": rng.uniform(-pins.color_jitter, pins.color_jitter),
         "color_b": rng.uniform(-pins.color_jitter, pins.color_jitter),
     }
+    # Draws added after the seed's come last, so the seed's values (and renders) stay as they were.
+    if lights.preset != "seed":
+        del jitter["light_a"], jitter["light_b"]
+        jitter["light_level"] = lights.energy + rng.uniform(0.0, lights.energy_jitter)
+    return jitter
 
 
 def shot_index(spec, index: int) -> int:

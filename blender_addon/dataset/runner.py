@@ -80,6 +80,8 @@ def render_one(pin_scene, plan, paths: dict) -> dict:
     return {
         "pin_boxes": geometry["pin_boxes"],
         "defect_box": geometry["defect_box"],
+        "hidden_pins": geometry["hidden_pins"],
+        "camera": geometry["camera"],
         "render_s": render_s,
         "mask_s": geometry["seconds"],
         "wall_s": time.perf_counter() - start,
@@ -116,6 +118,8 @@ def sample_row(plan, rel: dict, result: dict, hashes: dict):
         pin_boxes=result["pin_boxes"],
         defect_box=result["defect_box"],
         sha256=hashes,
+        hidden_pins=result["hidden_pins"],
+        **result["camera"],
     )
 
 
@@ -129,6 +133,8 @@ def reference_row(plan, rel: dict, result: dict, hashes: dict):
         mask_file=rel["mask"],
         pin_boxes=result["pin_boxes"],
         sha256=hashes,
+        hidden_pins=result["hidden_pins"],
+        **result["camera"],
     )
 
 

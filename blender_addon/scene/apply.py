@@ -9,6 +9,7 @@ from __future__ import annotations
 from ..core.camera import camera_pose
 from ..core.defects import pin_placement
 from ..core.layout import pin_cell
+from ..core.lighting import light_power
 
 
 def reset_defects(pin_scene) -> None:
@@ -42,9 +43,13 @@ def apply_nuisance(pin_scene, plan) -> None:
     camera.location, camera.rotation_euler = pose.location, pose.euler
     if scene.camera != camera:
         scene.camera = camera
-    pin_scene.current_view = plan.view
-    for light, key in zip(pin_scene.lights, ("light_a", "light_b"), strict=True):
-        light.data.energy = jitter.get(key, spec.lights.energy)
+    for obj, light in pin_scene.lights:
+        power = light_power(spec, light, jitter)
+        if light.shape == "PANEL":
+            emission = next(n for n in obj.active_material.node_tree.nodes if n.type == "EMISSION")
+            emission.inputs["Strength"].default_value = power
+        else:
+            obj.data.energy = power
     base = spec.pins.color
     colour = (
         _clamp(base[0] + jitter.get("color_r", 0.0)),

@@ -12,9 +12,13 @@ from dataclasses import dataclass, field
 
 import bpy
 
-from ..core.camera import SENSOR_WIDTH
-from ..core.layout import housing_box, light_rig, other_shape, pin_cells
-from ..core.shapes import box_mesh, prism_mesh
+from ..core.camera import camera_pose, clip_range
+from ..core.defects import pin_placement
+from ..core.housing import housing_parts
+from ..core.layout import other_shape, pin_cells
+from ..core.lighting import light_rig
+from ..core.optics import optics_for
+from ..core.shapes import prism_mesh
 from .render import configure_render
 
 COLLECTION = "PinScope"
@@ -29,14 +33,13 @@ class PinScene:
     collection: object
     pins: list  # pin objects in pin-index order (each with its own mesh: pin.data is its nominal shape)
     cameras: dict  # view -> camera object
-    lights: list
+    lights: list  # (light or emissive-panel object, core.lighting.LightPose), in rig order
     housing: object | None
     meshes: dict  # shape -> template mesh (what a wrong_shape defect swaps in)
     pin_material: object
     housing_material: object
     base_camera: dict = field(default_factory=dict)  # view -> (location, euler) before jitter
     dirty_pin: int | None = None  # index of the pin a defect changed (reset_defects restores it)
-    current_view: str = ""
     pin_meshes: list = field(default_factory=list)  # each pin's own (nominal) mesh, pin-index order
 
 
@@ -135,25 +138,22 @@ def _shapes_needed(spec) -> set:
     return shapes
 
 
-def build_scene(spec, scene=None) -> PinScene:
-    """Create (or re-create) the PinScope objects for `spec` and configure the renderer."""
-    scene = _target_scene(scene)
-    _remove_previous(COLLECTION)
-    collection = bpy.data.collections.new(COLLECTION)
-    scene.collection.children.link(collection)
+def set_millimetres(scene) -> None:
+    """Every spec length is in mm: one Blender unit is one millimetre, and the UI shows lengths in mm."""
+    units = scene.unit_settings
+    units.system, units.scale_length, units.length_unit = "METRIC", 0.001, "MILLIMETERS"
 
+
+def _build_pins(spec, collection):
     pins_spec = spec.pins
     meshes = {}
     for shape in sorted(_shapes_needed(spec)):
         verts, faces, smooth = prism_mesh(pins_spec, shape)
         meshes[shape] = _new_mesh(f"{PREFIX} {shape} pin", verts, faces, smooth)
         meshes[shape].use_fake_user = True  # kept while no pin uses it (until the next build)
-    pin_material = _new_material(f"{PREFIX} Pin", tuple(pins_spec.color), pins_spec.metallic, pins_spec.roughness)
+    material = _new_material(f"{PREFIX} Pin", tuple(pins_spec.color), pins_spec.metallic, pins_spec.roughness)
     for mesh in meshes.values():
-        mesh.materials.append(pin_material)
-
-    from ..core.defects import pin_placement
-
+        mesh.materials.append(material)
     pins = []
     for index, (col, row) in enumerate(pin_cells(spec)):
         # Each pin gets its own copy of the mesh: Cycles traces single-user meshes in one flat BVH,
@@ -166,38 +166,95 @@ def build_scene(spec, scene=None) -> PinScene:
         obj.location, obj.rotation_euler = placement.loc, placement.euler
         obj.pass_index = index + 1
         pins.append(obj)
+    return pins, meshes, material
 
-    housing, housing_material = None, _new_material(f"{PREFIX} Housing", tuple(spec.housing.color), 0.0, 0.6)
-    box = housing_box(spec)
-    if box is not None:
-        verts, faces = box_mesh(box)
-        mesh = _new_mesh(f"{PREFIX} housing", verts, faces)
-        mesh.materials.append(housing_material)
-        housing = _new_object(f"{PREFIX} Housing", mesh, collection)
 
-    from ..core.camera import camera_pose
+def _build_housing(spec, collection):
+    """All housing parts in one mesh object (the seed's block: its one box, as always)."""
+    material = _new_material(f"{PREFIX} Housing", tuple(spec.housing.color), 0.0, 0.6)
+    parts = housing_parts(spec)
+    if not parts:
+        return None, material
+    verts, faces = [], []
+    for part in parts:
+        faces += [tuple(i + len(verts) for i in face) for face in part.faces]
+        verts += list(part.verts)
+    mesh = _new_mesh(f"{PREFIX} housing", verts, faces)
+    mesh.materials.append(material)
+    return _new_object(f"{PREFIX} Housing", mesh, collection), material
 
+
+def _build_cameras(spec, scene, collection):
+    optics = optics_for(spec)
+    clip_start, clip_end = clip_range(spec)
     cameras, base_camera = {}, {}
     for view in spec.camera.views:
         data = bpy.data.cameras.new(f"{PREFIX} Camera {view}")
-        data.lens, data.sensor_fit, data.sensor_width = spec.camera.lens, "HORIZONTAL", SENSOR_WIDTH
-        data.clip_start, data.clip_end = 0.05, max(100.0, spec.camera.height * 4)
+        data.sensor_fit, data.sensor_width = "HORIZONTAL", optics.sensor_width
+        if optics.projection == "orthographic":
+            data.type, data.ortho_scale = "ORTHO", optics.ortho_scale
+        else:
+            data.type, data.lens = "PERSP", optics.lens
+        data.clip_start, data.clip_end = clip_start, clip_end
+        data.dof.use_dof = spec.camera.dof
+        if spec.camera.dof:
+            data.dof.focus_distance, data.dof.aperture_fstop = optics.focus_distance, spec.camera.f_number
         obj = _new_object(f"{PREFIX} Camera {view}", data, collection)
         pose = camera_pose(spec, view)
         obj.location, obj.rotation_euler = pose.location, pose.euler
         cameras[view], base_camera[view] = obj, (pose.location, pose.euler)
     scene.camera = cameras[spec.camera.views[0]]
+    return cameras, base_camera
 
+
+def _new_panel(pose, collection):
+    """An emissive square the camera sees (the backlight): Cycles lights the scene with it, Workbench and
+    EEVEE show it bright."""
+    half = pose.size / 2.0
+    verts = [(-half, -half, 0.0), (half, -half, 0.0), (half, half, 0.0), (-half, half, 0.0)]
+    mesh = _new_mesh(pose.name, verts, [(0, 1, 2, 3)])
+    material = bpy.data.materials.new(pose.name)
+    _ensure_nodes(material)
+    nodes = material.node_tree.nodes
+    for node in list(nodes):
+        if node.type != "OUTPUT_MATERIAL":
+            nodes.remove(node)
+    emission = nodes.new("ShaderNodeEmission")
+    emission.inputs["Color"].default_value = (1.0, 1.0, 1.0, 1.0)
+    output = next(n for n in nodes if n.type == "OUTPUT_MATERIAL")
+    material.node_tree.links.new(emission.outputs[0], output.inputs["Surface"])
+    material.diffuse_color = (1.0, 1.0, 1.0, 1.0)
+    mesh.materials.append(material)
+    return _new_object(pose.name, mesh, collection)
+
+
+def _build_lights(spec, collection):
     lights = []
     for pose in light_rig(spec):
-        data = bpy.data.lights.new(pose.name, "AREA")
-        data.shape, data.size, data.size_y = "RECTANGLE", pose.size, pose.size_y
-        data.energy = spec.lights.energy
-        obj = _new_object(pose.name, data, collection)
+        if pose.shape == "PANEL":
+            obj = _new_panel(pose, collection)
+        else:
+            data = bpy.data.lights.new(pose.name, "AREA")
+            data.shape, data.size, data.size_y = pose.shape, pose.size, pose.size_y
+            data.energy = spec.lights.energy
+            obj = _new_object(pose.name, data, collection)
         obj.location = pose.location
         obj.rotation_euler = tuple(math.radians(a) for a in pose.rotation_deg)
-        lights.append(obj)
+        lights.append((obj, pose))
+    return lights
 
+
+def build_scene(spec, scene=None) -> PinScene:
+    """Create (or re-create) the PinScope objects for `spec` and configure the renderer."""
+    scene = _target_scene(scene)
+    _remove_previous(COLLECTION)
+    collection = bpy.data.collections.new(COLLECTION)
+    scene.collection.children.link(collection)
+    set_millimetres(scene)
+    pins, meshes, pin_material = _build_pins(spec, collection)
+    housing, housing_material = _build_housing(spec, collection)
+    cameras, base_camera = _build_cameras(spec, scene, collection)
+    lights = _build_lights(spec, collection)
     _setup_world(scene, spec)
     configure_render(scene, spec)
     return PinScene(
@@ -213,6 +270,5 @@ def build_scene(spec, scene=None) -> PinScene:
         housing_material,
         base_camera,
         None,
-        spec.camera.views[0],
         [obj.data for obj in pins],
     )

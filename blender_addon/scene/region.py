@@ -43,6 +43,8 @@ def region_box(spec, pose, plan, defect_box, margin: float | None = None) -> lis
     """Pixel box [x0, y0, x1, y1) to re-render: the defect box grown by `margin` pitches, inside the image."""
     if defect_box is None or plan is None or plan.pin is None:
         return None
+    if defect_box[2] <= defect_box[0] or defect_box[3] <= defect_box[1]:
+        return None  # the housing hides the defect: nothing of it reaches a pixel, render in full
     margin = spec.render.region_margin if margin is None else margin
     grow = int(math.ceil(margin * pitch_pixels(spec, pose, plan)))
     width, height = spec.render.width, spec.render.height

@@ -18,6 +18,7 @@ import bpy
 
 from ..core import mask as mask_core
 from ..core.camera import camera_pose
+from ..core.housing import occludes_pins
 from ..core.png import png_complete, strip_text_chunks, write_png
 
 ENGINE_IDS = {
@@ -191,14 +192,27 @@ def mask_bit_depth(spec) -> int:
     return 8 if spec.grid.pin_count < 255 else 16
 
 
+def camera_record(pose) -> dict:
+    """The row fields that say which camera took the image (OpenCV convention, see the contract's SampleRow)."""
+    return {"projection": pose.projection, "intrinsics": pose.intrinsics(), "world_to_camera": pose.world_to_camera()}
+
+
 def geometry_outputs(spec, plan, mask_path=None) -> dict:
-    """pin_boxes, defect_box and (when mask_path is given) the instance mask PNG, all from geometry."""
+    """pin_boxes, defect_box, hidden_pins, the camera and (when mask_path is given) the instance mask PNG,
+    all from geometry. Housings that can hide part of a pin take their boxes from the mask."""
     start = time.perf_counter()
     pose = camera_pose(spec, plan.view, plan.jitter)
-    boxes = mask_core.pin_boxes(spec, pose, plan)
-    out = {"pin_boxes": boxes, "defect_box": mask_core.defect_box(spec, pose, plan, boxes)}
-    if mask_path is not None:
+    pixels = None
+    if mask_path is not None or occludes_pins(spec):
         pixels = mask_core.rasterise(pose, mask_core.scene_solids(spec, plan))
+    boxes = mask_core.pin_boxes(spec, pose, plan, pixels)
+    out = {
+        "pin_boxes": boxes,
+        "defect_box": mask_core.defect_box(spec, pose, plan, boxes),
+        "hidden_pins": mask_core.hidden_pins(boxes),
+        "camera": camera_record(pose),
+    }
+    if mask_path is not None:
         tmp = _temp(mask_path)
         write_png(tmp, pixels, mask_bit_depth(spec))
         os.replace(tmp, mask_path)

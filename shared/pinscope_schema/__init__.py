@@ -22,7 +22,10 @@ from .records import Manifest, ReferenceRow, SampleRow  # noqa: E402
 from .seeds import derive_seed, rng_for  # noqa: E402
 from .spec import (  # noqa: E402
     DEFECT_MODES,
+    HOUSING_KINDS,
+    LIGHT_PRESETS,
     PATTERNS,
+    PROJECTIONS,
     QEU_LETTERS,
     SCHEMA_VERSION,
     SHAPES,
@@ -63,7 +66,10 @@ __all__ = [
     "derive_seed",
     "rng_for",
     "DEFECT_MODES",
+    "HOUSING_KINDS",
+    "LIGHT_PRESETS",
     "PATTERNS",
+    "PROJECTIONS",
     "QEU_LETTERS",
     "SCHEMA_VERSION",
     "SHAPES",

@@ -119,6 +119,17 @@ def text_map(doc, **extra):
     return field(default_factory=dict, metadata=dict(kind="text_map", doc=doc, **extra))
 
 
+def matrix(rows: int, cols: int, doc, **extra):
+    """A rows x cols matrix of numbers as a list of rows, or [] when unknown (rows written before it existed)."""
+    return field(default_factory=list, metadata=dict(kind="matrix", rows=rows, cols=cols, doc=doc, **extra))
+
+
+def index_list(lo: int, hi: int, doc, max_items: int = 4096, **extra):
+    """A list of any length (up to max_items) of integers lo..hi, e.g. pin indices."""
+    meta = dict(kind="index_list", lo=lo, hi=hi, max_items=max_items, doc=doc, **extra)
+    return field(default_factory=list, metadata=meta)
+
+
 def any_value(doc, **extra):
     """Free-form JSON (used only where another record validates the content)."""
     return field(default_factory=dict, metadata=dict(kind="any", doc=doc, **extra))
@@ -210,7 +221,30 @@ def _parse_collection(meta: dict, value: Any, path: str) -> Any:
         if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
             raise ContractError(path, f"must be an object of name -> string, got {show(value)}")
         return dict(value)
+    if kind == "matrix":
+        return _parse_matrix(meta, value, path)
+    if kind == "index_list":
+        ok = isinstance(value, list) and len(value) <= meta["max_items"]
+        if not ok or not all(_is_int(v) and meta["lo"] <= v <= meta["hi"] for v in value):
+            raise ContractError(
+                path,
+                f"must be a list of at most {meta['max_items']} integers {meta['lo']}..{meta['hi']}, got {show(value)}",
+            )
+        return list(value)
     raise AssertionError(f"unknown field kind {kind}")
+
+
+def _parse_matrix(meta, value, path):
+    rows, cols = meta["rows"], meta["cols"]
+    if value == []:
+        return []
+    ok = isinstance(value, list) and len(value) == rows
+    ok = ok and all(isinstance(r, list) and len(r) == cols and all(_is_number(v) for v in r) for r in value)
+    if not ok:
+        raise ContractError(
+            path, f"must be a {rows} x {cols} matrix (a list of {rows} rows of {cols} numbers) or [], got {show(value)}"
+        )
+    return [[float(v) for v in r] for r in value]
 
 
 def _parse_nested(cls, value, path):
@@ -248,20 +282,26 @@ def parse_record(cls, data: Any, path: str):
     return record
 
 
-def dump_record(record) -> dict:
+def dump_record(record, stable: bool = False) -> dict:
+    """Plain JSON data of a record. `stable=True` leaves out fields added in a later revision of the
+    contract (metadata `since` > 1) while they hold their default: what a record meant before such a
+    field existed then dumps -- and hashes -- exactly as it did, so old folders keep their spec hash."""
     out = {}
     for f in fields(record):
-        out[f.name] = _dump_value(getattr(record, f.name))
+        value = getattr(record, f.name)
+        if stable and f.metadata.get("since", 1) > 1 and value == default_of(f):
+            continue
+        out[f.name] = _dump_value(value, stable)
     return out
 
 
-def _dump_value(value):
+def _dump_value(value, stable: bool = False):
     if is_dataclass(value):
-        return dump_record(value)
+        return dump_record(value, stable)
     if isinstance(value, list):
-        return [_dump_value(v) for v in value]
+        return [_dump_value(v, stable) for v in value]
     if isinstance(value, dict):
-        return {k: _dump_value(v) for k, v in value.items()}
+        return {k: _dump_value(v, stable) for k, v in value.items()}
     return value
 
 

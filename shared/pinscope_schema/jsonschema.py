@@ -64,6 +64,13 @@ def _value_schema(meta: dict) -> dict:
         return {"oneOf": [arr, {"type": "null"}]} if meta["nullable"] else arr
     if kind == "box_list":
         return {"type": "array", "items": {"type": "array", "items": {"type": "integer"}, "minItems": 4, "maxItems": 4}}
+    if kind == "matrix":
+        row = {"type": "array", "items": {"type": "number"}, "minItems": meta["cols"], "maxItems": meta["cols"]}
+        full = {"type": "array", "items": row, "minItems": meta["rows"], "maxItems": meta["rows"]}
+        return {"oneOf": [full, {"type": "array", "maxItems": 0}]}
+    if kind == "index_list":
+        item = {"type": "integer", "minimum": meta["lo"], "maximum": meta["hi"]}
+        return {"type": "array", "items": item, "maxItems": meta["max_items"]}
     if kind == "number_map":
         return {"type": "object", "additionalProperties": {"type": "number"}}
     if kind == "text_map":
@@ -76,6 +83,8 @@ def record_schema(cls) -> dict:
     for f in fields(cls):
         schema = _value_schema(f.metadata)
         schema["description"] = f.metadata["doc"]
+        if f.metadata.get("unit") == "LENGTH":
+            schema["x-unit"] = "mm"  # every length of the contract is in millimetres
         if f.metadata["kind"] != "nested":
             default = default_of(f)
             if f.metadata["kind"] == "nested_list":

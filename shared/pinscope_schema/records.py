@@ -22,9 +22,11 @@ from .fields import (
     any_value,
     box_list,
     choice,
+    index_list,
     int_list,
     integer,
     join,
+    matrix,
     nested,
     number,
     number_map,
@@ -60,7 +62,12 @@ def check_relative_file(value: str, path: str) -> None:
 
 @dataclass
 class SampleRow(Record):
-    """One labelled render. Defect parameters are in scene units and degrees (0 for OK)."""
+    """One labelled render. Defect parameters are in millimetres and degrees (0 for OK).
+
+    The camera of the image is recorded in OpenCV's convention (x right, y down, z forward): a world point X
+    (mm) maps to camera coordinates c = world_to_camera @ [X, 1]; perspective pixels are K @ (c / c_z),
+    orthographic ones K @ [c_x, c_y, 1] (K then holds pixels per mm). Pixel (0, 0) is the top-left pixel's
+    corner, so its centre is (0.5, 0.5). No lens distortion."""
 
     PATH = "row"
     file_name: str = text(
@@ -74,9 +81,9 @@ class SampleRow(Record):
     )
     mode: str = text("ok", "Defect mode of the label class.")
     shape: str = text("", "Shape the defective pin was rendered with ('' for OK).")
-    dx: float = number(0.0, -1000.0, 1000.0, "Shift along X (scene units).")
-    dy: float = number(0.0, -1000.0, 1000.0, "Shift along Y (scene units).")
-    dz: float = number(0.0, -1000.0, 1000.0, "Shift along Z (negative = pushed in).")
+    dx: float = number(0.0, -1000.0, 1000.0, "Shift along X (mm).")
+    dy: float = number(0.0, -1000.0, 1000.0, "Shift along Y (mm).")
+    dz: float = number(0.0, -1000.0, 1000.0, "Shift along Z in mm (negative = pushed in).")
     tilt_x: float = number(0.0, -90.0, 90.0, "Tilt about X in degrees (about the pin's base).")
     tilt_y: float = number(0.0, -90.0, 90.0, "Tilt about Y in degrees (about the pin's base).")
     view: str = text("centre", "Camera name.")
@@ -93,6 +100,12 @@ class SampleRow(Record):
         None, -100000, 100000, "Pixel box of the defective pin; null for OK.", lengths=(4,), nullable=True
     )
     sha256: dict = text_map("Content hashes of image/twin/mask (first 16 hex digits), for validation.")
+    projection: str = text("", "perspective or orthographic ('' in rows written before cameras were recorded).")
+    intrinsics: list = matrix(3, 3, "Camera matrix K of this image (pixels); [] if not recorded.")
+    world_to_camera: list = matrix(4, 4, "World (mm) to camera transform, OpenCV axes; [] if not recorded.")
+    hidden_pins: list = index_list(
+        0, 65535, "Pins the housing hides completely in this image (their pin_boxes entry is [0, 0, 0, 0])."
+    )
 
     def check(self, path):
         check_relative_file(self.file_name, join(path, "file_name"))
@@ -127,6 +140,10 @@ class ReferenceRow(Record):
     mask_file: str = text("", "Instance mask, relative to reference/ ('' if none).", relative_path=True)
     pin_boxes: list = box_list("Pixel box of every pin, in pin-index order.")
     sha256: dict = text_map("Content hashes (first 16 hex digits).")
+    projection: str = text("", "perspective or orthographic ('' in rows written before cameras were recorded).")
+    intrinsics: list = matrix(3, 3, "Camera matrix K of this image (pixels); [] if not recorded.")
+    world_to_camera: list = matrix(4, 4, "World (mm) to camera transform, OpenCV axes; [] if not recorded.")
+    hidden_pins: list = index_list(0, 65535, "Pins the housing hides completely in this image.")
 
     def check(self, path):
         check_relative_file(self.file_name, join(path, "file_name"))

@@ -1,14 +1,14 @@
 """The generation spec: everything needed to re-render a PinScope dataset.
 
 The panel, the headless CLI and dataset.json all carry this one dataclass tree (as JSON). Defaults
-reproduce the QEU seed scene (../shared/docs/METHOD.md §1): a 3 x 9 "mixed" array, pitch 1, square pins
-0.5 x 0.5 x 2, round pins r = 0.25, three cameras at z = 14, two area lights, classes OK / retract 0.5 /
-tilt_x 10 deg / tilt_y 10 deg.
+reproduce the QEU seed scene (docs/method.md §1): a 3 x 9 "mixed" array, pitch 1 mm, square pins
+0.5 x 0.5 x 2 mm, round pins r = 0.25 mm, three cameras 14 mm above the pins, two area lights, classes
+OK / retract 0.5 mm / tilt_x 10 deg / tilt_y 10 deg.
 
-Coordinates: pin (col, row) is 0-based, col along X, row along Y, centre at
-((col - (cols-1)/2) * pitch, (row - (rows-1)/2) * pitch, 0); pins are `pins.height` tall, centred on
-z = 0, so their base is at z = -height/2. Pin index (mask value - 1, `pin_boxes` order) = row * cols + col.
-QEU codes use 1-based column and row, as the blog did (`31D05` = column 3, row 1).
+Units: every length is in millimetres (the seed's scene unit becomes 1 mm), every angle in degrees.
+Coordinates (spec_part.py): pin (col, row) is 0-based, col along X, row along Y; pin index (mask
+value - 1, `pin_boxes` order) = row * cols + col. QEU codes use 1-based column and row, as the blog did
+(`31D05` = column 3, row 1). The part lives in spec_part.py, the camera and lights in spec_optics.py.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from .fields import (
     ContractError,
     Record,
     choice,
-    color,
+    dump_record,
     flag,
     int_list,
     integer,
@@ -34,14 +34,15 @@ from .fields import (
     number,
     text,
 )
+from .spec_optics import FIT_BY, LIGHT_PRESETS, ORIENTS, PROJECTIONS, RIGS, CameraSpec, LightSpec  # noqa: F401
+from .spec_part import HOUSING_KINDS, PATTERNS, SHAPE_LETTERS, SHAPES, GridSpec, HousingSpec, PinSpec  # noqa: F401
 
+# Additive revisions keep version 1: a field added later carries `since` and its default renders what the
+# spec rendered before, so old files read, validate and keep their hash (fields.dump_record).
 SCHEMA_VERSION = 1
-SHAPES = ("square", "round", "triangle", "hexagon")
-SHAPE_LETTERS = {"S": "square", "R": "round", "T": "triangle", "H": "hexagon"}
-PATTERNS = ("mixed", "square", "round", "checker", "triangle", "hexagon", "explicit")
 DEFECT_MODES = ("ok", "retract", "raise", "shift", "tilt_x", "tilt_y", "missing", "wrong_shape")
 # Modes whose `low`/`high` magnitude is meaningful, and its unit.
-MODE_UNITS = {"retract": "units", "raise": "units", "shift": "units", "tilt_x": "deg", "tilt_y": "deg"}
+MODE_UNITS = {"retract": "mm", "raise": "mm", "shift": "mm", "tilt_x": "deg", "tilt_y": "deg"}
 # Mode letters of QEU sample codes (`31D05` = column 3, row 1, retracted 0.5); OK samples are "OK".
 QEU_LETTERS = {
     "retract": "D",
@@ -58,106 +59,11 @@ NAME_PATTERN = r"[a-z][a-z0-9_]{0,31}"
 
 
 @dataclass
-class GridSpec(Record):
-    cols: int = integer(3, 1, 64, "Pins along X (the seed's 3 columns).", ui="Columns")
-    rows: int = integer(9, 1, 64, "Pins along Y (the seed's 9 rows).", ui="Rows")
-    pitch: float = number(1.0, 0.05, 100.0, "Distance between neighbouring pin centres.", unit="LENGTH")
-    pattern: str = choice(
-        "mixed",
-        PATTERNS,
-        "Per-cell shape: mixed = the seed's rule (round where (col == 1 and row % 3 == 0) or "
-        "(col != 1 and (row + 1) % 3 == 0)), checker alternates square/round, explicit reads `cells`.",
-    )
-    cells: str = text(
-        "",
-        "Explicit pattern: one group per row (row 0 first) separated by '/', one letter per column: "
-        "S square, R round, T triangle, H hexagon. Used when pattern is explicit.",
-        pattern=r"[SRTH/]*",
-    )
-
-    def check(self, path):
-        if self.pattern == "explicit":
-            groups = self.cells.split("/") if self.cells else []
-            if len(groups) != self.rows or any(len(g) != self.cols for g in groups):
-                raise ContractError(
-                    join(path, "cells"),
-                    f"must hold {self.rows} groups of {self.cols} letters (S, R, T, H) separated by '/', "
-                    f"got {self.cells!r}",
-                )
-
-    def shape_at(self, col: int, row: int) -> str:
-        """Pin shape of one cell. The seed's `mixed` rule counts col/row from 0 (x in 0..2, y in 0..8)."""
-        p = self.pattern
-        if p in SHAPES:
-            return p
-        if p == "mixed":
-            is_round = (col == 1 and row % 3 == 0) or (col != 1 and (row + 1) % 3 == 0)
-            return "round" if is_round else "square"
-        if p == "checker":
-            return "square" if (col + row) % 2 == 0 else "round"
-        return SHAPE_LETTERS[self.cells.split("/")[row][col]]
-
-    def shapes(self) -> list[str]:
-        """Shapes of every pin in pin-index order (row * cols + col)."""
-        return [self.shape_at(c, r) for r in range(self.rows) for c in range(self.cols)]
-
-    @property
-    def pin_count(self) -> int:
-        return self.rows * self.cols
-
-
-@dataclass
-class PinSpec(Record):
-    height: float = number(2.0, 0.05, 100.0, "Pin length (Blender's default cylinder depth 2).", unit="LENGTH")
-    square_width: float = number(0.5, 0.01, 100.0, "Side of a square pin.", unit="LENGTH")
-    round_radius: float = number(0.25, 0.005, 50.0, "Radius of a round pin.", unit="LENGTH")
-    triangle_side: float = number(0.5, 0.01, 100.0, "Side of a triangular pin.", unit="LENGTH")
-    hexagon_radius: float = number(0.25, 0.005, 50.0, "Circumradius of a hexagonal pin.", unit="LENGTH")
-    round_segments: int = integer(32, 6, 256, "Facets of a round pin.")
-    color: list = color((0.5, 0.8, 0.8), "Base colour of the pins (seed: about (0.4-0.6, 0.8, 0.8)).")
-    color_jitter: float = number(0.1, 0.0, 0.5, "Per-sample uniform jitter of each colour channel (+/-).")
-    roughness: float = number(0.35, 0.0, 1.0, "Principled BSDF roughness of the pins.")
-    metallic: float = number(0.6, 0.0, 1.0, "Principled BSDF metallic of the pins.")
-
-    def footprint(self, shape: str) -> float:
-        """Largest width of a pin of `shape` seen from above (to check it fits in the pitch)."""
-        return {
-            "square": self.square_width,
-            "round": 2.0 * self.round_radius,
-            "triangle": self.triangle_side,
-            "hexagon": 2.0 * self.hexagon_radius,
-        }[shape]
-
-    def width_field(self, shape: str) -> str:
-        return {
-            "square": "square_width",
-            "round": "round_radius",
-            "triangle": "triangle_side",
-            "hexagon": "hexagon_radius",
-        }[shape]
-
-
-@dataclass
-class HousingSpec(Record):
-    kind: str = choice("block", ("block", "none"), "Housing the pins stand in: a rectangular block, or none.")
-    margin: float = number(0.5, 0.0, 50.0, "Housing border beyond the outer pins' cells.", unit="LENGTH")
-    height: float = number(
-        0.8,
-        0.0,
-        100.0,
-        "Height of the housing top above the pins' base (must be above 0, below the pin).",
-        unit="LENGTH",
-    )
-    chamfer: float = number(0.0, 0.0, 10.0, "Bevel of the housing's top edges (0 = sharp).", unit="LENGTH")
-    color: list = color((0.08, 0.08, 0.09), "Housing colour.")
-
-
-@dataclass
 class DefectClass(Record):
     PATH = "defect"
     name: str = text("ok", "Label name written to the dataset (lower case, digits, '_').", pattern=NAME_PATTERN)
     mode: str = choice("ok", DEFECT_MODES, "What happens to the defective pin.")
-    low: float = number(0.0, -1000.0, 1000.0, "Smallest magnitude (units for retract/raise/shift, deg for tilts).")
+    low: float = number(0.0, -1000.0, 1000.0, "Smallest magnitude (mm for retract/raise/shift, degrees for tilts).")
     high: float = number(0.0, -1000.0, 1000.0, "Largest magnitude (a fixed value when low == high).")
     random_sign: bool = flag(False, "Draw the sign at random (tilts and shifts both ways).")
     quota: float = number(1.0, 0.0, 1000.0, "Relative share of this class in every split.")
@@ -207,31 +113,6 @@ class DefectSpec(Record):
 
 
 @dataclass
-class CameraSpec(Record):
-    rig: str = choice("qeu3", ("qeu3", "centre"), "qeu3 = the seed's left/centre/right cameras; centre = one.")
-    height: float = number(14.0, 0.5, 1000.0, "Camera height above the pins' centre plane.", unit="LENGTH")
-    lens: float = number(50.0, 1.0, 5000.0, "Focal length in mm (36 mm sensor width).")
-    offset: float = number(1.0, 0.0, 100.0, "Left/right camera offset along Y (seed: 1).", unit="LENGTH")
-    tilt: float = number(4.09, 0.0, 45.0, "Left/right camera tilt toward the array (seed: 4.09 deg).")
-    jitter_x: float = number(0.025, 0.0, 10.0, "Per-shot camera shift range along X (+/-).", unit="LENGTH")
-    jitter_y: float = number(0.05, 0.0, 10.0, "Per-shot camera shift range along Y (+/-).", unit="LENGTH")
-    jitter_rot_z: float = number(0.5, 0.0, 45.0, "Per-shot camera roll range in degrees (+/-).")
-
-    @property
-    def views(self) -> list[str]:
-        return ["left", "centre", "right"] if self.rig == "qeu3" else ["centre"]
-
-
-@dataclass
-class LightSpec(Record):
-    energy: float = number(350.0, 0.0, 1e6, "Area light power in W (seed: 350).")
-    energy_jitter: float = number(50.0, 0.0, 1e6, "Added per shot: U(0, energy_jitter) (seed: 50).")
-    size_x: float = number(1.0, 0.01, 1000.0, "Area light rectangle size X (seed: 1).", unit="LENGTH")
-    size_y: float = number(10.0, 0.01, 1000.0, "Area light rectangle size Y (seed: 10).", unit="LENGTH")
-    world_strength: float = number(0.05, 0.0, 100.0, "Ambient world light (0 = black).")
-
-
-@dataclass
 class RenderSpec(Record):
     engine: str = choice("CYCLES", ENGINES, "CYCLES (default), WORKBENCH (fast, flat), EEVEE (slow on CPU).")
     width: int = integer(288, 8, 8192, "Image width in pixels.")
@@ -271,10 +152,10 @@ class GenerationSpec(Record):
     seed: int = integer(0, 0, 2**31 - 1, "Every random choice derives from this seed and the sample index.")
     grid: GridSpec = nested(GridSpec, "Pin grid and shape pattern.")
     pins: PinSpec = nested(PinSpec, "Pin dimensions and material.")
-    housing: HousingSpec = nested(HousingSpec, "The block the pins stand in.")
+    housing: HousingSpec = nested(HousingSpec, "The housing the pins stand in.")
     defects: DefectSpec = nested(DefectSpec, "Defect classes and quotas.")
-    camera: CameraSpec = nested(CameraSpec, "Camera rig and per-shot jitter.")
-    lights: LightSpec = nested(LightSpec, "The two area lights of the seed.")
+    camera: CameraSpec = nested(CameraSpec, "Camera rig, lens and sensor, fitting, per-shot jitter.")
+    lights: LightSpec = nested(LightSpec, "Lighting preset, level and jitter.")
     render: RenderSpec = nested(RenderSpec, "Engine and image settings.")
     dataset: DatasetSpec = nested(DatasetSpec, "Split sizes and per-sample outputs.")
 
@@ -292,19 +173,7 @@ class GenerationSpec(Record):
 
     def check(self, path):
         self._check_pins_fit(path)
-        housing = join(path, "housing")
-        if self.housing.kind != "none":
-            if self.housing.height <= 0 or self.housing.height >= self.pins.height:
-                raise ContractError(
-                    join(housing, "height"),
-                    f"must be above 0 and below spec.pins.height ({self.pins.height}), got {self.housing.height}",
-                )
-            if self.housing.chamfer > min(self.housing.margin, self.housing.height):
-                raise ContractError(
-                    join(housing, "chamfer"),
-                    f"must be at most min(margin, height) = "
-                    f"{min(self.housing.margin, self.housing.height)}, got {self.housing.chamfer}",
-                )
+        self._check_housing(join(path, "housing"))
         pin = self.defects.pin
         if pin is not None and (pin[0] >= self.grid.cols or pin[1] >= self.grid.rows):
             raise ContractError(
@@ -320,6 +189,37 @@ class GenerationSpec(Record):
             if cls.mode == "wrong_shape" and not set(self.grid.shapes()) <= {"square", "round"}:
                 raise ContractError(
                     f"{path}.defects.classes[{i}].mode", "wrong_shape needs a grid of square and/or round pins only"
+                )
+
+    def _check_housing(self, housing):
+        if self.housing.kind == "none":
+            return
+        if self.housing.height <= 0 or self.housing.height >= self.pins.height:
+            raise ContractError(
+                join(housing, "height"),
+                f"must be above 0 and below spec.pins.height ({self.pins.height}), got {self.housing.height}",
+            )
+        if self.housing.chamfer > min(self.housing.margin, self.housing.height):
+            raise ContractError(
+                join(housing, "chamfer"),
+                f"must be at most min(margin, height) = "
+                f"{min(self.housing.margin, self.housing.height)}, got {self.housing.chamfer}",
+            )
+        if self.housing.kind == "shroud":
+            wall = min(self.housing.wall_thickness, self.housing.wall_height)
+            if self.housing.chamfer > wall:
+                raise ContractError(
+                    join(housing, "chamfer"),
+                    f"bevels the shroud's walls: must be at most min(wall_thickness, wall_height) = {wall}, "
+                    f"got {self.housing.chamfer}",
+                )
+        if self.housing.kind == "cavities":
+            hole = max(self.pins.footprint(s) for s in set(self.grid.shapes())) + 2 * self.housing.cavity_clearance
+            if hole >= self.grid.pitch:
+                raise ContractError(
+                    join(housing, "cavity_clearance"),
+                    f"makes the holes {hole:.3g} mm wide: they must be narrower than spec.grid.pitch "
+                    f"({self.grid.pitch}), got {self.housing.cavity_clearance}",
                 )
 
     def _check_pins_fit(self, path):
@@ -338,8 +238,14 @@ class GenerationSpec(Record):
         return self.defects.labels
 
     def fingerprint(self) -> str:
-        """Content hash of the spec: a dataset folder belongs to exactly one spec."""
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+        """Content hash of the spec: a dataset folder belongs to exactly one spec.
+
+        Fields added after the first revision count only once they leave their default (their default
+        reproduces what the spec rendered before they existed), so a folder rendered before they were
+        added keeps its hash and resumes.
+        """
+        data = dump_record(self, stable=True)
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
 MAX_SPEC_BYTES = 4 * 1024 * 1024  # a spec is a few KB; anything this large is not one (or is /dev/zero)

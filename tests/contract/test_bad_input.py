@@ -25,7 +25,37 @@ SPEC_CASES = [
     ({"pins": {"color": [1, 2, 3]}}, "spec.pins.color: must be an RGB list of 3 numbers 0..1"),
     ({"housing": {"height": -0.1}}, "spec.housing.height: must be a number 0.0..100.0, got -0.1"),
     ({"housing": {"height": 0.0}}, "spec.housing.height: must be above 0 and below spec.pins.height"),
-    ({"housing": {"kind": "tube"}}, "spec.housing.kind: must be one of block, none; got 'tube'"),
+    ({"housing": {"kind": "tube"}}, "spec.housing.kind: must be one of block, shroud, cavities, none; got 'tube'"),
+    # A user's own part and optics (millimetres, fitting, a real camera, housing variants).
+    ({"camera": {"fill": 0}}, "spec.camera.fill: must be above 0 and at most 1, got 0.0"),
+    ({"camera": {"fill": -0.2}}, "spec.camera.fill: must be a number 0.0..1.0, got -0.2"),
+    ({"camera": {"fill": 1.5}}, "spec.camera.fill: must be a number 0.0..1.0, got 1.5"),
+    ({"camera": {"sensor_width": 0}}, "spec.camera.sensor_width: must be a number 0.1..1000.0, got 0"),
+    ({"camera": {"sensor_height": 0}}, "spec.camera.sensor_height: must be a number 0.1..1000.0, got 0"),
+    ({"camera": {"working_distance": -50}}, "spec.camera.working_distance: must be a number 0.1..100000.0, got -50"),
+    ({"camera": {"projection": "fisheye"}}, "spec.camera.projection: must be one of perspective, orthographic;"),
+    ({"camera": {"fit_by": "zoom"}}, "spec.camera.fit_by: must be one of distance, focal_length; got 'zoom'"),
+    ({"lights": {"preset": "disco"}}, "spec.lights.preset: must be one of seed, ring, coaxial, dome, low_angle,"),
+    (
+        {"housing": {"kind": "cavities", "cavity_depth": 0.9}},
+        "spec.housing.cavity_depth: must be above 0 and below spec.housing.height (0.8) for cavities, got 0.9",
+    ),
+    (
+        {"housing": {"kind": "shroud", "wall_thickness": 0.6}},
+        "spec.housing.wall_thickness: must be above 0 and below spec.housing.margin (0.5) for a shroud, got 0.6",
+    ),
+    (
+        {"housing": {"kind": "cavities", "cavity_clearance": 0.3}},
+        "spec.housing.cavity_clearance: makes the holes 1.1 mm wide: they must be narrower than spec.grid.pitch",
+    ),
+    (
+        {"housing": {"kind": "block", "notch_width": 1.0, "notch_depth": 0.5}},
+        "spec.housing.notch_depth: must be above 0 and below spec.housing.margin (0.5) for a notch, got 0.5",
+    ),
+    (
+        {"housing": {"kind": "shroud", "chamfer": 0.4}},
+        "spec.housing.chamfer: bevels the shroud's walls: must be at most min(wall_thickness, wall_height) = 0.3",
+    ),
     ({"colour": 1}, "spec.colour: unknown field; allowed: schema_version, name, seed"),
     ({"grid": {"rowz": 9}}, "spec.grid.rowz: unknown field; allowed: cols, rows, pitch, pattern, cells"),
     ({"schema_version": 2}, "spec.schema_version: version 2 is newer than this PinScope supports"),

@@ -1,0 +1,132 @@
+"""Inspection lighting presets, placed and powered for the part (pure: where each light is and how bright).
+
+Every preset is laid out around the point the cameras look at, in units of the part's long side L and the
+camera distance D, so it lights a 1 x 10 header like it lights a 2 x 40 one:
+- seed: the QEU blog's two area bars 4 mm to either side at 6 mm height (docs/method.md §1); without
+  fitting exactly as before (bars pushed out and lengthened with the grid), fitted scaled with the part.
+- ring: 12 small disc lights on a circle around the lens (22 deg off axis): even light, bright pin tips.
+- coaxial: one square diffuse panel just under the camera on its axis (what a beam splitter gives):
+  flat tips shine, tilted tips turn dark.
+- dome: 16 large panels on a hemisphere (30 and 60 deg elevation): soft, shadow-free light.
+- low_angle: 12 small lights at 10 deg elevation all round: edges and tilted faces catch the light, flat
+  tops stay dark.
+- backlight: a bright panel under the part that the camera sees: pins as silhouettes against it.
+Power: `lights.energy` (+ the shot's jitter) is the level; each light gets level x its share x the preset's
+factor x (part scale)^2 -- the factors are calibrated so a level of 350 exposes the pins about like the
+seed's bars do (docs/rendering.md), and the square keeps the irradiance as the rig grows with the part.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from .optics import aim_euler, optics_for, part_box, part_scale
+
+# Measured so that level 350 gives pins about as bright as the seed preset's (docs/rendering.md).
+PRESET_POWER = {"seed": 1.0, "ring": 1.0, "coaxial": 1.0, "dome": 1.0, "low_angle": 1.0, "backlight": 0.8 / 350.0}
+
+
+@dataclass(frozen=True)
+class LightPose:
+    name: str
+    location: tuple
+    rotation_deg: tuple  # Blender XYZ Euler in degrees; the light shines down its local -Z
+    size: float
+    size_y: float
+    shape: str = "RECTANGLE"  # RECTANGLE, SQUARE, DISK (area lights) or PANEL (an emissive plane the camera sees)
+    share: float = 1.0  # of the preset's power
+    level_key: str = "light_a"  # the jitter value that sets its level
+
+
+def _aimed(name, location, target, size, size_y, shape, share, key="light_level") -> LightPose:
+    euler = aim_euler(location, target, 0.0)
+    return LightPose(name, location, tuple(math.degrees(a) for a in euler), size, size_y, shape, share, key)
+
+
+def _seed_legacy(spec) -> list:
+    """The seed's two AREA bars, pushed out and lengthened with wider or longer grids (as always)."""
+    g, lights = spec.grid, spec.lights
+    scale_x = max(1.0, g.cols * g.pitch / 3.0)
+    scale_y = max(1.0, g.rows * g.pitch / 9.0)
+    size_y = lights.size_y * scale_y
+    return [
+        LightPose("PinScope Light A", (4.0 * scale_x, -0.2, 6.0), (0.8, 32.0, 0.0), lights.size_x, size_y),
+        LightPose(
+            "PinScope Light B",
+            (-4.0 * scale_x, 0.2, 6.0),
+            (-0.8, -32.0, 0.0),
+            lights.size_x,
+            size_y,
+            level_key="light_b",
+        ),
+    ]
+
+
+def _seed_fitted(spec, optics) -> list:
+    """The seed's bars scaled with the part (5 mm above the tips of a 10 mm part), turned with the image so
+    the bars lie along its width."""
+    s, lights, aim = optics.scale, spec.lights, optics.aim
+    turn = optics.roll - 90.0
+    c, si = math.cos(math.radians(turn)), math.sin(math.radians(turn))
+    out = []
+    for name, (x, y, z), rot, key in (
+        ("PinScope Light A", (4.0, -0.2, 5.0), (0.8, 32.0, 0.0), "light_a"),
+        ("PinScope Light B", (-4.0, 0.2, 5.0), (-0.8, -32.0, 0.0), "light_b"),
+    ):
+        loc = (aim[0] + s * (c * x - si * y), aim[1] + s * (si * x + c * y), aim[2] + s * z)
+        rotation = (rot[0], rot[1], rot[2] + turn)
+        out.append(LightPose(name, loc, rotation, lights.size_x * s, lights.size_y * s, level_key=key))
+    return out
+
+
+def _ring(name, aim, radius, height, count, size, shape, share, phase=0.0) -> list:
+    """`count` lights on a circle of `radius` at `height` above `aim`, each aimed at it."""
+    out = []
+    for i in range(count):
+        angle = phase + 2.0 * math.pi * i / count
+        loc = (aim[0] + radius * math.cos(angle), aim[1] + radius * math.sin(angle), aim[2] + height)
+        out.append(_aimed(f"{name} {i:02d}", loc, aim, size, size, shape, share))
+    return out
+
+
+def _on_hemisphere(name, aim, radius, elevation_deg, count, size, shape, share, phase=0.0) -> list:
+    e = math.radians(elevation_deg)
+    return _ring(name, aim, radius * math.cos(e), radius * math.sin(e), count, size, shape, share, phase)
+
+
+def light_rig(spec) -> list:
+    """The lights of `spec.lights.preset` for this part and camera."""
+    preset = spec.lights.preset
+    optics = optics_for(spec)
+    if preset == "seed":
+        return _seed_fitted(spec, optics) if optics.fitted else _seed_legacy(spec)
+    box = part_box(spec)
+    long_side, aim, d = box.long_side, optics.aim, optics.distance
+    if preset == "ring":
+        r = d * math.tan(math.radians(22.0))
+        return _ring("PinScope Ring", aim, r, 0.9 * d, 12, 0.15 * r, "DISK", 1.0 / 12)
+    if preset == "coaxial":
+        loc = (aim[0], aim[1], aim[2] + 0.9 * d)
+        return [_aimed("PinScope Coaxial", loc, aim, 0.3 * d, 0.3 * d, "SQUARE", 1.0)]
+    if preset == "dome":
+        radius = max(0.75 * long_side, 0.5 * d)
+        low = _on_hemisphere("PinScope Dome 30", aim, radius, 30.0, 8, 0.7 * radius, "SQUARE", 1.0 / 16)
+        high = _on_hemisphere("PinScope Dome 60", aim, radius, 60.0, 8, 0.7 * radius, "SQUARE", 1.0 / 16, math.pi / 8)
+        return low + high
+    if preset == "low_angle":
+        radius = 0.9 * long_side
+        return _on_hemisphere("PinScope Low", aim, radius, 10.0, 12, 0.15 * radius, "DISK", 1.0 / 12)
+    # backlight: an emissive panel under the part, wide enough to fill the view behind it
+    side = 4.0 * long_side
+    loc = (aim[0], aim[1], box.zmin - 0.05 * long_side)
+    return [LightPose("PinScope Backlight", loc, (0.0, 0.0, 0.0), side, side, "PANEL", 1.0, "light_level")]
+
+
+def light_power(spec, pose: LightPose, jitter: dict) -> float:
+    """Watts for an area light (emission strength for the backlight panel) in this shot."""
+    level = jitter.get(pose.level_key, spec.lights.energy)
+    preset = spec.lights.preset
+    if preset == "seed" and not optics_for(spec).fitted:
+        return level  # the seed's bars: the level is each bar's power, as it always was
+    return level * pose.share * PRESET_POWER[preset] * part_scale(spec) ** 2
