@@ -15,7 +15,7 @@ RUN ?= runs/default
 CKPTS ?=
 PYTEST_FLAGS ?= -q
 
-.PHONY: validate bench setup test test-matrix test-contract test-blender test-trainer lint format render train attention demo addon bench clean
+.PHONY: validate bench peer-bench setup test test-matrix test-contract test-blender test-trainer lint format render train attention demo addon bench clean
 
 setup: $(BPY_STAMP) $(TRAIN_STAMP)
 
@@ -119,3 +119,16 @@ bench: setup
 	$(BPY_PY) bench/render_bench.py
 	$(BPY_PY) bench/render_scale_bench.py
 	$(TRAIN_PY) bench/train_bench.py
+
+# PinScope vs BlenderProc 2.8 (bench/peer_bench.py) in an env of its own: bpy 4.2 LTS + blenderproc from pip.
+# It runs with no network at all (a private network namespace), so nothing can be downloaded at run time.
+BPROC_ENV := $(VENVS)/blenderproc
+PEER_ARGS ?=
+$(BPROC_ENV)/.pinscope-ready: Makefile requirements/blenderproc.txt
+	@echo "== setting up the BlenderProc env ($(BPROC_ENV)): bpy 4.2, blenderproc 2.8 and what it needs"
+	test -x $(BPROC_ENV)/bin/python || $(PYTHON) -m venv $(BPROC_ENV)
+	$(BPROC_ENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements/blenderproc.txt
+	touch $@
+
+peer-bench: $(BPROC_ENV)/.pinscope-ready
+	unshare -rn env USE_EXTERNAL_BPY_MODULE=1 $(BPROC_ENV)/bin/python bench/peer_bench.py $(PEER_ARGS)
