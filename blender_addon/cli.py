@@ -21,10 +21,6 @@ import signal
 import sys
 from pathlib import Path
 
-EXIT_BAD_INPUT = 2
-EXIT_INTERRUPTED = 130
-EXIT_FAILED = 1
-
 if __package__ in (None, ""):  # run as a script (`blender --python .../cli.py`): make the package importable
     _here = Path(__file__).resolve().parent
     for _path in (_here.parent / "shared", _here.parent):
@@ -129,6 +125,7 @@ def make_executor(args):
 
 def cmd_render(args, schema) -> int:
     from .dataset.pipeline import render  # lazy
+    from .dataset.worker import EXIT_INTERRUPTED  # lazy
 
     spec = schema.load_spec(args.spec)
     if args.workers < 1:
@@ -193,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         package = importlib.import_module(f"{Path(__file__).resolve().parent.name}.cli")
         return package.main(argv)
     from .contract import schema  # lazy
+    from .dataset.worker import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED  # lazy
 
     if argv is None:
         argv = sys.argv[1:]

@@ -21,12 +21,11 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from ..cli import EXIT_BAD_INPUT
 from ..contract import schema
 from .pipeline import Job, WorkerFailed, WorkUnit
 from .progress import last_log_line
 from .shards import done_in
-from .worker import start_locked
+from .worker import EXIT_BAD_INPUT, start_locked
 
 
 class Executor:

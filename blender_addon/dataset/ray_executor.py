@@ -19,10 +19,10 @@ import time
 from pathlib import Path
 
 from ..contract import schema
-from .executors import EXIT_BAD_INPUT, Executor
+from .executors import Executor
 from .pipeline import Job, WorkerFailed
 from .progress import last_log_line
-from .worker import start_locked
+from .worker import EXIT_BAD_INPUT, start_locked
 
 
 class ShardTaskError(RuntimeError):

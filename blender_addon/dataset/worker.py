@@ -18,6 +18,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+# What a PinScope render process's exit code means: the CLI returns these, the executors act on them.
+EXIT_FAILED = 1  # a write failed, or a worker could not finish its shard: fix the cause, run again to resume
+EXIT_BAD_INPUT = 2  # a one-line error about the input, nothing written: retrying cannot help
+EXIT_INTERRUPTED = 130  # stopped after the sample in hand (Ctrl+C, SIGTERM, Cancel): run again to resume
+
 PACKAGE_DIR = Path(__file__).resolve().parents[1]  # the add-on package (blender_addon/ in the repository)
 
 
