@@ -15,7 +15,7 @@ RUN ?= runs/default
 CKPTS ?=
 PYTEST_FLAGS ?= -q
 
-.PHONY: validate bench peer-bench setup test test-matrix test-contract test-blender test-trainer lint format render train attention demo addon bench clean
+.PHONY: doc-images validate bench peer-bench setup test test-matrix test-contract test-blender test-trainer lint format render train attention demo addon bench clean
 
 setup: $(BPY_STAMP) $(TRAIN_STAMP)
 
@@ -98,6 +98,11 @@ train: $(TRAIN_STAMP)
 
 attention: $(TRAIN_STAMP)
 	$(TRAIN_PY) -m pinscope_trainer.cli attention --run $(RUN) $(if $(CKPTS),--ckpts $(CKPTS),) $(ATTN_ARGS)
+
+# The documentation's preset and lighting pictures (docs/img/presets.png, lighting.png), rendered from the specs.
+doc-images: setup
+	$(BPY_PY) tools/render_doc_renders.py --out build/doc-renders
+	cd tools && ../$(TRAIN_PY) make_part_images.py --renders ../build/doc-renders --out ../docs/img
 
 addon: $(BPY_STAMP)
 	$(BPY_PY) tools/build_addon.py --out dist

@@ -128,6 +128,7 @@ def cmd_render(args, schema) -> int:
     from .dataset.worker import EXIT_INTERRUPTED  # lazy
 
     spec = schema.load_spec(args.spec)
+    check_optics(spec)
     if args.workers < 1:
         raise schema.ContractError("--workers", f"must be >= 1, got {args.workers}")
     if args.restart_every is not None and args.restart_every < 1:
@@ -177,8 +178,16 @@ def cmd_merge(args, schema) -> int:
     return 0
 
 
+def check_optics(spec) -> None:
+    """A part the camera cannot be fitted to is bad input: one line, before anything is written."""
+    from .core.optics import optics_for  # the package is importable only once main() has run
+
+    optics_for(spec)
+
+
 def cmd_spec(args, schema) -> int:
     spec = schema.GenerationSpec() if args.default else schema.load_spec(args.file)
+    check_optics(spec)
     print(json.dumps(spec.to_dict(), indent=2))
     return 0
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 
-from .optics import VIEW_SIDE, aim_euler, effective_sensor_width, jitter_extremes, optics_for, part_box
+from .optics import VIEW_SIDE, aim_euler, defect_room, effective_sensor_width, jitter_extremes, optics_for, part_box
 from .projection import CameraPose
 
 SENSOR_WIDTH = 36.0  # the seed's full-frame sensor width (mm)
@@ -67,7 +67,7 @@ def extreme_poses(spec) -> list:
 def clip_range(spec) -> tuple:
     """(clip_start, clip_end) holding the whole part in every view and jitter. Keeps the seed's 0.05 .. 100 where
     they hold it, so the seed renders as it always did."""
-    depths = [-pose.to_camera(c)[2] for pose in extreme_poses(spec) for c in part_box(spec).corners()]
+    depths = [-pose.to_camera(c)[2] for pose in extreme_poses(spec) for c in defect_room(spec).corners()]
     near, far = min(depths), max(depths)
     if optics_for(spec).fitted:
         return (max(near * 0.5, 1e-4), far * 3.0)
@@ -84,3 +84,22 @@ def fill_range(spec) -> tuple:
         us, vs = [p[0] for p in pts], [p[1] for p in pts]
         spans.append(max((max(us) - min(us)) / pose.width, (max(vs) - min(vs)) / pose.height))
     return min(spans), max(spans)
+
+
+def optics_summary(spec) -> list[str]:
+    """What the camera does for this part, in an inspection engineer's terms (the panel shows it)."""
+    optics = optics_for(spec)
+    width, height = spec.render.width, spec.render.height
+    if optics.projection == "orthographic":
+        fov = optics.ortho_scale
+        lens = f"telecentric, magnification {optics.sensor_width / optics.ortho_scale:.3g}x"
+    else:
+        fov = optics.distance * optics.sensor_width / optics.lens
+        lens = f"lens {optics.lens:.3g} mm"
+    low, high = fill_range(spec)
+    how = "fitted" if optics.fitted else "as placed"
+    return [
+        f"Camera {how}: {optics.distance:.4g} mm from the pin tips, {lens}",
+        f"Field of view {fov:.3g} x {fov * height / width:.3g} mm, {fov / width * 1000:.3g} um per pixel",
+        f"Part spans {low:.2f}-{high:.2f} of the image (fill {spec.camera.fill:.2f})",
+    ]

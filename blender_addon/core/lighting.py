@@ -12,8 +12,9 @@ camera distance D, so it lights a 1 x 10 header like it lights a 2 x 40 one:
   tops stay dark.
 - backlight: a bright panel under the part that the camera sees: pins as silhouettes against it.
 Power: `lights.energy` (+ the shot's jitter) is the level; each light gets level x its share x the preset's
-factor x (part scale)^2 -- the factors are calibrated so a level of 350 exposes the pins about like the
-seed's bars do (docs/rendering.md), and the square keeps the irradiance as the rig grows with the part.
+factor x (its distance to the part / the seed bars' distance)^2 -- the factors are calibrated so a level
+of 350 exposes the pins about like the seed's bars do (docs/rendering.md), and the square keeps the
+irradiance as the rig grows with the part.
 """
 
 from __future__ import annotations
@@ -21,10 +22,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .optics import aim_euler, optics_for, part_box, part_scale
+from .housing import pin_floor
+from .optics import aim_euler, optics_for, part_box
 
+# The seed's bars: 4 mm aside, 0.2 mm along, 6 mm above the pins' centre = 5 mm above their tips.
+REFERENCE_DISTANCE = math.sqrt(4.0**2 + 0.2**2 + 5.0**2)
 # Measured so that level 350 gives pins about as bright as the seed preset's (docs/rendering.md).
-PRESET_POWER = {"seed": 1.0, "ring": 1.0, "coaxial": 1.0, "dome": 1.0, "low_angle": 1.0, "backlight": 0.8 / 350.0}
+PRESET_POWER = {"seed": 1.0, "ring": 1.0, "coaxial": 0.03, "dome": 1.6, "low_angle": 2.5, "backlight": 0.8 / 350.0}
 
 
 @dataclass(frozen=True)
@@ -124,9 +128,35 @@ def light_rig(spec) -> list:
 
 
 def light_power(spec, pose: LightPose, jitter: dict) -> float:
-    """Watts for an area light (emission strength for the backlight panel) in this shot."""
+    """Watts for an area light (emission strength for the backlight panel) in this shot.
+
+    A light's power grows with the square of its distance to the part, so every preset lights a part the
+    same at any scale: the seed's bars stand REFERENCE_DISTANCE from the pins they light."""
     level = jitter.get(pose.level_key, spec.lights.energy)
     preset = spec.lights.preset
-    if preset == "seed" and not optics_for(spec).fitted:
+    optics = optics_for(spec)
+    if preset == "seed" and not optics.fitted:
         return level  # the seed's bars: the level is each bar's power, as it always was
-    return level * pose.share * PRESET_POWER[preset] * part_scale(spec) ** 2
+    if pose.shape == "PANEL":
+        return level * PRESET_POWER[preset]  # an emitter seen directly: its strength does not fall with distance
+    distance = math.dist(pose.location, optics.aim)
+    return level * pose.share * PRESET_POWER[preset] * (distance / REFERENCE_DISTANCE) ** 2
+
+
+def shadow_reach(spec) -> float:
+    """How far (mm, in the board plane) a pin's shadow can fall from the pin: a pin standing hv above the
+    housing, lit by a light H above the housing and d away, casts a shadow hv * d / (H - hv) long. Long for
+    grazing light (low_angle), short from above (ring, coaxial); the backlight casts none the camera sees.
+    A defect moves its pin's shadow, so a region render must reach this far (scene.region)."""
+    optics, box = optics_for(spec), part_box(spec)
+    floor = pin_floor(spec)
+    floor = box.zmin if floor is None else floor
+    hv = spec.pins.height / 2.0 - floor
+    reach = 0.0
+    for pose in light_rig(spec):
+        if pose.shape == "PANEL":
+            continue
+        height = pose.location[2] - floor
+        d = math.hypot(pose.location[0] - optics.aim[0], pose.location[1] - optics.aim[1]) + box.long_side / 2.0
+        reach = max(reach, math.inf if height <= hv else hv * d / (height - hv))
+    return reach

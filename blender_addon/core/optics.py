@@ -17,12 +17,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from ..contract import schema
 from .housing import part_top
 from .layout import housing_box, pin_base_z
 from .projection import ORTHOGRAPHIC, CameraPose
 
 VIEW_SIDE = {"left": -1.0, "centre": 0.0, "right": 1.0}
 SEED_PART = 10.0  # long side (mm) of the seed's housing: 9 rows at 1 mm pitch + 2 x 0.5 mm margin
+REACH_FILL = 0.98  # a defective pin may come this close to the image border, never past it
 
 
 @dataclass(frozen=True)
@@ -85,15 +87,23 @@ def pin_tip_z(spec) -> float:
 
 
 def part_box(spec) -> PartBox:
-    """The housing (or the pin cells without one), up to the highest pin tip or wall, widened by how far a
-    defective pin can lean out (tilt) or move (shift) and raised by how far it can rise."""
-    g, pins = spec.grid, spec.pins
+    """The part at rest: the housing (or the pin cells without one), from the pins' base up to the highest
+    pin tip or wall. `camera.fill` is the share of the image this box spans."""
+    g = spec.grid
     box = housing_box(spec)
     if box is not None:
         xmin, xmax, ymin, ymax = box.xmin, box.xmax, box.ymin, box.ymax
     else:
         xmin, xmax = -g.cols * g.pitch / 2.0, g.cols * g.pitch / 2.0
         ymin, ymax = -g.rows * g.pitch / 2.0, g.rows * g.pitch / 2.0
+    return PartBox(xmin, xmax, ymin, ymax, pin_base_z(spec), max(pin_tip_z(spec), part_top(spec)))
+
+
+def defect_room(spec) -> PartBox:
+    """The part plus where a defective pin can get to: an edge pin leaning out by height * sin(tilt) or
+    shifted, a pin raised. The camera keeps this inside the image (REACH_FILL), backing off only if the
+    part itself at `fill` would let a defect leave it."""
+    g, pins, part = spec.grid, spec.pins, part_box(spec)
     reach, rise = 0.0, 0.0
     for cls in spec.defects.classes:
         big = max(abs(cls.low), abs(cls.high))
@@ -103,8 +113,16 @@ def part_box(spec) -> PartBox:
             reach = max(reach, big)
         elif cls.mode == "raise":
             rise = max(rise, big)
-    top = max(pin_tip_z(spec) + rise, part_top(spec))
-    return PartBox(xmin - reach, xmax + reach, ymin - reach, ymax + reach, pin_base_z(spec), top)
+    half = max(pins.footprint(shape) for shape in set(g.shapes())) / 2.0 + reach
+    field_x, field_y = (g.cols - 1) * g.pitch / 2.0 + half, (g.rows - 1) * g.pitch / 2.0 + half
+    return PartBox(
+        min(part.xmin, -field_x),
+        max(part.xmax, field_x),
+        min(part.ymin, -field_y),
+        max(part.ymax, field_y),
+        part.zmin,
+        max(part.zmax, pin_tip_z(spec) + rise),
+    )
 
 
 def base_roll(spec) -> float:
@@ -136,12 +154,8 @@ def side_axis(roll_deg: float) -> tuple:
     return (0.0, 1.0, 0.0) if abs(roll_deg - 90.0) < 1e-9 else (1.0, 0.0, 0.0)
 
 
-class FitError(ValueError):
-    """The part cannot be fitted as asked; `field` names the spec field to change (a one-line error)."""
-
-    def __init__(self, field: str, message: str):
-        self.field, self.message = field, message
-        super().__init__(f"{field}: {message}")
+class FitError(schema.ContractError):
+    """The part cannot be fitted as asked: a one-line `<spec field>: <problem>` like every bad spec."""
 
 
 def view_locations(spec, distance: float, aim: tuple, roll: float) -> dict:
@@ -207,9 +221,8 @@ def _fill_at_distance(spec, d, box, aim, roll, lens, sensor, scale) -> float:
     return fill_of(poses, box.corners())
 
 
-def _solve_distance(spec, box, aim, roll, lens, sensor, scale) -> float:
+def _solve_distance(spec, box, target, aim, roll, lens, sensor, scale) -> float:
     """Bisection on the camera distance: the fill falls as the camera backs away."""
-    target = spec.camera.fill
     tilt = math.radians(spec.camera.tilt if len(spec.camera.views) > 1 else 0.0)
     lo = (box.zmax - aim[2]) / math.cos(tilt) * (1.0 + 1e-6) + 1e-6
     hi = max(2.0 * lo, 1.0)
@@ -224,34 +237,41 @@ def _solve_distance(spec, box, aim, roll, lens, sensor, scale) -> float:
     return hi
 
 
-def _fitted(spec) -> dict:
-    """Solve the free quantity (distance, focal length or orthographic scale) for `camera.fill`."""
+def _check_working_distance(spec, room: PartBox, aim) -> None:
     cam = spec.camera
-    box, roll, scale = part_box(spec), base_roll(spec), part_scale(spec)
-    aim = (0.0, 0.0, pin_tip_z(spec))
-    sensor = effective_sensor_width(spec)
-    corners = box.corners()
+    d = cam.working_distance
+    if d * math.cos(math.radians(cam.tilt if len(cam.views) > 1 else 0.0)) <= room.zmax - aim[2]:
+        raise FitError(
+            "spec.camera.working_distance",
+            f"puts the camera inside the part (its top is {room.zmax - aim[2]:.3g} mm above the pin tips), got {d}",
+        )
+
+
+def _fitted(spec) -> dict:
+    """Solve the free quantity (distance, focal length or orthographic scale): the part at rest spans
+    `camera.fill`, unless a defective pin would then leave the image (then the room for it spans REACH_FILL)."""
+    cam = spec.camera
+    roll, scale = base_roll(spec), part_scale(spec)
+    aim, sensor = (0.0, 0.0, pin_tip_z(spec)), effective_sensor_width(spec)
+    goals = ((part_box(spec), cam.fill), (defect_room(spec), REACH_FILL))
     values = dict(lens=cam.lens, ortho_scale=0.0, distance=cam.working_distance)
-    ortho = cam.projection == ORTHOGRAPHIC
-    if not ortho and cam.fit_by == "distance":
-        values["distance"] = _solve_distance(spec, box, aim, roll, cam.lens, sensor, scale)
+    if cam.projection != ORTHOGRAPHIC and cam.fit_by == "distance":
+        values["distance"] = max(_solve_distance(spec, b, t, aim, roll, cam.lens, sensor, scale) for b, t in goals)
     else:
-        d = cam.working_distance
-        if d * math.cos(math.radians(cam.tilt if len(cam.views) > 1 else 0.0)) <= box.zmax - aim[2]:
-            raise FitError(
-                "spec.camera.working_distance",
-                f"puts the camera inside the part (its top is {box.zmax - aim[2]:.3g} mm above the pin tips), got {d}",
-            )
-        trial = 1.0
-        locations = view_locations(spec, d, aim, roll)
-        if ortho:
-            poses = trial_poses(spec, locations, aim, roll, cam.lens, sensor, trial, scale)
-            values["ortho_scale"] = trial * fill_of(poses, corners) / cam.fill
-        else:
-            poses = trial_poses(spec, locations, aim, roll, trial, sensor, 0.0, scale)
-            lens = trial * cam.fill / fill_of(poses, corners)
+        _check_working_distance(spec, goals[1][0], aim)
+        locations = view_locations(spec, cam.working_distance, aim, roll)
+        if cam.projection == ORTHOGRAPHIC:  # the image scales as 1 / ortho_scale: one trial solves it
+            poses = trial_poses(spec, locations, aim, roll, cam.lens, sensor, 1.0, scale)
+            values["ortho_scale"] = max(fill_of(poses, b.corners()) / t for b, t in goals)
+        else:  # ... and as the focal length
+            poses = trial_poses(spec, locations, aim, roll, 1.0, sensor, 0.0, scale)
+            lens = min(t / fill_of(poses, b.corners()) for b, t in goals)
             if not 1.0 <= lens <= 5000.0:
-                raise FitError("spec.camera.fit_by", f"focal_length would need a {lens:.3g} mm lens (allowed 1..5000)")
+                raise FitError(
+                    "spec.camera.working_distance",
+                    f"fitting the focal length at {cam.working_distance} mm would need a {lens:.3g} mm lens "
+                    "(allowed 1..5000): move the camera",
+                )
             values["lens"] = lens
     values.update(aim=aim, roll=roll, scale=scale, locations=view_locations(spec, values["distance"], aim, roll))
     return values

@@ -20,6 +20,11 @@ import errno
 import math
 import os
 
+from ..contract import schema
+from ..core.camera import camera_pose
+from ..core.layout import pin_centre
+from ..core.lighting import shadow_reach
+
 # Modes rendered in full even when region rendering is on. Measured per mode with
 # bench/render_scale_bench.py (docs/performance.md); empty means every mode passed the 40 dB check.
 FULL_RENDER_MODES: frozenset = frozenset()
@@ -29,8 +34,6 @@ PSNR_TARGET_DB = 40.0
 
 def pitch_pixels(spec, pose, plan) -> float:
     """How many pixels one grid pitch spans at the defective pin (the margin's unit)."""
-    from ..core.layout import pin_centre
-
     col, row = plan.pin
     centre = pin_centre(spec, col, row)
     top = spec.pins.height / 2.0
@@ -39,13 +42,25 @@ def pitch_pixels(spec, pose, plan) -> float:
     return math.hypot(ub - ua, vb - va)
 
 
+def margin_pitches(spec) -> float:
+    """The region's border in pitches: `render.region_margin`, grown to where a moved pin's shadow can fall
+    under the lighting preset (core.lighting.shadow_reach). The seed's bars keep the margin as set: measured
+    exact (>= 53 dB) at 1 pitch (docs/performance.md)."""
+    margin = spec.render.region_margin
+    if spec.lights.preset == "seed":
+        return margin
+    return max(margin, shadow_reach(spec) / spec.grid.pitch)
+
+
 def region_box(spec, pose, plan, defect_box, margin: float | None = None) -> list | None:
     """Pixel box [x0, y0, x1, y1) to re-render: the defect box grown by `margin` pitches, inside the image."""
     if defect_box is None or plan is None or plan.pin is None:
         return None
     if defect_box[2] <= defect_box[0] or defect_box[3] <= defect_box[1]:
         return None  # the housing hides the defect: nothing of it reaches a pixel, render in full
-    margin = spec.render.region_margin if margin is None else margin
+    margin = margin_pitches(spec) if margin is None else margin
+    if not math.isfinite(margin):
+        return None  # light from below the pin tips: a shadow can fall anywhere, render in full
     grow = int(math.ceil(margin * pitch_pixels(spec, pose, plan)))
     width, height = spec.render.width, spec.render.height
     x0, y0, x1, y1 = defect_box
@@ -69,8 +84,6 @@ def region_for(spec, plan, defect_box) -> list | None:
     """The box to region-render `plan` with, or None when it must be (or is better) rendered in full."""
     if not spec.render.region or plan is None or not plan.is_defective or defect_box is None:
         return None
-    from ..core.camera import camera_pose
-
     box = region_box(spec, camera_pose(spec, plan.view, plan.jitter), plan, defect_box)
     return box if wants_region(spec, plan, box) else None
 
@@ -117,8 +130,7 @@ def save_pixels(pixels, path) -> None:
     """Write (H, W, 4) bottom-up float pixels as an 8-bit RGB PNG via a temporary name."""
     import bpy
 
-    from ..contract import schema
-    from .render import require_complete_png
+    from .render import require_complete_png  # bpy: the pure part of this module must import without it
 
     height, width = pixels.shape[:2]
     image = bpy.data.images.new("pinscope_region_composite", width, height, alpha=False)
@@ -148,7 +160,7 @@ def composite(twin, region, box, height: int):
 def render_region(pin_scene, path, seed: int, box, twin_path) -> float:
     """Render the scene only inside `box` (grown by a pixel against edge rounding), paste it over the twin
     at `twin_path` and write the result to `path`. Returns the seconds spent inside the render call."""
-    from .render import render_image
+    from .render import render_image  # bpy (see above)
 
     scene = pin_scene.scene
     settings = scene.render

@@ -10,6 +10,7 @@ from __future__ import annotations
 import bpy
 
 from ..contract import schema
+from ..core.camera import optics_summary
 from . import panel_layout, properties, render_ops
 
 CATEGORY = "PinScope"
@@ -139,6 +140,23 @@ class PINSCOPE_PT_defects(_SpecSubPanel, bpy.types.Panel):
 class PINSCOPE_PT_camera(_SpecSubPanel, bpy.types.Panel):
     bl_label = "Camera & Lights"
     sections = PANELS["camera"].sections
+
+    def draw(self, context):
+        box = self.layout.box()
+        for line in optics_lines(context.scene):
+            box.label(text=line, icon="CAMERA_DATA" if line.startswith("Camera") else "BLANK1")
+        self.draw_sections(context, self.sections)
+
+
+def optics_lines(scene) -> list[str]:
+    """The fitted (or placed) camera of the panel's spec; the spec's one-line error when it has one."""
+    problem = properties.spec_problem(scene)
+    if problem:
+        return [problem]
+    try:
+        return optics_summary(properties.spec_from_scene(scene))
+    except schema.ContractError as err:  # the part cannot be fitted as asked
+        return [str(err)]
 
 
 class PINSCOPE_PT_render(_SpecSubPanel, bpy.types.Panel):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import bpy
 
 from ..contract import schema
+from ..scene.build import set_millimetres
 from . import spec_props
 
 GROUP_PREFIX = "PINSCOPE_PG_"
@@ -79,6 +80,7 @@ def ensure_initialised(scene, engine: str | None = None, device: str | None = No
         return
     spec_props.fill_empty_lists(scene.pinscope, schema.GenerationSpec)
     _apply_render_preferences(scene, engine, device, only_if_default=True)
+    set_millimetres(scene)  # spec lengths are mm: the panel shows them as mm
     scene.pinscope_session.initialised = True
 
 
@@ -114,6 +116,7 @@ def spec_problem(scene) -> str:
 
 def spec_to_scene(spec: schema.GenerationSpec, scene) -> None:
     spec_props.record_to_props(spec, scene.pinscope)
+    set_millimetres(scene)
     scene.pinscope_session.initialised = True
 
 

@@ -13,6 +13,8 @@ from pathlib import Path
 import bpy
 import numpy as np
 
+from blender_addon.scene.render import stdout_silenced
+
 PIXEL_BYTES = {0: 4, 1: 2, 2: 4}  # EXR pixel types: uint, half, float
 PIXEL_DTYPE = {0: "<u4", 1: "<f2", 2: "<f4"}
 
@@ -114,7 +116,8 @@ def object_index_pass(scene) -> np.ndarray:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             render.filepath = str(Path(tmp) / "index.exr")
-            bpy.ops.render.render(write_still=True, scene=scene.name)
+            with stdout_silenced():
+                bpy.ops.render.render(write_still=True, scene=scene.name)
             index = read_exr_channel(Path(tmp) / "index.exr", "R")
     finally:
         restore()

@@ -54,6 +54,17 @@ def test_spec_default_prints_the_contract_default():
             "spec.defects.classes[0].high",
         ),
         ({"render": {"engine": "LUXCORE"}}, "spec.render.engine"),
+        # a user's own part and optics
+        ({"camera": {"fit": True, "fill": 0}}, "spec.camera.fill"),
+        ({"camera": {"fit": True, "fill": 1.2}}, "spec.camera.fill"),
+        ({"camera": {"sensor_width": 0}}, "spec.camera.sensor_width"),
+        ({"camera": {"working_distance": -20}}, "spec.camera.working_distance"),
+        ({"camera": {"projection": "fisheye"}}, "spec.camera.projection"),
+        ({"lights": {"preset": "disco"}}, "spec.lights.preset"),
+        ({"housing": {"kind": "cavities", "height": 0.8, "cavity_depth": 1.0}}, "spec.housing.cavity_depth"),
+        ({"housing": {"kind": "shroud", "margin": 0.5, "wall_thickness": 0.7}}, "spec.housing.wall_thickness"),
+        ({"housing": {"kind": "tube"}}, "spec.housing.kind"),
+        ({"camera": {"fit": True, "fit_by": "focal_length", "working_distance": 0.5}}, "spec.camera.working_distance"),
     ],
 )
 def test_bad_spec_is_one_line_naming_the_field(tmp_path, change, field):

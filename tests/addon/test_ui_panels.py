@@ -180,3 +180,23 @@ def test_cancel_button_stops_on_the_next_tick_and_a_rerun_resumes(scene, tmp_pat
     assert schema.validate_dataset(tmp_path / "data", require_complete=False) == []
     assert bpy.ops.pinscope.render_dataset(blocking=True) == {"FINISHED"}
     assert schema.validate_dataset(tmp_path / "data") == []
+
+
+def test_the_camera_panel_shows_the_fitted_camera(scene):
+    header = Path(__file__).parents[2] / "specs" / "connectors" / "header-2x20-p2.54.json"
+    properties.spec_to_scene(schema.load_spec(header), scene)
+    lines = panels.optics_lines(scene)
+    assert lines[0].startswith("Camera fitted: ") and "mm from the pin tips" in lines[0]
+    assert "um per pixel" in lines[1] and "Part spans 0.9" in lines[2]
+    scene.pinscope.camera.working_distance = 0.5
+    scene.pinscope.camera.fit_by = "focal_length"
+    assert panels.optics_lines(scene)[0].startswith("spec.camera.working_distance: ")
+
+
+def test_the_panel_shows_lengths_in_millimetres(scene):
+    properties.spec_to_scene(schema.GenerationSpec(), scene)
+    units = scene.unit_settings
+    assert (units.system, units.length_unit) == ("METRIC", "MILLIMETERS") and units.scale_length == pytest.approx(0.001)
+    pitch = properties.generated[schema.GridSpec].bl_rna.properties["pitch"]
+    assert pitch.unit == "LENGTH"  # drawn with the scene's unit: "1 mm"
+    assert bpy.utils.units.to_string("METRIC", "LENGTH", 2.54 * 0.001, precision=3) == "2.54 mm"
