@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "shared")]
 
 import numpy as np  # noqa: E402
-from pinscope_schema import GenerationSpec, read_rows  # noqa: E402
+from pinscope_schema import GenerationSpec, read_rows, write_json_atomic  # noqa: E402
 
 from blender_addon.core.defects import every_mode_classes  # noqa: E402
 from blender_addon.core.png import read_png  # noqa: E402
@@ -153,7 +153,7 @@ def part_workers(args) -> None:
     rates, per_cpu = {}, {}
     with tempfile.TemporaryDirectory(prefix="pinscope-workers-") as tmp:
         spec_path = Path(tmp) / "spec.json"
-        spec_path.write_text(json.dumps(data))
+        write_json_atomic(spec_path, data)
         for workers in (1, 2):
             cpu_before = _children_cpu_s()
             start = time.perf_counter()
@@ -211,7 +211,7 @@ def part_memory(args) -> None:
     print(f"== memory of one worker: Workbench 32x16, {checkpoints[1]} samples (image + twin + mask each)")
     with tempfile.TemporaryDirectory(prefix="pinscope-memory-") as tmp:
         spec_path = Path(tmp) / "spec.json"
-        spec_path.write_text(json.dumps(data))
+        write_json_atomic(spec_path, data)
         progress = Path(tmp) / "progress.jsonl"
         start = time.perf_counter()
         process = run_cli(
