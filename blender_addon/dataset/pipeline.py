@@ -230,13 +230,13 @@ def render(
     if not todo and not damaged and (out / schema.MANIFEST).is_file():
         return _report(executor, out, items, done, skip, already=already, started=started)
     with executor:
-        job = Job(spec, out, [], Progress(0, already), should_stop, stream=stream, quiet=quiet)
-        if executor.in_process:
-            job.units = [WorkUnit(out, todo, shard)]
-        else:
-            _plan_worker_units(job, executor.workers)
-        job.progress = Progress(
-            sum(len(u.todo) for u in job.units),
+        units, spec_path = (
+            ([WorkUnit(out, todo, shard)], None)
+            if executor.in_process
+            else _plan_worker_units(spec, out, executor.workers)
+        )
+        progress = Progress(
+            sum(len(u.todo) for u in units),
             already,
             label="render" if executor.workers == 1 else f"render x{executor.workers}",
             jsonl=progress_jsonl,
@@ -244,32 +244,34 @@ def render(
             stream=stream,
             callback=on_progress,
         )
+        job = Job(spec, out, units, progress, should_stop, spec_path=spec_path, stream=stream, quiet=quiet)
         executor.run(job)
-        job.progress.finish()
+        progress.finish()
         merged = "" if job.stopped or executor.in_process else _merge_units(job)
     return _report(executor, out, items, done_in(out), skip, job=job, already=already, merged=merged, started=started)
 
 
-def _plan_worker_units(job: Job, count: int) -> None:
+def _plan_worker_units(spec, out: Path, count: int) -> tuple[list, Path]:
     """Claim the output, write the spec for the workers, and give every shard i/N a folder and its work.
 
     A shard with nothing left (the output or its folder already has all its samples) gets an empty shard
-    folder here, so the merge finds every shard i/N whatever happened before.
+    folder here, so the merge finds every shard i/N whatever happened before. Returns (units, spec path).
     """
-    spec, out = job.spec, job.out
     schema.DatasetWriter(out, spec)  # creates dataset.json for a new folder; repairs damaged rows
     in_out = done_in(out)
     work = out / WORK_DIR
     work.mkdir(exist_ok=True)
-    job.spec_path = work / "spec.json"
-    schema.write_json_atomic(job.spec_path, spec.to_dict())
+    spec_path = work / "spec.json"
+    schema.write_json_atomic(spec_path, spec.to_dict())
+    units = []
     for index in range(count):
         folder = work / shard_dir_name(index, count)
         schema.DatasetWriter(folder, spec, shard=[index, count])  # claim: the same spec, or a fresh shard
         todo = _missing(wanted(spec, (index, count)), in_out, done_in(folder))
         unit = WorkUnit(folder, todo, (index, count), skip_done_in=out)
         unit.progress_path.unlink(missing_ok=True)  # events of an earlier run are not this run's
-        job.units.append(unit)
+        units.append(unit)
+    return units, spec_path
 
 
 def _merge_units(job: Job) -> str:
