@@ -17,7 +17,6 @@ ratios are what to compare across machines, not the absolute times.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import statistics
 import sys
@@ -256,7 +255,7 @@ def main(argv=None) -> int:
         )
     print("targets: overhead <= 1.10, mask <= 10 % of an image render, ratio >= 1.5x (Cycles), >= 2.5x (Workbench)")
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+        schema.write_json_atomic(args.json, results)
     return 0
 
 

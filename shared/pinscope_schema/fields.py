@@ -30,7 +30,10 @@ def join(path: str, name: str | int) -> str:
 
 def show(value: Any) -> str:
     """A short, unambiguous rendering of a bad value for error messages."""
-    text = repr(value) if isinstance(value, str) else _json_like(value)
+    try:
+        text = repr(value) if isinstance(value, str) else _json_like(value)
+    except (RecursionError, ValueError):  # nested too deeply, or an int too long to print
+        return f"{type_name(value)} too large to show"
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -186,6 +189,27 @@ def parse_value(meta: dict, value: Any, path: str) -> Any:
         if not isinstance(value, list) or len(value) != 3 or not all(_is_number(c) and 0 <= c <= 1 for c in value):
             raise ContractError(path, f"must be an RGB list of 3 numbers 0..1, got {show(value)}")
         return [float(c) for c in value]
+    if kind == "any":
+        return value
+    if kind == "span":
+        return _parse_span(meta, value, path)
+    if kind == "choice_list":
+        return _parse_choice_list(meta, value, path)
+    return _parse_collection(meta, value, path)
+
+
+def _parse_choice_list(meta: dict, value: Any, path: str) -> list:
+    ok = isinstance(value, list) and all(v in meta["choices"] for v in value) and len(set(value)) == len(value)
+    if not ok:
+        raise ContractError(
+            path, f"must be a list of distinct choices from {', '.join(meta['choices'])}, got {show(value)}"
+        )
+    return list(value)
+
+
+def _parse_collection(meta: dict, value: Any, path: str) -> Any:
+    """parse_value for the kinds that hold other values: records, lists and maps."""
+    kind = meta["kind"]
     if kind == "nested":
         return _parse_nested(meta["cls"], value, path)
     if kind == "nested_list":
@@ -231,17 +255,6 @@ def parse_value(meta: dict, value: Any, path: str) -> Any:
                 f"must be a list of at most {meta['max_items']} integers {meta['lo']}..{meta['hi']}, got {show(value)}",
             )
         return list(value)
-    if kind == "span":
-        return _parse_span(meta, value, path)
-    if kind == "choice_list":
-        ok = isinstance(value, list) and all(v in meta["choices"] for v in value) and len(set(value)) == len(value)
-        if not ok:
-            raise ContractError(
-                path, f"must be a list of distinct choices from {', '.join(meta['choices'])}, got {show(value)}"
-            )
-        return list(value)
-    if kind == "any":
-        return value
     raise AssertionError(f"unknown field kind {kind}")
 
 
