@@ -15,7 +15,7 @@ RUN ?= runs/default
 CKPTS ?=
 PYTEST_FLAGS ?= -q
 
-.PHONY: doc-images validate bench setup test test-contract test-blender test-trainer lint format render train attention predict demo addon bench clean export check-anomalib
+.PHONY: robustness doc-images validate bench peer-bench setup test test-matrix test-contract test-blender test-trainer lint format render train attention predict demo addon bench clean export check-anomalib
 
 setup: $(BPY_STAMP) $(TRAIN_STAMP)
 
@@ -29,11 +29,30 @@ $(BPY_STAMP): Makefile requirements/blender.txt
 $(TRAIN_STAMP): Makefile trainer/pyproject.toml shared/pyproject.toml
 	@echo "== setting up the trainer env ($(TRAIN_ENV)): torch, transformers, datasets, ..."
 	test -x $(TRAIN_PY) || $(PYTHON) -m venv $(TRAIN_ENV)
-	$(TRAIN_PY) -m pip install -q --disable-pip-version-check -e ./shared -e "./trainer[dev]"
+	$(TRAIN_PY) -m pip install -q --disable-pip-version-check -e "./shared[test]" -e "./trainer[dev]"
 	touch $@
 
 test: setup
 	$(MAKE) --no-print-directory test-contract test-blender test-trainer lint
+
+# The Blender tier on every supported Blender line: 4.2 LTS, 4.5 LTS, 5.0 (bpy from pip, Python 3.11,
+# numpy<2, each in its own env). 5.0 is the default env (.venvs/blender: bpy>=4.2,<5.1 resolves to 5.0.x).
+BPY_MATRIX ?= 4.2 4.5
+test-matrix: $(BPY_STAMP) $(foreach v,$(BPY_MATRIX),$(VENVS)/bpy-$(v)/.pinscope-ready)
+	@for v in $(BPY_MATRIX); do \
+	  echo "== Blender tier on bpy $$v ($(VENVS)/bpy-$$v)"; \
+	  $(VENVS)/bpy-$$v/bin/python -m pytest $(PYTEST_FLAGS) tests/addon || exit 1; \
+	done
+	@echo "== Blender tier on bpy 5.0 ($(BPY_ENV))"
+	$(BPY_PY) -c "import bpy, sys; sys.exit(0 if bpy.app.version[:2] == (5, 0) else 'expected bpy 5.0.x in $(BPY_ENV)')"
+	$(BPY_PY) -m pytest $(PYTEST_FLAGS) tests/addon
+
+$(VENVS)/bpy-%/.pinscope-ready: Makefile requirements/blender.txt
+	@echo "== setting up the bpy $* env ($(VENVS)/bpy-$*)"
+	test -x $(VENVS)/bpy-$*/bin/python || $(PYTHON) -m venv $(VENVS)/bpy-$*
+	$(VENVS)/bpy-$*/bin/python -m pip install -q --disable-pip-version-check -r requirements/blender.txt "bpy>=$*,<$*.999"
+	$(VENVS)/bpy-$*/bin/python -c "import site,os; p=site.getsitepackages()[0]; open(os.path.join(p,'pinscope-repo.pth'),'w').write(os.path.abspath('shared')+'\n'+os.path.abspath('.')+'\n')"
+	touch $@
 
 test-contract: $(TRAIN_STAMP)
 	@echo "== contract tier (standard library + the real datasets loader)"
@@ -128,10 +147,32 @@ demo: setup
 	$(MAKE) --no-print-directory render SPEC=specs/default.json DATA=$(DEMO_DATA) && \
 	$(MAKE) --no-print-directory train DATA=$(DEMO_DATA) RUN=$(DEMO_RUN) TRAIN_ARGS="$(DEMO_TRAIN_ARGS)" && \
 	$(MAKE) --no-print-directory attention RUN=$(DEMO_RUN) CKPTS=all && \
-	$(TRAIN_PY) tools/demo_summary.py --data $(DEMO_DATA) --run $(DEMO_RUN) --report reports/$(notdir $(DEMO_RUN))/attention && \
+	$(MAKE) --no-print-directory robustness RUN=$(DEMO_RUN) ROBUSTNESS_ARGS="$(DEMO_ROBUSTNESS_ARGS)" && \
+	$(TRAIN_PY) tools/demo_summary.py --data $(DEMO_DATA) --run $(DEMO_RUN) --report reports/$(notdir $(DEMO_RUN))/attention \
+	  --robustness reports/robustness/$(notdir $(DEMO_RUN))-quick && \
 	echo "demo wall time (after set-up): $$(( $$(date +%s) - start )) s"
+
+# The robustness suite (bench/robustness.py): shift sets beyond the training spec's randomised ranges, scored
+# with evaluate --data; the demo runs a quick version (100 test images a set), the docs' table the full one.
+ROBUSTNESS_ARGS ?=
+DEMO_ROBUSTNESS_ARGS ?= --test 100 --quiet --out reports/robustness/$(notdir $(DEMO_RUN))-quick
+robustness: setup
+	$(TRAIN_PY) bench/robustness.py --run $(RUN) $(ROBUSTNESS_ARGS)
 
 bench: setup
 	$(BPY_PY) bench/render_bench.py
 	$(BPY_PY) bench/render_scale_bench.py
 	$(TRAIN_PY) bench/train_bench.py
+
+# PinScope vs BlenderProc 2.8 (bench/peer_bench.py) in an env of its own: bpy 4.2 LTS + blenderproc from pip.
+# It runs with no network at all (a private network namespace), so nothing can be downloaded at run time.
+BPROC_ENV := $(VENVS)/blenderproc
+PEER_ARGS ?=
+$(BPROC_ENV)/.pinscope-ready: Makefile requirements/blenderproc.txt
+	@echo "== setting up the BlenderProc env ($(BPROC_ENV)): bpy 4.2, blenderproc 2.8 and what it needs"
+	test -x $(BPROC_ENV)/bin/python || $(PYTHON) -m venv $(BPROC_ENV)
+	$(BPROC_ENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements/blenderproc.txt
+	touch $@
+
+peer-bench: $(BPROC_ENV)/.pinscope-ready
+	unshare -rn env USE_EXTERNAL_BPY_MODULE=1 $(BPROC_ENV)/bin/python bench/peer_bench.py $(PEER_ARGS)

@@ -10,14 +10,13 @@ the same outputs per sample: image, defect-free twin and instance mask.
 The two sides alternate in blocks so that load from other processes hits both alike; the printed
 ratios are what to compare across machines, not the absolute times.
 
-    .venvs/blender/bin/python bench/render_bench.py [--spec specs/default.json] [--samples 12]
+    .venvs/blender/bin/python bench/render_bench.py [--spec specs/seed.json] [--samples 12]
         [--engines CYCLES,WORKBENCH] [--block 3] [--json out.json]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import statistics
 import sys
@@ -221,7 +220,7 @@ def bench_engine(spec, engine: str, samples: int, block: int, folder: Path) -> d
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--spec", default=str(REPO / "specs" / "default.json"))
+    parser.add_argument("--spec", default=str(REPO / "specs" / "seed.json"))
     parser.add_argument("--samples", type=int, default=12, help="samples per side and engine")
     parser.add_argument("--engines", default="CYCLES,WORKBENCH")
     parser.add_argument("--block", type=int, default=3, help="samples per side before switching sides")
@@ -256,7 +255,7 @@ def main(argv=None) -> int:
         )
     print("targets: overhead <= 1.10, mask <= 10 % of an image render, ratio >= 1.5x (Cycles), >= 2.5x (Workbench)")
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+        schema.write_json_atomic(args.json, results)
     return 0
 
 

@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "shared")]
 
 import numpy as np  # noqa: E402
-from pinscope_schema import GenerationSpec, read_rows  # noqa: E402
+from pinscope_schema import GenerationSpec, read_rows, write_json_atomic  # noqa: E402
 
 from blender_addon.core.defects import every_mode_classes  # noqa: E402
 from blender_addon.core.png import read_png  # noqa: E402
@@ -76,7 +76,8 @@ def part_region(args) -> None:
     from render_bench import SeedStyle
 
     from blender_addon.core.sampling import plan_sample
-    from blender_addon.dataset.runner import render_dataset
+    from blender_addon.dataset.executors import Inline
+    from blender_addon.dataset.pipeline import render
 
     width, height = args.size
     n, block = args.region_samples, 4
@@ -95,7 +96,7 @@ def part_region(args) -> None:
         for round_number, first in enumerate(range(0, n, block)):
             order = CONFIGS if round_number % 2 == 0 else tuple(reversed(CONFIGS))
             for name, _k, _region in order:
-                stats = render_dataset(specs[name], tmp / folder_name(name), quiet=True, limit=block)["stats"]
+                stats = render(specs[name], tmp / folder_name(name), Inline(), quiet=True, limit=block).stats
                 wall[name] += stats["sample_wall_s"]
                 done[name] += stats["samples"]
                 calls[name] += stats["render_calls"]
@@ -152,7 +153,7 @@ def part_workers(args) -> None:
     rates, per_cpu = {}, {}
     with tempfile.TemporaryDirectory(prefix="pinscope-workers-") as tmp:
         spec_path = Path(tmp) / "spec.json"
-        spec_path.write_text(json.dumps(data))
+        write_json_atomic(spec_path, data)
         for workers in (1, 2):
             cpu_before = _children_cpu_s()
             start = time.perf_counter()
@@ -210,7 +211,7 @@ def part_memory(args) -> None:
     print(f"== memory of one worker: Workbench 32x16, {checkpoints[1]} samples (image + twin + mask each)")
     with tempfile.TemporaryDirectory(prefix="pinscope-memory-") as tmp:
         spec_path = Path(tmp) / "spec.json"
-        spec_path.write_text(json.dumps(data))
+        write_json_atomic(spec_path, data)
         progress = Path(tmp) / "progress.jsonl"
         start = time.perf_counter()
         process = run_cli(

@@ -5,6 +5,8 @@ that the pure parts (`blender_addon.core`, the CLI's argument handling, the cont
 plain Python without Blender.
 """
 
+import importlib
+
 # Legacy (pre-4.2) add-on installs read this; 4.2+ extensions read blender_manifest.toml.
 # tests/addon/test_ui_package.py checks that both carry the same version.
 bl_info = {
@@ -20,12 +22,10 @@ bl_info = {
 
 # Registered in this order, unregistered in reverse: properties first (panels and operators
 # refer to them), preferences last (the panel reads them only while drawing).
-_UI_MODULES = ("properties", "prefs", "operators", "panels")
+_UI_MODULES = ("properties", "prefs", "operators", "render_ops", "panels")
 
 
 def _ui_modules():
-    import importlib
-
     return [importlib.import_module(f".ui.{name}", __package__) for name in _UI_MODULES]
 
 

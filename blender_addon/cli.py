@@ -6,6 +6,10 @@ Two front doors, one code path:
 Inside Blender only the arguments after `--` are read. Bad input (an invalid spec, an unwritable or
 foreign --out folder, a bad option) prints one line `error: <field>: <problem>` on stderr and exits 2
 before anything already rendered is touched; a finished render exits 0, an interrupted one 130.
+
+The package's modules are imported inside the commands ("lazy" below): run as a script (`blender
+--python cli.py`) this file has no package until main() imports it as one, and a command imports only
+what it needs (`validate` and `spec` no Blender, `render` Ray only for --executor ray).
 """
 
 from __future__ import annotations
@@ -16,10 +20,6 @@ import os
 import signal
 import sys
 from pathlib import Path
-
-EXIT_BAD_INPUT = 2
-EXIT_INTERRUPTED = 130
-EXIT_FAILED = 1
 
 if __package__ in (None, ""):  # run as a script (`blender --python .../cli.py`): make the package importable
     _here = Path(__file__).resolve().parent
@@ -69,9 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     render.add_argument(
         "--executor",
-        choices=("local", "ray"),
+        choices=("local", "inline", "processes", "ray"),
         default="local",
-        help="local processes, or Ray tasks on RAY_ADDRESS / a local Ray",
+        help="inline (this process), processes (--workers local processes), ray (Ray tasks on RAY_ADDRESS or "
+        "a local Ray); local (default) = inline for --workers 1, processes for more",
     )
     merge = sub.add_parser("merge", help="combine shard folders (render --shard i/N) into one dataset")
     merge.add_argument("shards", nargs="+", help="the shard folders, one per shard i of N")
@@ -109,79 +110,55 @@ def _stop_flag():
     return lambda: state["stop"]
 
 
+def make_executor(args):
+    """The executor the options ask for: `local` is inline for one worker and processes for more."""
+    from .dataset.executors import Inline, Processes  # lazy
+
+    if args.executor == "ray":
+        from .dataset.ray_executor import Ray  # lazy
+
+        return Ray(args.workers if args.workers > 1 else None)
+    if args.executor == "processes" or (args.executor == "local" and args.workers > 1):
+        return Processes(args.workers, restart_every=args.restart_every)
+    return Inline()
+
+
 def cmd_render(args, schema) -> int:
+    from .dataset.pipeline import render  # lazy
+    from .dataset.worker import EXIT_INTERRUPTED  # lazy
+
     spec = schema.load_spec(args.spec)
     check_optics(spec)
-    out = Path(args.out)
-    if args.limit is not None and args.limit < 0:
-        raise schema.ContractError("--limit", f"must be >= 0, got {args.limit}")
     if args.workers < 1:
         raise schema.ContractError("--workers", f"must be >= 1, got {args.workers}")
-    if args.limit is not None and (args.workers > 1 or args.executor == "ray"):
-        # a limit split over workers would not say which samples render; one process keeps it exact
-        raise schema.ContractError("--limit", "works with one process only (--workers 1, --executor local)")
     if args.restart_every is not None and args.restart_every < 1:
         raise schema.ContractError("--restart-every", f"must be >= 1, got {args.restart_every}")
-    if args.executor == "ray":
-        from .dataset.ray_executor import render_with_ray
+    shard = None
+    if args.shard:
+        from .dataset.shards import parse_shard  # lazy
 
-        summary = render_with_ray(
-            spec,
-            out,
-            shards=args.workers if args.workers > 1 else None,
-            quiet=args.quiet,
-            progress_path=_file_or_none(args.progress_jsonl),
+        shard = parse_shard(args.shard)
+    report = render(
+        spec,
+        args.out,
+        make_executor(args),
+        shard=shard,
+        skip_done_in=args.skip_done_in,
+        limit=args.limit,
+        progress_jsonl=args.progress_jsonl,
+        should_stop=_stop_flag(),
+        quiet=args.quiet,
+    )
+    if report.stopped:
+        print(
+            f"interrupted: {report.rendered} samples rendered this run, {report.remaining} left; "
+            f"run the same command again to resume",
+            file=sys.stderr,
         )
-    elif args.workers > 1:
-        if args.shard:
-            raise schema.ContractError("--workers", "cannot be combined with --shard (run one shard per worker)")
-        from .dataset.parallel import render_parallel
-
-        summary = render_parallel(
-            spec,
-            out,
-            args.workers,
-            quiet=args.quiet,
-            progress_path=_file_or_none(args.progress_jsonl),
-            restart_every=args.restart_every,
-        )
-    else:
-        from .dataset.runner import render_dataset
-
-        shard = None
-        if args.shard:
-            from .dataset.shards import parse_shard
-
-            shard = parse_shard(args.shard)
-        skip = None
-        if args.skip_done_in:
-            from .dataset.shards import done_in
-
-            skip = done_in(args.skip_done_in)
-        summary = render_dataset(
-            spec,
-            out,
-            quiet=args.quiet,
-            limit=args.limit,
-            shard=shard,
-            skip_done=skip,
-            should_stop=_stop_flag(),
-            progress_jsonl=args.progress_jsonl,
-        )
-        if summary["stopped"]:
-            print(
-                f"interrupted: {summary['rendered']} samples rendered this run, {summary['remaining']} left; "
-                f"run the same command again to resume",
-                file=sys.stderr,
-            )
-            return EXIT_INTERRUPTED
+        return EXIT_INTERRUPTED
     if not args.quiet:
-        print(f"done: {json.dumps(summary.get('stats', summary), sort_keys=True)}", file=sys.stderr)
+        print(f"done: {json.dumps(report.summary(), sort_keys=True)}", file=sys.stderr)
     return 0
-
-
-def _file_or_none(target):
-    return None if target in (None, "-") else target
 
 
 def cmd_validate(args, schema) -> int:
@@ -194,7 +171,7 @@ def cmd_validate(args, schema) -> int:
 
 
 def cmd_merge(args, schema) -> int:
-    from .dataset.shards import merge
+    from .dataset.shards import merge  # lazy
 
     report = merge(args.shards, args.out, link=args.link)
     print(report.summary(), file=sys.stderr)
@@ -221,7 +198,8 @@ def main(argv: list[str] | None = None) -> int:
 
         package = importlib.import_module(f"{Path(__file__).resolve().parent.name}.cli")
         return package.main(argv)
-    from .contract import schema
+    from .contract import schema  # lazy
+    from .dataset.worker import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED  # lazy
 
     if argv is None:
         argv = sys.argv[1:]
@@ -245,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}; finished samples are kept: fix this and run the same command to resume", file=sys.stderr)
         return EXIT_FAILED
     except RuntimeError as err:
-        from .dataset.parallel import WorkerFailed
+        from .dataset.pipeline import WorkerFailed  # lazy
 
         if not isinstance(err, WorkerFailed):  # a worker could not finish its shard; anything else is a bug
             raise

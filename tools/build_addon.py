@@ -21,6 +21,9 @@ from pathlib import Path
 import tomllib
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "shared"))  # the contract's atomic writer (a script run from anywhere)
+from pinscope_schema.atomic import atomic_file  # noqa: E402
+
 ADDON_SRC = REPO / "blender_addon"
 SCHEMA_SRC = REPO / "shared" / "pinscope_schema"
 PACKAGE = "pinscope"
@@ -67,12 +70,10 @@ def build(out_dir: Path) -> Path:
         raise SystemExit(f"build_addon: blender_manifest.toml version must be X.Y.Z, got {version!r}")
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / f"{PACKAGE}-{version}.zip"
-    partial = target.with_suffix(".zip.partial")
-    with zipfile.ZipFile(partial, "w") as zf:
+    with atomic_file(target, "wb") as f, zipfile.ZipFile(f, "w") as zf:
         for name, path in sorted(archive_entries().items()):
             _write(zf, name, path.read_bytes())
         _write(zf, f"{PACKAGE}/_vendor/__init__.py", VENDOR_INIT.encode())
-    partial.replace(target)
     return target
 
 

@@ -1,8 +1,9 @@
-"""The render loop: spec -> dataset folder, through the contract's DatasetWriter only.
+"""The in-process render loop: samples -> one dataset folder, through the contract's DatasetWriter only.
 
-Resume is the writer's: rows already complete are skipped (`done_indices`), files are written under
-temporary names and renamed, and a sample's row is appended last, so an interrupted run (Ctrl+C,
-SIGKILL, power loss) continues where it stopped when started again with the same spec and folder.
+What to render is the pipeline's decision (dataset/pipeline.py); this module renders a list of
+samples into one folder. Files are written under temporary names and renamed, and a sample's row is
+appended last, so an interrupted run (Ctrl+C, SIGKILL, power loss) continues where it stopped when
+started again with the same spec and folder.
 
 The scene is built once; `render_one(pin_scene, plan, paths)` is all the per-sample work (apply the
 plan, render the image, the defect-free twin and the exact mask) so a worker process can call it for
@@ -11,15 +12,29 @@ any sample in any order.
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 import sys
 import time
 from pathlib import Path
 
+import bpy
+
 from ..contract import schema
 from ..core.sampling import plan_reference, plan_sample, shot_index
+from ..core.sensor import wanted as sensor_wanted
+from ..scene.apply import apply_plan
+from ..scene.build import build_scene
+from ..scene.region import region_for, render_region
+from ..scene.render import (
+    apply_sensor,
+    clean_path,
+    copy_file,
+    geometry_outputs,
+    render_image,
+    render_threads,
+    render_twin,
+)
 
 REFERENCE = schema.REFERENCE
 SPLITS = schema.SPLITS
@@ -54,30 +69,33 @@ def render_one(pin_scene, plan, paths: dict) -> dict:
     *is* its twin, so it is copied. A defective image is a full render, or -- with `render.region` -- a
     render of its defect region pasted over the twin (`scene.region` decides when that is exact enough).
     """
-    from ..scene.apply import apply_plan
-    from ..scene.render import copy_file, geometry_outputs, render_image, render_twin
-
     start = time.perf_counter()
     spec = pin_scene.spec
     geometry = geometry_outputs(spec, plan, paths.get("mask"))
     image, twin = paths["image"], paths.get("twin")
+    # With sensor effects the renders stay clean (a region is pasted over the clean twin) and the sensor's
+    # noise, blur... go on as each file is written: a hidden clean twin is kept for the rest of its group.
+    effects = sensor_wanted(plan.jitter)
+    clean_twin = clean_path(twin) if effects and twin is not None else twin
     render_s, box = [], None
-    if twin is not None and not twin.exists():
-        render_s.append(render_twin(pin_scene, plan, twin))
+    if twin is not None and (not twin.exists() or not clean_twin.exists()):
+        render_s.append(render_twin(pin_scene, plan, clean_twin))
+        if effects:
+            apply_sensor(clean_twin, twin, plan.jitter)
     if twin is not None and not plan.is_defective:
         copy_file(twin, image)
     else:
         apply_plan(pin_scene, plan)
+        target = clean_path(image) if effects else image
         if twin is not None and spec.render.region and plan.is_defective:
-            from ..scene.region import region_for
-
             box = region_for(spec, plan, geometry["defect_box"])
         if box is not None:
-            from ..scene.region import render_region
-
-            render_s.append(render_region(pin_scene, image, plan.render_seed, box, twin))
+            render_s.append(render_region(pin_scene, target, plan.render_seed, box, clean_twin))
         else:
-            render_s.append(render_image(pin_scene, image, plan.render_seed))
+            render_s.append(render_image(pin_scene, target, plan.render_seed))
+        if effects:
+            apply_sensor(target, image, plan.jitter)
+            target.unlink()
     return {
         "pin_boxes": geometry["pin_boxes"],
         "defect_box": geometry["defect_box"],
@@ -114,6 +132,7 @@ def sample_row(plan, rel: dict, result: dict, hashes: dict):
         index=plan.index,
         seed=plan.seed,
         jitter=dict(plan.jitter),
+        conditions=dict(plan.conditions),
         twin_file=rel["twin"],
         mask_file=rel["mask"],
         pin_boxes=result["pin_boxes"],
@@ -131,6 +150,7 @@ def reference_row(plan, rel: dict, result: dict, hashes: dict):
         index=plan.index,
         seed=plan.seed,
         jitter=dict(plan.jitter),
+        conditions=dict(plan.conditions),
         mask_file=rel["mask"],
         pin_boxes=result["pin_boxes"],
         sha256=hashes,
@@ -162,90 +182,6 @@ class SampleUndo:
         for path in self.fresh:
             for leftover in (path, schema.temp_path_for(path)):
                 leftover.unlink(missing_ok=True)
-
-
-def work_list(spec, writer, shard=None, skip_done=None) -> list:
-    """(part, index) still to render: this shard's share, minus rows already done here or in `skip_done`."""
-    if shard is not None:
-        from .shards import shard_plan
-
-        wanted = shard_plan(spec, shard[0], shard[1])
-    else:
-        wanted = {split: range(size) for split, size in spec.dataset.split_sizes().items()}
-        wanted[REFERENCE] = range(spec.dataset.reference)
-    todo = []
-    for part in (*SPLITS, REFERENCE):
-        skip = writer.done_indices(part) | set((skip_done or {}).get(part, ()))
-        todo += [(part, i) for i in wanted[part] if i not in skip]
-    return todo
-
-
-# --- progress: a bar with ETA on stderr, and JSON lines for the add-on and worker pools ------------
-
-
-def format_duration(seconds: float) -> str:
-    seconds = max(0, int(round(seconds)))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
-class ProgressBar:
-    def __init__(self, total: int, label: str = "render", stream=None, quiet: bool = False, width: int = 28):
-        self.total, self.label, self.quiet, self.width = total, label, quiet, width
-        self.stream = stream if stream is not None else sys.stderr
-        self.start = time.monotonic()
-        self.last_draw = 0.0
-        self.interactive = bool(getattr(self.stream, "isatty", lambda: False)())
-
-    def text(self, done: int) -> str:
-        elapsed = time.monotonic() - self.start
-        rate = done / elapsed if elapsed > 0 and done else 0.0
-        eta = format_duration((self.total - done) / rate) if rate else "?"
-        filled = int(self.width * done / self.total) if self.total else self.width
-        bar = "#" * filled + "-" * (self.width - filled)
-        pct = 100.0 * done / self.total if self.total else 100.0
-        return (
-            f"{self.label} [{bar}] {done}/{self.total} {pct:5.1f}% {rate:.2f} samples/s "
-            f"elapsed {format_duration(elapsed)} ETA {eta}"
-        )
-
-    def update(self, done: int, final: bool = False) -> None:
-        if self.quiet:
-            return
-        now = time.monotonic()
-        every = 0.2 if self.interactive else 5.0
-        if not final and now - self.last_draw < every:
-            return
-        self.last_draw = now
-        if self.interactive:
-            self.stream.write("\r" + self.text(done) + ("\n" if final else ""))
-        else:
-            self.stream.write(self.text(done) + "\n")
-        self.stream.flush()
-
-
-class JsonProgress:
-    """One JSON line per finished sample, to stdout ('-') or appended to a file."""
-
-    def __init__(self, target: str | None):
-        self.target = target
-        self._file = None
-        if target and target != "-":
-            self._file = open(target, "a", encoding="utf-8")
-
-    def emit(self, **event) -> None:
-        if not self.target:
-            return
-        line = json.dumps(event, separators=(",", ":")) + "\n"
-        stream = self._file if self._file is not None else sys.stdout
-        stream.write(line)
-        stream.flush()
-
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
 
 
 class Timings:
@@ -285,8 +221,6 @@ class Timings:
 
 
 def _render_settings(spec, blender_version: str) -> dict:
-    from ..scene.render import render_threads
-
     r = spec.render
     return {
         "blender_version": blender_version,
@@ -300,88 +234,65 @@ def _render_settings(spec, blender_version: str) -> dict:
     }
 
 
-def render_dataset(
-    spec,
-    out_dir,
-    *,
-    progress=None,
-    should_stop=None,
-    quiet=False,
-    limit=None,
-    shard=None,
-    skip_done=None,
-    progress_jsonl=None,
-    stream=None,
-) -> dict:
-    """Render every missing sample of `spec` into `out_dir`; returns a summary dict.
+def render_sample(pin_scene, writer, part: str, index: int) -> dict:
+    """Render one sample (or reference render) into the writer's folder and write its row; returns timings.
 
-    progress(done, total, part, index) is called after each sample; should_stop() is polled between
-    samples (the current sample always finishes, so nothing is left half-written); limit caps the
-    samples rendered by this call; shard=(i, n) renders only that shard's share (its folder is marked
-    as shard i of n); skip_done={part: indices} skips samples another folder already holds.
-    Bad input raises a one-line ContractError before anything is touched.
+    A failed write (disk full) takes the sample back (`SampleUndo`) before the error propagates.
     """
-    import bpy
+    spec, root = writer.spec, writer.root
+    if part == REFERENCE:
+        plan, files = plan_reference(spec, index), sample_paths(root, part, index, False, spec.dataset.mask)
+    else:
+        plan = plan_sample(spec, part, index)
+        files = sample_paths(root, part, index, spec.dataset.twin, spec.dataset.mask, shot_index(spec, index))
+    undo = SampleUndo(root / part / schema.METADATA, files["abs"].values())
+    try:
+        result = render_one(pin_scene, plan, files["abs"])
+        hashes = _hashes(files["abs"])
+        if part == REFERENCE:
+            writer.add_reference(reference_row(plan, files["rel"], result, hashes))
+        else:
+            writer.add_sample(sample_row(plan, files["rel"], result, hashes))
+    except OSError:  # disk full mid-sample: leave the folder as it was after the last whole sample
+        undo()
+        raise
+    return result
 
-    from ..scene.build import build_scene
 
+def render_unit(spec, folder, todo, progress, *, shard=None, should_stop=None, pin_scene=None, stream=None) -> dict:
+    """Render the samples `todo` [(part, index)] into `folder` in this process (the inline executor's work).
+
+    The scene is built once (or `pin_scene`, already built, is used); each row is followed by one
+    progress event; `should_stop()` is polled between samples, so the sample in hand always finishes.
+    dataset.json is rewritten every 10 s (fresh counts for watchers) and once at the end, with timings.
+    Returns {"rendered", "stopped", "repaired", "stats", "blender_version"}.
+    """
     blender_version = bpy.app.version_string
-    writer = schema.DatasetWriter(out_dir, spec, blender_version, shard=list(shard) if shard else None)
-    root = Path(out_dir)
+    writer = schema.DatasetWriter(folder, spec, blender_version, shard=list(shard) if shard else None)
     for problem in writer.repaired:  # always shown: the user should know a row was dropped and why
         print(f"resume: re-rendering {problem}", file=stream if stream is not None else sys.stderr)
-    todo = work_list(spec, writer, shard, skip_done)
-    already = sum(len(writer.done_indices(p)) for p in (*SPLITS, REFERENCE))
-    if limit is not None:
-        todo = todo[: max(0, int(limit))]
-    bar = ProgressBar(len(todo), "render", stream, quiet)
-    events = JsonProgress(progress_jsonl)
     timings, run_start, last_flush = Timings(), time.perf_counter(), time.monotonic()
-    stopped, done = False, 0
-    twin, mask = spec.dataset.twin, spec.dataset.mask
+    stopped = False
     try:
-        pin_scene = build_scene(spec) if todo else None
+        if todo and pin_scene is None:
+            pin_scene = build_scene(spec)
         for part, index in todo:
             if should_stop is not None and should_stop():
                 stopped = True
                 break
-            if part == REFERENCE:
-                plan, files = plan_reference(spec, index), sample_paths(root, part, index, False, mask)
-            else:
-                plan = plan_sample(spec, part, index)
-                files = sample_paths(root, part, index, twin, mask, shot_index(spec, index))
-            undo = SampleUndo(root / part / schema.METADATA, files["abs"].values())
-            try:
-                result = render_one(pin_scene, plan, files["abs"])
-                hashes = _hashes(files["abs"])
-                if part == REFERENCE:
-                    writer.add_reference(reference_row(plan, files["rel"], result, hashes))
-                else:
-                    writer.add_sample(sample_row(plan, files["rel"], result, hashes))
-            except OSError:  # disk full mid-sample: leave the folder as it was after the last whole sample
-                undo()
-                raise
-            timings.add(result)
-            done += 1
-            bar.update(done)
-            events.emit(done=done, total=len(todo), split=part, index=index, already=already)
-            if progress is not None:
-                progress(done, len(todo), part, index)
-            if time.monotonic() - last_flush > 10.0:  # keep dataset.json's counts fresh for watchers
+            timings.add(render_sample(pin_scene, writer, part, index))
+            progress.advance(part, index)
+            if time.monotonic() - last_flush > 10.0:
                 writer.flush()
                 last_flush = time.monotonic()
     finally:
-        run_wall = time.perf_counter() - run_start
-        stats = {"render": _render_settings(spec, blender_version), "last_run": timings.summary(run_wall)}
+        stats = {
+            "render": _render_settings(spec, blender_version),
+            "last_run": timings.summary(time.perf_counter() - run_start),
+        }
         writer.flush(stats)
-        events.close()
-    bar.update(done, final=True)
-    remaining = len(work_list(spec, writer, shard, skip_done))
     return {
-        "out": str(root),
-        "rendered": done,
-        "already_done": already,
-        "remaining": remaining,
+        "rendered": len(timings.wall),
         "stopped": stopped,
         "repaired": list(writer.repaired),
         "stats": stats["last_run"],

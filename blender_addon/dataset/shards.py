@@ -35,6 +35,7 @@ ContractError, DatasetWriter, GenerationSpec = schema.ContractError, schema.Data
 ReferenceRow, SampleRow = schema.ReferenceRow, schema.SampleRow
 file_digest, read_manifest, scan_rows = schema.file_digest, schema.read_manifest, schema.scan_rows
 temp_path_for, validate_dataset = schema.temp_path_for, schema.validate_dataset
+atomic_file = schema.atomic_file
 
 PARTS = (*SPLITS, REFERENCE)  # every kind of row a dataset folder holds, in merge order
 WORK_DIR = ".work"  # scratch folder inside an output (shard folders of --workers / --executor ray)
@@ -93,15 +94,30 @@ def shard_of(spec: GenerationSpec, part: str, sample_index: int, count: int) -> 
 
 def done_in(root: str | os.PathLike) -> dict[str, set[int]]:
     """Indices whose rows are complete in a dataset folder, read-only (no repair, unlike DatasetWriter)."""
+    return scan_done(root)[0]
+
+
+def scan_done(root: str | os.PathLike) -> tuple[dict[str, set[int]], list[str]]:
+    """(complete indices per part, damaged rows) of a dataset folder, read-only.
+
+    A damaged row is one DatasetWriter would repair on opening the folder: a torn or invalid line, or a
+    row whose files are missing.
+    """
     root = Path(root)
     done: dict[str, set[int]] = {part: set() for part in PARTS}
+    damaged: list[str] = []
     if not (root / MANIFEST).is_file():
-        return done
+        return done, damaged
     for part in PARTS:
         cls = ReferenceRow if part == REFERENCE else SampleRow
-        rows, _problems = scan_rows(root / part / METADATA, cls)
-        done[part] = {r.index for r in rows if all((root / part / f).is_file() for f in r.files())}
-    return done
+        rows, problems = scan_rows(root / part / METADATA, cls)
+        damaged += [f"{where}: {problem}" for where, problem in problems]
+        for row in rows:
+            if all((root / part / f).is_file() for f in row.files()):
+                done[part].add(row.index)
+            else:
+                damaged.append(f"{part}/{row.file_name}: files missing")
+    return done, damaged
 
 
 # --- merge ------------------------------------------------------------------------------------
@@ -210,23 +226,26 @@ def _part_size(spec: GenerationSpec, part: str) -> int:
 
 
 def _place(src: Path, dst: Path, expected: str | None, link: bool) -> None:
-    """Put one file at dst atomically; keep a dst that already holds the expected content (a shared twin)."""
+    """Put one file at dst atomically; keep a dst that already holds the expected content (a shared twin).
+
+    A hard link is made under the contract's temporary name and renamed into place (no bytes to write);
+    where links cannot be made, the file is copied through the contract's atomic writer.
+    """
     if dst.is_file() and expected and file_digest(dst) == expected:
         return
     dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_path_for(dst)
     if link:
+        tmp = temp_path_for(dst)
         try:
-            if tmp.exists():
-                tmp.unlink()
+            tmp.unlink(missing_ok=True)
             os.link(src, tmp)
             os.replace(tmp, dst)
             return
         except OSError as err:
             if err.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
                 raise
-    shutil.copyfile(src, tmp)
-    os.replace(tmp, dst)
+    with open(src, "rb") as source, atomic_file(dst, "wb") as target:
+        shutil.copyfileobj(source, target)
 
 
 def merge(shard_dirs, out_dir, *, link: bool = False, progress=None) -> MergeReport:

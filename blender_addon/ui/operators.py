@@ -2,36 +2,29 @@
 
 Every operator reads the panel's spec through properties.spec_from_scene (validated by the contract)
 and hands it to the renderer's functions; a bad value is reported as the contract's one-line error.
-The render operators live in ui/render_ops.py.
+The render operators live in ui/render_ops.py; both share the viewport scene of ui/viewport.py.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import bpy
 from bpy_extras.io_utils import ExportHelper, ImportHelper
 
 from ..contract import schema
+from ..core.sampling import plan_sample
+from ..scene.apply import apply_plan, reset_defects
 from . import prefs, properties
-
-
-def spec_or_report(operator, context):
-    """The scene's validated spec, or None after reporting the contract's one-line error."""
-    try:
-        return properties.spec_from_scene(context.scene)
-    except schema.ContractError as err:
-        operator.report({"ERROR"}, str(err))
-        return None
-
-
-def ensure_spec(context):
-    preferences = prefs.get(context)
-    engine = preferences.engine if preferences else None
-    device = preferences.device if preferences else None
-    properties.ensure_initialised(context.scene, engine, device)
-
+from .viewport import (
+    build_pin_scene,
+    built_pin_scene,
+    describe_plan,
+    ensure_spec,
+    forget_pin_scene,
+    pin_scene_for,
+    spec_or_report,
+)
 
 # --- spec files ----------------------------------------------------------------------------------
 
@@ -57,9 +50,7 @@ class PINSCOPE_OT_save_spec(bpy.types.Operator, ExportHelper):
         if spec is None:
             return {"CANCELLED"}
         path = Path(bpy.path.abspath(self.filepath))
-        partial = path.with_name(path.name + ".partial")
-        partial.write_text(json.dumps(spec.to_dict(), indent=2) + "\n", encoding="utf-8")
-        partial.replace(path)
+        schema.write_json_atomic(path, spec.to_dict())
         self.report({"INFO"}, f"Saved spec {spec.name} ({spec.fingerprint()}) to {path}")
         return {"FINISHED"}
 
@@ -162,50 +153,6 @@ def _max_classes() -> int:
 
 # --- the viewport scene --------------------------------------------------------------------------
 
-# The last built PinScene and the spec fingerprint it was built from. Undo or deleting the objects
-# invalidates it (checked by pin_scene_for), and so does editing the spec: previews then rebuild.
-_built: dict = {"fingerprint": None, "pin_scene": None}
-
-
-def _alive(pin_scene) -> bool:
-    try:
-        return all(obj.name is not None for obj in pin_scene.pins)
-    except ReferenceError:
-        return False
-
-
-SESSION_CARRIED = ("output_dir", "workers", "preview_split", "preview_index")
-
-
-def build_pin_scene(context, spec):
-    """Build into the renderer's dedicated "PinScope" scene (the user's objects stay out of renders)
-    and show it: the window switches to it, with the spec and panel settings copied along."""
-    from ..scene.build import build_scene
-
-    source = context.scene
-    pin_scene = build_scene(spec)
-    target = pin_scene.scene
-    if target != source:
-        properties.spec_to_scene(spec, target)
-        for name in SESSION_CARRIED:
-            setattr(target.pinscope_session, name, getattr(source.pinscope_session, name))
-        if context.window is not None:
-            context.window.scene = target
-    _built.update(fingerprint=spec.fingerprint(), pin_scene=pin_scene)
-    return pin_scene
-
-
-def pin_scene_for(context, spec):
-    """The built scene for this spec, building it first if there is none (or it is stale)."""
-    pin_scene = _built["pin_scene"]
-    if pin_scene is None or _built["fingerprint"] != spec.fingerprint() or not _alive(pin_scene):
-        pin_scene = build_pin_scene(context, spec)
-    return pin_scene
-
-
-def forget_pin_scene():
-    _built.update(fingerprint=None, pin_scene=None)
-
 
 class PINSCOPE_OT_build_grid(bpy.types.Operator):
     """Build (or rebuild) the pin grid, housing, cameras and lights from the spec"""
@@ -233,11 +180,6 @@ class PINSCOPE_OT_build_grid(bpy.types.Operator):
         return {"FINISHED"}
 
 
-def describe_plan(plan) -> str:
-    """What the panel shows for a previewed sample, e.g. 'retract 31D05 (centre)'."""
-    return f"{plan.label} {plan.qeu_code} ({plan.view})"
-
-
 class PINSCOPE_OT_preview_defect(bpy.types.Operator):
     """Apply the chosen sample's defect to the viewport grid (label shown in the panel)"""
 
@@ -253,9 +195,6 @@ class PINSCOPE_OT_preview_defect(bpy.types.Operator):
         return True
 
     def execute(self, context):
-        from ..core.sampling import plan_sample
-        from ..scene.apply import apply_plan
-
         ensure_spec(context)
         spec = spec_or_report(self, context)
         if spec is None:
@@ -283,16 +222,13 @@ class PINSCOPE_OT_reset_defect(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        pin_scene = _built["pin_scene"]
-        if pin_scene is None or not _alive(pin_scene):
+        if built_pin_scene() is None:
             cls.poll_message_set("Build the grid first")
             return False
         return True
 
     def execute(self, context):
-        from ..scene.apply import reset_defects
-
-        pin_scene = _built["pin_scene"]
+        pin_scene = built_pin_scene()
         reset_defects(pin_scene)
         for scene in {context.scene, pin_scene.scene}:
             scene.pinscope_session.preview_label = ""
@@ -312,17 +248,11 @@ classes = (
 
 
 def register():
-    from . import render_ops
-
     for cls in classes:
         bpy.utils.register_class(cls)
-    render_ops.register()
 
 
 def unregister():
-    from . import render_ops
-
-    render_ops.unregister()
     for cls in reversed(classes):
         bpy.utils.unregister_class(cls)
     forget_pin_scene()

@@ -27,6 +27,7 @@ SUB_PANELS = (
     SubPanel("housing", "Housing", ("housing",)),
     SubPanel("defects", "Defects", ("defects",)),
     SubPanel("camera", "Camera & Lights", ("camera", "lights")),
+    SubPanel("randomize", "Randomisation", ("randomize",)),
     SubPanel("render", "Render", ("render",)),
     SubPanel("dataset", "Dataset", ("dataset",), open=True),
 )
@@ -44,7 +45,7 @@ MAIN_ROWS = (
 DATASET_ROWS = (
     ("Name, Seed", "spec name and seed"),
     ("Output folder, Workers", "where the dataset goes; background processes"),
-    ("Render Dataset / progress + Cancel", "runs in background; Esc or Cancel stops, rerun resumes"),
+    ("Render Dataset / progress + Cancel", "runs in background; Cancel stops, rerun resumes"),
     ("Open Output Folder", "the dataset folder in the file browser"),
 )
 
@@ -70,7 +71,3 @@ def drawn_plans(cls, skip=()) -> list[spec_props.PropPlan]:
         and plan.role != "index"
         and plan.factory not in ("PointerProperty", "CollectionProperty")
     ]
-
-
-def field_labels(cls, skip=()) -> list[str]:
-    return [plan.options["name"] for plan in drawn_plans(cls, skip)]

@@ -1,31 +1,39 @@
 """Render operators: one-sample preview, the whole dataset in background workers, output folder.
 
-Render Dataset never renders in Blender's own process: ui/jobs.py starts the add-on's CLI in
-background processes (the same code `make render` runs), and a modal timer copies their progress
-into `Scene.pinscope_session` for the panel and the status bar. Esc or Cancel stops the workers;
-the dataset writer keeps every finished sample, so running again resumes.
+Both go through the render pipeline (dataset/pipeline.py). Render Preview renders the chosen sample
+exactly as a dataset would -- `render(..., Inline(pin_scene), select=[sample])` into a temporary
+folder, on the scene already built in the viewport -- and shows its image and twin. Render Dataset
+never renders in Blender's own process: ui/jobs.py starts the add-on's CLI (the pipeline `make render`
+runs) in a background process, and a timer (`bpy.app.timers`, not a modal operator: nothing is left
+in the window's handler list when the add-on is disabled mid-render) copies its progress into
+`Scene.pinscope_session` for the panel and the status bar. Cancel stops the render; the dataset writer
+keeps every finished sample, so running again resumes.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 import tempfile
 from pathlib import Path
 
 import bpy
 
 from ..contract import schema
+from ..core.sampling import plan_sample
+from ..dataset.executors import Inline
+from ..dataset.pipeline import render
+from ..scene.apply import apply_plan
 from . import jobs, prefs
-from .operators import describe_plan, ensure_spec, pin_scene_for, spec_or_report
+from .viewport import describe_plan, ensure_spec, pin_scene_for, spec_or_report
 
 ADDON_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT = "//pinscope_datasets"
 TIMER_STEP_S = 0.25
 PREVIEW_IMAGES = ("PinScope Preview", "PinScope Twin")
-CYCLES_SEED_LIMIT = 2**31 - 1  # Cycles' seed is a 32-bit int; plan seeds are wider
 
 # The one dataset render that may run at a time (a module global so Cancel and unregister reach it).
-_running: dict = {"job": None, "timer": None, "wm": None, "cancel": False}
+_running: dict = {"job": None, "cancel": False}
 
 
 def is_running() -> bool:
@@ -87,31 +95,38 @@ class PINSCOPE_OT_render_preview(bpy.types.Operator):
         return True
 
     def execute(self, context):
-        from ..core.sampling import ok_plan_like, plan_sample
-        from ..scene.apply import apply_plan
-        from ..scene.render import render_image
-
         ensure_spec(context)
         spec = spec_or_report(self, context)
         if spec is None:
             return {"CANCELLED"}
         session = context.scene.pinscope_session
-        plan = plan_sample(spec, session.preview_split, session.preview_index)
+        try:
+            plan = plan_sample(spec, session.preview_split, session.preview_index)
+        except (schema.ContractError, ValueError, IndexError) as err:
+            self.report({"ERROR"}, str(err))
+            return {"CANCELLED"}
         pin_scene = pin_scene_for(context, spec)
-        images = []
         with tempfile.TemporaryDirectory(prefix="pinscope-preview-") as tmp:
-            # The twin is the same shot (camera, lights, colour) with every pin in place.
-            for name, shot in zip(PREVIEW_IMAGES, (plan, ok_plan_like(plan)), strict=True):
-                path = Path(tmp) / f"{name.split()[-1].lower()}.png"
-                apply_plan(pin_scene, shot)
-                render_image(pin_scene, path, shot.seed % CYCLES_SEED_LIMIT)
-                images.append(_load_image(name, path))
+            row = render_preview_sample(spec, plan, pin_scene, Path(tmp))
+            folder = Path(tmp) / plan.split
+            images = [_load_image(name, folder / rel) for name, rel in zip(PREVIEW_IMAGES, row, strict=True)]
         apply_plan(pin_scene, plan)  # leave the viewport showing the sample
         for scene in {context.scene, pin_scene.scene}:
             scene.pinscope_session.preview_label = describe_plan(plan)
         _show_image(context, images[0])
         self.report({"INFO"}, f"Rendered {describe_plan(plan)} and its twin into {', '.join(PREVIEW_IMAGES)}")
         return {"FINISHED"}
+
+
+def render_preview_sample(spec, plan, pin_scene, folder: Path) -> tuple[str, str]:
+    """Render one sample as the dataset renders it (twin always, no mask) into `folder`; (image, twin) paths
+    relative to its split folder."""
+    data = spec.to_dict()
+    data["dataset"].update(twin=True, mask=False)
+    preview_spec = schema.GenerationSpec.from_dict(data)
+    render(preview_spec, folder, Inline(pin_scene), select=[(plan.split, plan.index)], quiet=True)
+    row = schema.read_rows(folder / plan.split / schema.METADATA)[0]
+    return row.file_name, row.twin_file
 
 
 # --- dataset -------------------------------------------------------------------------------------
@@ -124,13 +139,15 @@ def _update_session(session, status: jobs.JobStatus):
 
 def _finish(context, status: jobs.JobStatus) -> tuple[set, str, str]:
     """Forget the finished job: (operator result, report level, message)."""
-    job, wm, timer = _running["job"], _running["wm"], _running["timer"]
-    if timer is not None:
-        wm.event_timer_remove(timer)
-    _running.update(job=None, timer=None, wm=None, cancel=False)
-    _update_session(context.scene.pinscope_session, status)
+    job = _running["job"]
+    _running.update(job=None, cancel=False)
+    if bpy.app.timers.is_registered(on_timer):
+        bpy.app.timers.unregister(on_timer)
+    session = context.scene.pinscope_session
+    _update_session(session, status)
     job.close()
     if status.errors:
+        session.progress_text = f"{status.text()}: {status.errors[0]}"
         return {"CANCELLED"}, "ERROR", status.errors[0]
     if status.cancelled:
         return {"CANCELLED"}, "WARNING", f"Stopped at {status.text()}; Render Dataset again to resume"
@@ -140,8 +157,8 @@ def _finish(context, status: jobs.JobStatus) -> tuple[set, str, str]:
 def tick(context, stop: bool = False) -> tuple[set, str, str]:
     """One timer step of the running render: (operator result, report level, message).
 
-    The result is {'PASS_THROUGH'} (and no message) while the render goes on. `stop` (Esc) or the
-    Cancel button's flag interrupts it; the finished samples stay and a rerun resumes.
+    The result is {'PASS_THROUGH'} (and no message) while the render goes on. `stop` or the Cancel
+    button's flag interrupts it; the finished samples stay and a rerun resumes.
     """
     job = _running["job"]
     if job is None:  # the add-on was disabled while rendering
@@ -156,8 +173,18 @@ def tick(context, stop: bool = False) -> tuple[set, str, str]:
     return {"PASS_THROUGH"}, "", ""
 
 
+def on_timer():
+    """bpy.app.timers callback: one tick; the seconds to the next one, or None when the render ended."""
+    result, level, message = tick(bpy.context)
+    if result == {"PASS_THROUGH"}:
+        return TIMER_STEP_S
+    if message:  # the panel shows the outcome; the console keeps the whole line
+        print(f"PinScope {level.lower()}: {message}", file=sys.stderr if level == "ERROR" else sys.stdout)
+    return None
+
+
 class PINSCOPE_OT_render_dataset(bpy.types.Operator):
-    """Render the whole dataset in background processes (Esc cancels; a rerun resumes)"""
+    """Render the whole dataset in background processes (Cancel stops; a rerun resumes)"""
 
     bl_idname = "pinscope.render_dataset"
     bl_label = "Render Dataset"
@@ -166,7 +193,7 @@ class PINSCOPE_OT_render_dataset(bpy.types.Operator):
         name="Wait",
         default=False,
         options={"HIDDEN", "SKIP_SAVE"},
-        description="Wait for the workers instead of running modally (scripts and tests)",
+        description="Wait for the render to end instead of following it with a timer (scripts and tests)",
     )
 
     @classmethod
@@ -189,9 +216,8 @@ class PINSCOPE_OT_render_dataset(bpy.types.Operator):
         if binary and not Path(binary).is_file():
             self.report({"ERROR"}, f"Blender binary {binary} (add-on preferences) does not exist")
             return {"CANCELLED"}
-        spec_json = json.dumps(spec.to_dict(), indent=2)
         try:
-            job = jobs.DatasetJob(spec_json, out, ADDON_DIR, binary, workers)
+            job = jobs.DatasetJob(json.dumps(spec.to_dict(), indent=2), out, ADDON_DIR, binary, workers)
         except OSError as err:
             self.report({"ERROR"}, f"Cannot start a background render in {out}: {err}")
             return {"CANCELLED"}
@@ -199,22 +225,13 @@ class PINSCOPE_OT_render_dataset(bpy.types.Operator):
         session.progress, session.progress_text = 0.0, "starting"
         _running.update(job=job, cancel=False)
         if self.blocking or context.window is None:
-            status = job.wait(on_progress=lambda s: _update_session(session, s))
-            return self._reported(*_finish(context, status))
-        wm = context.window_manager
-        _running.update(wm=wm, timer=wm.event_timer_add(TIMER_STEP_S, window=context.window))
-        wm.modal_handler_add(self)
-        return {"RUNNING_MODAL"}
-
-    def modal(self, context, event):
-        if event.type not in ("TIMER", "ESC") and not _running["cancel"]:
-            return {"PASS_THROUGH"}
-        return self._reported(*tick(context, stop=event.type == "ESC"))
-
-    def _reported(self, result: set, level: str, message: str) -> set:
-        if message:
-            self.report({level}, message)
-        return result
+            result, level, message = _finish(context, job.wait(on_progress=lambda s: _update_session(session, s)))
+            if message:
+                self.report({level}, message)
+            return result
+        bpy.app.timers.register(on_timer, first_interval=TIMER_STEP_S)
+        self.report({"INFO"}, f"Rendering {spec.name} into {out} in the background")
+        return {"FINISHED"}
 
 
 class PINSCOPE_OT_cancel_render(bpy.types.Operator):
@@ -231,7 +248,7 @@ class PINSCOPE_OT_cancel_render(bpy.types.Operator):
         return True
 
     def execute(self, context):
-        _running["cancel"] = True  # the modal operator stops the workers on its next tick
+        _running["cancel"] = True  # the timer stops the render on its next tick
         return {"FINISHED"}
 
 
@@ -269,12 +286,12 @@ def register():
 
 
 def unregister():
-    job, wm, timer = _running["job"], _running["wm"], _running["timer"]
+    job = _running["job"]
+    if bpy.app.timers.is_registered(on_timer):
+        bpy.app.timers.unregister(on_timer)
     if job is not None:
         job.cancel()
         job.close()
-    if timer is not None:
-        wm.event_timer_remove(timer)
-    _running.update(job=None, timer=None, wm=None, cancel=False)
+    _running.update(job=None, cancel=False)
     for cls in reversed(classes):
         bpy.utils.unregister_class(cls)

@@ -57,7 +57,9 @@ def read_manifest(root: str | os.PathLike) -> Manifest:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ContractError(MANIFEST, f"not found in {root} (not a PinScope dataset folder)") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+    except RecursionError:
+        raise ContractError(MANIFEST, "invalid JSON: nested too deeply") from None
+    except ValueError as err:  # JSONDecodeError, not UTF-8, or an integer of more than 4300 digits
         raise ContractError(MANIFEST, f"invalid JSON: {err}") from None
     return Manifest.from_dict(data)
 
@@ -92,6 +94,12 @@ def iter_rows(path: str | os.PathLike, record_cls=SampleRow, label: str | None =
                 continue
             except UnicodeDecodeError:
                 yield where, None, "invalid JSON (not UTF-8 text)"
+                continue
+            except RecursionError:
+                yield where, None, "invalid JSON (nested too deeply)"
+                continue
+            except ValueError:  # an integer of more than 4300 digits
+                yield where, None, "invalid JSON (a number too long to read)"
                 continue
             try:
                 yield where, record_cls.from_dict(data), None

@@ -11,8 +11,9 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
+from .atomic import write_json_atomic
 from .fields import default_of
-from .records import Manifest, ReferenceRow, SampleRow
+from .records import FILE_PATTERN, RELATIVE_PATH_GUARD, Manifest, ReferenceRow, SampleRow
 from .spec import GenerationSpec
 
 SCHEMA_DIR = Path(__file__).with_name("schema")
@@ -34,7 +35,10 @@ def _value_schema(meta: dict) -> dict:
         return {"enum": list(meta["choices"])}
     if kind == "str":
         out = {"type": "string", "maxLength": meta["max_len"]}
-        if meta["pattern"]:
+        if meta.get("relative_path"):  # '' (no such file) is allowed where the field is optional
+            body = RELATIVE_PATH_GUARD + (meta["pattern"] or FILE_PATTERN)
+            out["pattern"] = f"^(?:{body})$" if meta.get("required") else f"^(?:(?:{body})?)$"
+        elif meta["pattern"]:
             out["pattern"] = f"^(?:{meta['pattern']})$"
         return out
     if kind == "bool":
@@ -67,6 +71,11 @@ def _value_schema(meta: dict) -> dict:
     if kind == "index_list":
         item = {"type": "integer", "minimum": meta["lo"], "maximum": meta["hi"]}
         return {"type": "array", "items": item, "maxItems": meta["max_items"]}
+    if kind == "span":
+        item = {"type": "number", "minimum": meta["lo"], "maximum": meta["hi"]}
+        return {"oneOf": [{"type": "array", "items": item, "minItems": 2, "maxItems": 2}, {"type": "null"}]}
+    if kind == "choice_list":
+        return {"type": "array", "items": {"enum": list(meta["choices"])}, "uniqueItems": True}
     if kind == "number_map":
         return {"type": "object", "additionalProperties": {"type": "number"}}
     if kind == "text_map":
@@ -112,7 +121,7 @@ def main(argv=None) -> int:
     if "--write" in argv:
         SCHEMA_DIR.mkdir(exist_ok=True)
         for name, schema in schemas.items():
-            (SCHEMA_DIR / name).write_text(json.dumps(schema, indent=2) + "\n", encoding="utf-8")
+            write_json_atomic(SCHEMA_DIR / name, schema)
         print(f"wrote {len(schemas)} schema files to {SCHEMA_DIR}")
     else:
         print(json.dumps(schemas, indent=2))

@@ -37,6 +37,9 @@ from .fields import (
 from .spec import SCHEMA_VERSION, SPLITS, GenerationSpec
 
 FILE_PATTERN = r"[A-Za-z0-9_.\-/]{1,255}"
+# The JSON Schema files say what check_relative_file says (no leading '/', no empty, '.' or '..'
+# segment, no trailing '/') as lookaheads before a path field's pattern (`relative_path=True`).
+RELATIVE_PATH_GUARD = r"(?!/)(?!.*//)(?!.*/$)(?!(?:.*/)?\.\.?(?:/|$))"
 
 
 def check_relative_file(value: str, path: str) -> None:
@@ -67,7 +70,9 @@ class SampleRow(Record):
     corner, so its centre is (0.5, 0.5). No lens distortion."""
 
     PATH = "row"
-    file_name: str = text("", "Render, relative to the split folder.", pattern=FILE_PATTERN, required=True)
+    file_name: str = text(
+        "", "Render, relative to the split folder.", pattern=FILE_PATTERN, required=True, relative_path=True
+    )
     label: str = text("", "Defect class name (one of the manifest's labels).", required=True)
     pin: list = int_list(None, 0, 63, "Defective pin [col, row], 0-based; null for OK.", nullable=True)
     pin_index: int = integer(-1, -1, 4095, "row * cols + col of the defective pin; -1 for OK.")
@@ -86,8 +91,11 @@ class SampleRow(Record):
     index: int = integer(0, 0, 2**40, "Sample index inside the split.")
     seed: int = integer(0, 0, 2**63 - 1, "Per-sample seed derived from the spec seed, split and index.")
     jitter: dict = number_map("Random values actually used (camera shift/roll, light energies, colour).")
-    twin_file: str = text("", "Defect-free twin render, relative to the split folder ('' if none).")
-    mask_file: str = text("", "Instance mask PNG (pixel = pin index + 1), relative to the split folder.")
+    conditions: dict = text_map("Choices drawn for the shot (plating, light_preset), when the spec randomises them.")
+    twin_file: str = text("", "Defect-free twin render, relative to the split folder ('' if none).", relative_path=True)
+    mask_file: str = text(
+        "", "Instance mask PNG (pixel = pin index + 1), relative to the split folder.", relative_path=True
+    )
     pin_boxes: list = box_list("Pixel box [x0, y0, x1, y1) of every pin, in pin-index order.")
     defect_box: list = int_list(
         None, -100000, 100000, "Pixel box of the defective pin; null for OK.", lengths=(4,), nullable=True
@@ -123,12 +131,15 @@ class ReferenceRow(Record):
     """One OK render of the unit space (reference/ folder)."""
 
     PATH = "reference_row"
-    file_name: str = text("", "Render, relative to reference/.", pattern=FILE_PATTERN, required=True)
+    file_name: str = text(
+        "", "Render, relative to reference/.", pattern=FILE_PATTERN, required=True, relative_path=True
+    )
     view: str = text("centre", "Camera name.")
     index: int = integer(0, 0, 2**40, "Reference index.")
     seed: int = integer(0, 0, 2**63 - 1, "Per-render seed.")
     jitter: dict = number_map("Random values actually used.")
-    mask_file: str = text("", "Instance mask, relative to reference/ ('' if none).")
+    conditions: dict = text_map("Choices drawn for the shot (plating, light_preset).")
+    mask_file: str = text("", "Instance mask, relative to reference/ ('' if none).", relative_path=True)
     pin_boxes: list = box_list("Pixel box of every pin, in pin-index order.")
     sha256: dict = text_map("Content hashes (first 16 hex digits).")
     projection: str = text("", "perspective or orthographic ('' in rows written before cameras were recorded).")
@@ -220,7 +231,7 @@ class Manifest(Record):
 def new_manifest(
     spec: GenerationSpec, blender_version: str = "", generator_version: str | None = None, now: str = ""
 ) -> Manifest:
-    from . import __version__
+    from . import __version__  # the package's own version: pinscope_schema/__init__ imports this module
 
     return Manifest(
         spec=spec,

@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import stat
 from dataclasses import dataclass
+from pathlib import Path
 
 from .fields import (
     ContractError,
@@ -33,6 +36,7 @@ from .fields import (
 )
 from .spec_optics import FIT_BY, LIGHT_PRESETS, ORIENTS, PROJECTIONS, RIGS, CameraSpec, LightSpec  # noqa: F401
 from .spec_part import HOUSING_KINDS, PATTERNS, SHAPE_LETTERS, SHAPES, GridSpec, HousingSpec, PinSpec  # noqa: F401
+from .spec_randomize import PLATINGS, RandomizeSpec  # noqa: F401
 
 # Additive revisions keep version 1: a field added later carries `since` and its default renders what the
 # spec rendered before, so old files read, validate and keep their hash (fields.dump_record).
@@ -153,6 +157,9 @@ class GenerationSpec(Record):
     defects: DefectSpec = nested(DefectSpec, "Defect classes and quotas.")
     camera: CameraSpec = nested(CameraSpec, "Camera rig, lens and sensor, fitting, per-shot jitter.")
     lights: LightSpec = nested(LightSpec, "Lighting preset, level and jitter.")
+    randomize: RandomizeSpec = nested(
+        RandomizeSpec, "Physical factors and sensor effects drawn anew per shot (domain randomisation).", since=2
+    )
     render: RenderSpec = nested(RenderSpec, "Engine and image settings.")
     dataset: DatasetSpec = nested(DatasetSpec, "Split sizes and per-sample outputs.")
 
@@ -245,25 +252,40 @@ class GenerationSpec(Record):
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def load_spec(path) -> GenerationSpec:
-    """Read a spec from a JSON file (or TOML, by extension). Errors are one-line ContractErrors."""
-    from pathlib import Path
+MAX_SPEC_BYTES = 4 * 1024 * 1024  # a spec is a few KB; anything this large is not one (or is /dev/zero)
 
-    p = Path(path)
+
+def _read_spec_bytes(p) -> bytes:
+    """The file's bytes, refusing what is not a regular file of at most MAX_SPEC_BYTES (read no further)."""
     try:
-        raw = p.read_bytes()
+        with open(p, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                raise ContractError("spec", f"{p} is not a regular file")
+            raw = f.read(MAX_SPEC_BYTES + 1)
     except OSError as err:
         raise ContractError("spec", f"cannot read {p}: {err.strerror or err}") from None
-    if p.suffix.lower() == ".toml":
-        import tomllib
+    if len(raw) > MAX_SPEC_BYTES:
+        raise ContractError("spec", f"{p} is larger than {MAX_SPEC_BYTES // (1024 * 1024)} MiB; a spec is a few KB")
+    return raw
 
-        try:
+
+def load_spec(path) -> GenerationSpec:
+    """Read a spec from a JSON file (or TOML, by extension). Errors are one-line ContractErrors."""
+    p = Path(path)
+    raw = _read_spec_bytes(p)
+    kind = "TOML" if p.suffix.lower() == ".toml" else "JSON"
+    try:
+        if kind == "TOML":
+            import tomllib  # Python 3.11+, and only for .toml specs (the contract supports 3.10)
+
             data = tomllib.loads(raw.decode("utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-            raise ContractError("spec", f"{p} is not valid TOML: {err}") from None
-    else:
-        try:
+        else:
             data = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise ContractError("spec", f"{p} is not valid JSON: {err}") from None
+    except RecursionError:
+        raise ContractError("spec", f"{p} is not valid {kind}: nested too deeply") from None
+    except UnicodeDecodeError:
+        raise ContractError("spec", f"{p} is not valid {kind}: not UTF-8 text") from None
+    except ValueError as err:  # JSONDecodeError, TOMLDecodeError, or an integer of more than 4300 digits
+        message = "an integer has more than 4300 digits" if "integer string conversion" in str(err) else err
+        raise ContractError("spec", f"{p} is not valid {kind}: {message}") from None
     return GenerationSpec.from_dict(data)

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from blender_addon.contract import schema
-from blender_addon.dataset.runner import render_dataset
+from blender_addon.dataset.executors import Inline
+from blender_addon.dataset.pipeline import render
 from blender_addon.scene.build import clear_scene
 
 REPO = Path(__file__).resolve().parents[2]
@@ -34,7 +35,7 @@ def rows_of(root):
 def rendered(tmp_path_factory):
     spec = schema.load_spec(TINY)
     root = tmp_path_factory.mktemp("tiny") / "data"
-    summary = render_dataset(spec, root, quiet=True)
+    summary = render(spec, root, Inline(), quiet=True)
     return spec, root, summary
 
 
@@ -42,7 +43,7 @@ def test_dataset_is_valid_and_complete(rendered):
     spec, root, summary = rendered
     assert schema.validate_dataset(root) == []
     total = sum(spec.dataset.split_sizes().values()) + spec.dataset.reference
-    assert summary["rendered"] == total and summary["remaining"] == 0
+    assert summary.rendered == total and summary.remaining == 0 and not summary.stopped
     manifest = schema.read_manifest(root)
     assert manifest.generator.blender_version and manifest.spec_hash == spec.fingerprint()
     stats = manifest.stats
@@ -58,7 +59,7 @@ def test_dataset_is_valid_and_complete(rendered):
 def test_same_spec_twice_gives_identical_rows_and_masks(rendered, tmp_path):
     spec, root, _ = rendered
     again = tmp_path / "again"
-    render_dataset(spec, again, quiet=True)
+    render(spec, again, Inline(), quiet=True)
     assert rows_of(again) == rows_of(root)  # rows include the image/twin/mask hashes
     masks = sorted((root / "train" / "masks").iterdir())
     assert masks and all(schema.file_digest(m) == schema.file_digest(again / "train" / "masks" / m.name) for m in masks)
@@ -67,19 +68,18 @@ def test_same_spec_twice_gives_identical_rows_and_masks(rendered, tmp_path):
 def test_interrupted_run_resumes_to_the_same_dataset(rendered, tmp_path):
     spec, root, _ = rendered
     part = tmp_path / "part"
-    first = render_dataset(spec, part, quiet=True, limit=4)
-    assert first["rendered"] == 4 and first["remaining"] > 0
+    first = render(spec, part, Inline(), quiet=True, limit=4)
+    assert first.rendered == 4 and first.remaining > 0
     calls = []
-    stopped = render_dataset(
-        spec, part, quiet=True, should_stop=lambda: len(calls) >= 2, progress=lambda *a: calls.append(a)
-    )
-    assert stopped["stopped"] and stopped["rendered"] == 2
+    stopped = render(spec, part, Inline(), quiet=True, should_stop=lambda: len(calls) >= 2, on_progress=calls.append)
+    assert stopped.stopped and stopped.rendered == 2
+    assert [(e["done"], e["already"]) for e in calls] == [(1, 4), (2, 4)] and calls[0]["split"] == "train"
     # A torn last line (killed mid-write) and a leftover temporary file are repaired on resume.
     with open(part / "train" / "metadata.jsonl", "a") as f:
         f.write('{"file_name": "images/0000')
     (part / "train" / "images" / ".000009.tmp1.png").write_bytes(b"half")
-    rest = render_dataset(spec, part, quiet=True)
-    assert rest["remaining"] == 0 and rest["repaired"]
+    rest = render(spec, part, Inline(), quiet=True)
+    assert rest.remaining == 0 and rest.repaired
     assert rows_of(part) == rows_of(root)
     assert schema.validate_dataset(part) == []
 

@@ -20,7 +20,7 @@ import pytest
 from pinscope_schema import validate_dataset
 from scale_helpers import REPO, cli, dataset_content, tiny_spec_dict, write_spec
 
-from blender_addon.cli import EXIT_FAILED
+from blender_addon.dataset.worker import EXIT_FAILED
 
 ROWS_THAT_FIT = 4
 

@@ -1,5 +1,6 @@
 """`--executor ray` on a local Ray instance with 2 CPUs: same dataset as one process, even when a
-task's Ray worker is killed mid-task (the task is retried and resumes its shard; no duplicate rows)."""
+task's Ray worker is killed mid-task (the task is retried and resumes its shard; no duplicate rows),
+or when the whole run is killed and started again; a finished dataset rendered again is left alone."""
 
 from __future__ import annotations
 
@@ -11,11 +12,12 @@ from pathlib import Path
 
 import pytest
 from pinscope_schema import GenerationSpec, validate_dataset
-from scale_helpers import cli, dataset_content, tiny_spec_dict, total_lines, write_spec
+from scale_helpers import cli, dataset_content, start_cli, tiny_spec_dict, total_lines, write_spec
 
 ray = pytest.importorskip("ray", reason="ray is optional: pip install -r requirements/ray.txt")
 
-from blender_addon.dataset.ray_executor import render_with_ray  # noqa: E402
+from blender_addon.dataset.pipeline import render  # noqa: E402
+from blender_addon.dataset.ray_executor import Ray  # noqa: E402
 
 
 def shard_workers() -> list[tuple[int, int]]:
@@ -33,6 +35,36 @@ def shard_workers() -> list[tuple[int, int]]:
             ppid = int(next(ln.split()[1] for ln in status.splitlines() if ln.startswith("PPid:")))
             found.append((int(entry.name), ppid))
     return found
+
+
+def wait_until(condition, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def test_ray_run_killed_resumes_and_a_finished_rerun_changes_nothing(tmp_path):
+    """SIGKILL of the whole `render --executor ray` run, then the same command twice (the second on the
+    finished folder used to fail in the merge, leave .work/ behind and rewrite dataset.json)."""
+    spec_path = write_spec(tmp_path / "tiny.json", tiny_spec_dict())
+    single = tmp_path / "single"
+    cli("render", "--spec", spec_path, "--out", single, "--quiet")
+    out = tmp_path / "ray"
+    command = ("render", "--spec", spec_path, "--out", out, "--executor", "ray", "--workers", "2", "--quiet")
+    process = start_cli(*command)
+    wait_until(lambda: sum(total_lines(s) for s in (out / ".work").glob("shard-*")) >= 2 or process.poll() is not None)
+    process.kill()
+    process.wait()
+    wait_until(lambda: not shard_workers(), timeout=60)  # the workers die with their Ray workers
+    assert not shard_workers() and total_lines(out) == 0  # killed before the merge: nothing merged yet
+    cli(*command)
+    assert dataset_content(out) == dataset_content(single)
+    assert validate_dataset(out) == [] and not (out / ".work").exists()
+    before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.rglob("*") if p.is_file()}
+    again = cli(*command)
+    assert again.returncode == 0
+    assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.rglob("*") if p.is_file()} == before
+    assert not (out / ".work").exists()
 
 
 @pytest.fixture(scope="module")
@@ -66,10 +98,10 @@ def test_ray_executor_equals_single_run_and_survives_a_killed_worker(tmp_path, l
 
     watcher = threading.Thread(target=kill_one_task_worker, daemon=True)
     watcher.start()
-    summary = render_with_ray(GenerationSpec.from_dict(data), out, shards=2, quiet=True)
+    summary = render(GenerationSpec.from_dict(data), out, Ray(2), quiet=True)
     watcher.join(timeout=5)
     assert killed, "no task worker was killed; the test did not exercise a retry"
-    assert summary["shards"] == 2
+    assert summary.workers == 2 and summary.executor == "ray" and summary.rendered == 14
     assert dataset_content(out) == dataset_content(single)  # also asserts no duplicate rows
     assert validate_dataset(out) == []
     assert not (out / ".work").exists()

@@ -81,8 +81,9 @@ def test_workers_2_equals_workers_1(tmp_path, spec_path, baseline):
     assert validate_dataset(out) == []
     assert not (out / ".work").exists()
     events = [json.loads(line) for line in progress.read_text().splitlines()]
-    assert events[-1] == {"done": 12, "total": 12}
+    assert {key: events[-1][key] for key in ("done", "total", "already")} == {"done": 12, "total": 12, "already": 0}
     assert [e["done"] for e in events] == sorted(e["done"] for e in events)
+    assert {"split", "index"} <= set(events[-1])  # the same event shape as one process writes
     # a second run of the finished folder (a second `make demo`) has nothing to do and changes nothing
     before = {p: p.read_bytes() for p in out.rglob("*.jsonl")}
     cli("render", "--spec", spec_path, "--out", out, "--workers", "2", "--quiet")
@@ -93,11 +94,12 @@ def test_workers_2_equals_workers_1(tmp_path, spec_path, baseline):
 def test_workers_restarted_every_k_samples_give_the_same_dataset(tmp_path, spec_path, baseline):
     from pinscope_schema import load_spec
 
-    from blender_addon.dataset.parallel import render_parallel
+    from blender_addon.dataset.executors import Processes
+    from blender_addon.dataset.pipeline import render
 
-    summary = render_parallel(load_spec(spec_path), tmp_path / "restarted", 2, quiet=True, restart_every=4)
-    assert summary["processes"] >= 4  # 12 samples, 2 shards, at most 4 samples per process
-    assert summary["restarts"] == 0, summary["failures"]  # planned restarts are not crash restarts
+    summary = render(load_spec(spec_path), tmp_path / "restarted", Processes(2, restart_every=4), quiet=True)
+    assert summary.processes >= 4  # 12 samples, 2 shards, at most 4 samples per process
+    assert summary.restarts == 0, summary.failures  # planned restarts are not crash restarts
     assert dataset_content(tmp_path / "restarted") == baseline
 
 

@@ -26,7 +26,7 @@ from blender_addon.dataset.shards import (
 )
 
 
-def png_bytes(value: int, width: int = 6, height: int = 3) -> bytes:
+def png_bytes(value: int, width: int = 8, height: int = 8) -> bytes:
     raw = b"".join(b"\x00" + bytes([value % 256]) * width for _ in range(height))
 
     def chunk(tag: bytes, data: bytes) -> bytes:
@@ -40,6 +40,7 @@ def make_spec(train=7, validation=3, test=4, reference=3, twin_share=1, seed=0) 
     return GenerationSpec.from_dict(
         {
             "seed": seed,
+            "render": {"width": 8, "height": 8},  # what png_bytes draws (validate checks image sizes)
             "dataset": {
                 "train": train,
                 "validation": validation,

@@ -16,7 +16,8 @@ from scale_helpers import cli, dataset_content, write_spec
 from blender_addon.core.defects import every_mode_classes
 from blender_addon.core.png import read_png
 from blender_addon.core.sampling import plan_sample
-from blender_addon.dataset.runner import render_dataset
+from blender_addon.dataset.executors import Inline
+from blender_addon.dataset.pipeline import render
 from blender_addon.scene.region import PSNR_TARGET_DB, psnr
 
 
@@ -42,7 +43,7 @@ def test_a_group_shares_its_shot_and_groups_differ():
 def test_shared_twins_are_rendered_once_and_resume_mid_group(tmp_path):
     spec = GenerationSpec.from_dict(shared_spec(share=4, engine="WORKBENCH"))
     whole = tmp_path / "whole"
-    summary = render_dataset(spec, whole, quiet=True)
+    summary = render(spec, whole, Inline(), quiet=True)
     rows = read_rows(whole / "train" / "metadata.jsonl")
     assert {r.index: r.twin_file for r in rows} == {i: f"twins/{i - i % 4:06d}.png" for i in range(10)}
     assert sorted(p.name for p in (whole / "train" / "twins").iterdir()) == ["000000.png", "000004.png", "000008.png"]
@@ -51,25 +52,27 @@ def test_shared_twins_are_rendered_once_and_resume_mid_group(tmp_path):
     )
     # One render per defective image, one per group twin (3 train + 1 validation), one reference render;
     # OK images are copies of their group's twin.
-    assert summary["stats"]["render_calls"] == defective + 4 + 1
+    assert summary.stats["render_calls"] == defective + 4 + 1
     assert validate_dataset(whole) == []
 
     # Stop inside a group (after 2 samples, then after 5), resume: the finished twin is reused, and the
     # result equals the uninterrupted run.
     parts = tmp_path / "parts"
-    render_dataset(spec, parts, quiet=True, limit=2)
+    render(spec, parts, Inline(), quiet=True, limit=2)
     twin0 = (parts / "train" / "twins" / "000000.png").stat().st_mtime_ns
-    render_dataset(spec, parts, quiet=True, limit=3)
+    render(spec, parts, Inline(), quiet=True, limit=3)
     assert (parts / "train" / "twins" / "000000.png").stat().st_mtime_ns == twin0
-    render_dataset(spec, parts, quiet=True)
+    render(spec, parts, Inline(), quiet=True)
     assert dataset_content(parts) == dataset_content(whole)
 
 
 def test_region_rendering_in_a_dataset_matches_full_renders(tmp_path):
     full, region = tmp_path / "full", tmp_path / "region"
     for share in (1, 4):
-        render_dataset(GenerationSpec.from_dict(shared_spec(share=share)), full / str(share), quiet=True)
-        render_dataset(GenerationSpec.from_dict(shared_spec(share=share, region=True)), region / str(share), quiet=True)
+        render(GenerationSpec.from_dict(shared_spec(share=share)), full / str(share), Inline(), quiet=True)
+        render(
+            GenerationSpec.from_dict(shared_spec(share=share, region=True)), region / str(share), Inline(), quiet=True
+        )
         assert validate_dataset(region / str(share)) == []
         for split in ("train", "validation"):
             a_rows = read_rows(full / str(share) / split / "metadata.jsonl")

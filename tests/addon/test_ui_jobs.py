@@ -15,6 +15,8 @@ from pathlib import Path
 import pinscope_schema as schema
 import pytest
 
+from blender_addon.dataset import worker
+from blender_addon.dataset.progress import read_progress
 from blender_addon.ui import jobs
 
 REPO = Path(__file__).resolve().parents[2]
@@ -32,15 +34,15 @@ def tiny_spec_json(train=3, name="ui-jobs-test", **grid) -> str:
 
 def test_progress_file_reads_the_last_complete_line(tmp_path):
     path = tmp_path / "progress.jsonl"
-    assert jobs.read_progress(path) == (0, None)
+    assert read_progress(path) == (0, None)
     path.write_bytes(b'{"done": 1, "total": 6}\nnot json\n{"done": 2, "total": 6}\n{"done": 3, "to')
-    assert jobs.read_progress(path) == (2, 6)  # the torn last line is still being written
+    assert read_progress(path) == (2, 6)  # the torn last line is still being written
 
 
 def test_render_command_uses_the_binary_or_this_python(tmp_path):
     args = jobs.render_args(Path("s.json"), Path("out"), Path("p.jsonl"), workers=3)
     assert args[-2:] == ["--workers", "3"] and "--progress-jsonl" in args
-    command, _ = jobs.render_command(tmp_path / "pinscope", "/opt/blender/blender", args)
+    command = worker.cli_prefix("/opt/blender/blender", tmp_path / "pinscope") + args
     assert command[:6] == [
         "/opt/blender/blender",
         "--background",
@@ -50,7 +52,8 @@ def test_render_command_uses_the_binary_or_this_python(tmp_path):
         "--python",
     ]
     assert command[6] == str(tmp_path / "pinscope" / "cli.py") and command[7] == "--" and command[8] == "render"
-    command, env = jobs.render_command(tmp_path / "pinscope", "", args)
+    command = worker.cli_prefix("", tmp_path / "pinscope") + args
+    env = worker.cli_env(addon_dir=tmp_path / "pinscope")
     assert command[:3] == [sys.executable, "-m", "pinscope.cli"]
     assert env["PYTHONPATH"].split(":")[0] == str(tmp_path)
 

@@ -58,9 +58,9 @@ def test_every_spec_section_has_a_sub_panel_and_every_drawn_name_is_a_property(s
 
 
 def test_poll_messages_say_why_an_operator_cannot_run(scene):
-    from blender_addon.ui import operators
+    from blender_addon.ui import viewport
 
-    operators.forget_pin_scene()
+    viewport.forget_pin_scene()
     assert _poll_message(bpy.ops.pinscope.reset_defect) == "Build the grid first"
     assert _poll_message(bpy.ops.pinscope.cancel_render) == "No dataset render is running"
     properties.spec_to_scene(schema.GenerationSpec(), scene)
@@ -101,7 +101,8 @@ def test_an_invalid_panel_spec_is_reported_not_built(scene):
 
 
 def test_disabling_during_a_modal_render_stops_it_and_keeps_the_folder_resumable(scene, tmp_path):
-    """Render Dataset without `blocking` runs modally; unregistering must stop its background job."""
+    """Render Dataset without `blocking` follows its job with a timer; unregistering must stop the job and
+    remove the timer (no modal handler is ever added, so none can outlive the add-on)."""
     import time
 
     from blender_addon.ui import render_ops
@@ -112,7 +113,8 @@ def test_disabling_during_a_modal_render_stops_it_and_keeps_the_folder_resumable
     data["dataset"].update(train=40, validation=0, test=0, reference=0)
     properties.spec_to_scene(schema.GenerationSpec.from_dict(data), scene)
     scene.pinscope_session.output_dir = str(tmp_path / "data")
-    assert bpy.ops.pinscope.render_dataset() == {"RUNNING_MODAL"}
+    assert bpy.ops.pinscope.render_dataset() == {"FINISHED"}  # the render goes on in the background
+    assert bpy.app.timers.is_registered(render_ops.on_timer)
     job = render_ops._running["job"]
     assert render_ops.is_running() and bpy.ops.pinscope.cancel_render.poll()
     assert _poll_message(bpy.ops.pinscope.render_dataset) == "A dataset render is already running"
@@ -123,7 +125,7 @@ def test_disabling_during_a_modal_render_stops_it_and_keeps_the_folder_resumable
     blender_addon.unregister()
     try:
         assert job.process.returncode is not None and job.cancelled
-        assert not render_ops.is_running() and render_ops._running["timer"] is None
+        assert not render_ops.is_running() and not bpy.app.timers.is_registered(render_ops.on_timer)
         assert schema.validate_dataset(tmp_path / "data", require_complete=False) == []
     finally:
         blender_addon.register()  # the module fixture unregisters at the end
@@ -136,11 +138,11 @@ def _start_modal_render(scene, out, train):
     data["dataset"].update(train=train, validation=0, test=0, reference=0)
     properties.spec_to_scene(schema.GenerationSpec.from_dict(data), scene)
     scene.pinscope_session.output_dir = str(out)
-    assert bpy.ops.pinscope.render_dataset() == {"RUNNING_MODAL"}
+    assert bpy.ops.pinscope.render_dataset() == {"FINISHED"}
 
 
 def test_modal_ticks_follow_the_render_to_the_end(scene, tmp_path):
-    """What the timer does on each TIMER event (headless bpy has no event loop to send them)."""
+    """What the timer does on each call (headless bpy has no event loop to call it)."""
     import time
 
     from blender_addon.ui import render_ops
@@ -157,7 +159,7 @@ def test_modal_ticks_follow_the_render_to_the_end(scene, tmp_path):
     assert (result, level) == ({"FINISHED"}, "INFO") and message.startswith("Dataset written to")
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
     assert scene.pinscope_session.progress_text.endswith("(done)")
-    assert not render_ops.is_running() and render_ops._running["timer"] is None
+    assert not render_ops.is_running() and not bpy.app.timers.is_registered(render_ops.on_timer)
     assert schema.validate_dataset(tmp_path / "data") == []
 
 

@@ -180,7 +180,7 @@ def disable():
     ]
     facts["leftover_handlers"] = [h.__module__ for h in handlers if getattr(h, "__module__", "").startswith(MODULE)]
     render_ops = sys.modules[f"{MODULE}.ui.render_ops"]
-    facts["leftover_job"] = render_ops._running["job"] is not None or render_ops._running["timer"] is not None
+    facts["leftover_job"] = render_ops._running["job"] is not None
     facts["leftover_timers"] = [
         name
         for name in dir(render_ops)

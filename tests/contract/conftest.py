@@ -15,7 +15,7 @@ sys.path.insert(0, str(REPO / "shared"))
 from pinscope_schema import SPLITS, DatasetWriter, GenerationSpec, SampleRow  # noqa: E402
 
 
-def write_png(path: Path, width: int = 12, height: int = 4, value: int = 0) -> None:
+def write_png(path: Path, width: int = 12, height: int = 8, value: int = 0) -> None:
     """A grey PNG made without numpy or PIL (the contract tier needs neither)."""
     raw = b"".join(b"\x00" + bytes([value % 256]) * width for _ in range(height))
 
@@ -30,7 +30,11 @@ def write_png(path: Path, width: int = 12, height: int = 4, value: int = 0) -> N
 
 
 def tiny_spec(**dataset) -> GenerationSpec:
-    data = {"dataset": {"train": 4, "validation": 2, "test": 2, "reference": 2, **dataset}}
+    # 12 x 8 renders: what write_png draws (validate checks every image's size against the spec)
+    data = {
+        "render": {"width": 12, "height": 8},
+        "dataset": {"train": 4, "validation": 2, "test": 2, "reference": 2, **dataset},
+    }
     return GenerationSpec.from_dict(data)
 
 

@@ -16,7 +16,7 @@ def test_imagefolder_loads_every_split_row_and_column(tiny_dataset, tmp_path):
         by_index = {r["index"]: r for r in part}
         for row in rows:
             got = by_index[row.index]
-            assert got["image"].size == (12, 4)
+            assert got["image"].size == (12, 8)
             for column in (
                 "label",
                 "pin",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 
+import pytest
 from conftest import sample_row, write_png
 from pinscope_schema import check_dataset, file_digest, validate_dataset
 from pinscope_schema.fields import ContractError
@@ -66,3 +67,34 @@ def test_duplicate_file_names_in_metadata(tiny_dataset):
     problems = validate_dataset(tiny_dataset)
     assert any(p.endswith("file_name: duplicate") for p in problems)
     assert sample_row("train", 0).file_name in " ".join(problems)
+
+
+def _rehash(folder, rel: str, role: str, meta_path, index: int = 0) -> None:
+    """Make row `index` of `meta_path` carry the current hash of its `role` file (as a forged row would)."""
+    rows = [json.loads(line) for line in meta_path.read_text().splitlines()]
+    rows[index]["sha256"][role] = file_digest(folder / rel)
+    meta_path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+@pytest.mark.parametrize("role,key", [("mask", "mask_file"), ("twin", "twin_file"), ("image", "file_name")])
+def test_a_file_of_the_wrong_size_is_reported_even_when_its_hash_matches(tiny_dataset, role, key):
+    meta = tiny_dataset / "train" / "metadata.jsonl"
+    rel = json.loads(meta.read_text().splitlines()[0])[key]
+    write_png(tiny_dataset / "train" / rel, width=24, height=8)
+    _rehash(tiny_dataset / "train", rel, role, meta)
+    problems = validate_dataset(tiny_dataset)
+    assert problems == [f"train/{rel}: {role} is 24 x 8 pixels, the spec renders 12 x 8"]
+
+
+@pytest.mark.parametrize(
+    "line,problem",
+    [
+        ('{"file_name": ' + "[" * 100_000 + "]" * 100_000 + "}", "invalid JSON (nested too deeply)"),
+        ('{"index": ' + "9" * 5000 + "}", "invalid JSON (a number too long to read)"),
+    ],
+)
+def test_a_deep_or_huge_metadata_row_is_a_problem_line_not_a_traceback(tiny_dataset, line, problem):
+    meta = tiny_dataset / "test" / "metadata.jsonl"
+    meta.write_text(meta.read_text() + line + "\n")
+    problems = validate_dataset(tiny_dataset)
+    assert "test/metadata.jsonl line 3: " + problem in problems
