@@ -35,12 +35,13 @@ def runs(tmp_path_factory, tiny_args):
 
 
 def corrupt_png_with_matching_hash(data: Path) -> None:
-    """A render whose bytes are garbage after a valid PNG signature, with its row's hash updated: the
-    validator passes it, the decoder refuses it (and OpenCV would print warnings of its own)."""
+    """A render whose signature and IHDR chunk (size, depth, colour type) are intact and whose image
+    data is garbage, with its row's hash updated: the validator (which reads the header) passes it,
+    the decoder refuses it (and OpenCV would print warnings of its own)."""
     from pinscope_schema import file_digest
 
     bad = data / "validation" / "images" / "000002.png"
-    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\x0dIHDR" + bytes(40))
+    bad.write_bytes(bad.read_bytes()[:33] + b"\x00\x00\x01\x00IDAT" + bytes(256))
     meta = data / "validation" / "metadata.jsonl"
     rows = [json.loads(line) for line in meta.read_text().splitlines()]
     for row in rows:
