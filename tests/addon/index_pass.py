@@ -68,36 +68,54 @@ def read_exr_channel(path, suffix: str) -> np.ndarray:
     return out
 
 
-def _route_index_to_output(scene):
-    """Compositor: the Render Layers' object index straight to the output (5.0: a node group; 4.x: the scene's
-    tree). Returns a function that puts the scene's compositing back as it was."""
-    if hasattr(scene, "compositing_node_group"):  # Blender 5.0
-        saved = scene.compositing_node_group
-        tree = bpy.data.node_groups.new("pinscope-index-pass", "CompositorNodeTree")
-        tree.interface.new_socket("Image", in_out="OUTPUT", socket_type="NodeSocketColor")
-        scene.compositing_node_group = tree
-        output = tree.nodes.new("NodeGroupOutput")
-
-        def restore():
-            scene.compositing_node_group = saved
-            bpy.data.node_groups.remove(tree)
-
-    else:  # Blender 4.x
-        saved_use = scene.use_nodes
-        scene.use_nodes = True
-        tree = scene.node_tree
-        saved_nodes = [n.name for n in tree.nodes]
-        output = tree.nodes.new("CompositorNodeComposite")
-
-        def restore():
-            for node in [n for n in tree.nodes if n.name not in saved_nodes]:
-                tree.nodes.remove(node)
-            scene.use_nodes = saved_use
-
+def _link_index(tree, scene, output_socket):
     layers = tree.nodes.new("CompositorNodeRLayers")
     layers.scene = scene
-    tree.links.new(layers.outputs["Object Index" if "Object Index" in layers.outputs else "IndexOB"], output.inputs[0])
+    name = "Object Index" if "Object Index" in layers.outputs else "IndexOB"
+    tree.links.new(layers.outputs[name], output_socket)
+    return layers
+
+
+def _route_blender_5(scene):
+    """5.0: compositing is a node group with a Group Output; a fresh group carries the index."""
+    saved = scene.compositing_node_group
+    tree = bpy.data.node_groups.new("pinscope-index-pass", "CompositorNodeTree")
+    tree.interface.new_socket("Image", in_out="OUTPUT", socket_type="NodeSocketColor")
+    scene.compositing_node_group = tree
+    _link_index(tree, scene, tree.nodes.new("NodeGroupOutput").inputs[0])
+
+    def restore():
+        scene.compositing_node_group = saved
+        bpy.data.node_groups.remove(tree)
+
     return restore
+
+
+def _route_blender_4(scene):
+    """4.x: the scene's own tree; its (one) Composite node gets the index, and its old input back after."""
+    saved_use = scene.use_nodes
+    scene.use_nodes = True
+    tree = scene.node_tree
+    output = next((n for n in tree.nodes if n.bl_idname == "CompositorNodeComposite"), None)
+    created = output is None
+    output = output or tree.nodes.new("CompositorNodeComposite")
+    saved_from = output.inputs[0].links[0].from_socket if output.inputs[0].links else None
+    layers = _link_index(tree, scene, output.inputs[0])
+
+    def restore():
+        tree.nodes.remove(layers)
+        if saved_from is not None:
+            tree.links.new(saved_from, output.inputs[0])
+        if created:
+            tree.nodes.remove(output)
+        scene.use_nodes = saved_use
+
+    return restore
+
+
+def _route_index_to_output(scene):
+    """The Render Layers' object index straight to the compositor's output; returns how to undo it."""
+    return _route_blender_5(scene) if hasattr(scene, "compositing_node_group") else _route_blender_4(scene)
 
 
 def object_index_pass(scene) -> np.ndarray:
