@@ -16,11 +16,9 @@ bpy; `render_region` is the Blender glue.
 
 from __future__ import annotations
 
-import errno
 import math
 import os
 
-from ..contract import schema
 from ..core.camera import camera_pose
 from ..core.layout import pin_centre
 from ..core.lighting import shadow_reach
@@ -117,44 +115,6 @@ def border_fractions(box, width: int, height: int) -> tuple:
 
 
 # --- Blender glue ------------------------------------------------------------------------------
-def load_pixels(path):
-    """An 8-bit PNG as a float array (H, W, 4), rows bottom-up as Blender stores them."""
-    import bpy
-    import numpy as np
-
-    image = bpy.data.images.load(str(path), check_existing=False)
-    try:
-        width, height = image.size
-        pixels = np.empty(width * height * 4, np.float32)
-        image.pixels.foreach_get(pixels)
-        return pixels.reshape(height, width, 4)
-    finally:
-        bpy.data.images.remove(image)
-
-
-def save_pixels(pixels, path) -> None:
-    """Write (H, W, 4) bottom-up float pixels as an 8-bit RGB PNG via a temporary name."""
-    import bpy
-
-    from .render import require_complete_png  # bpy: the pure part of this module must import without it
-
-    height, width = pixels.shape[:2]
-    image = bpy.data.images.new("pinscope_region_composite", width, height, alpha=False)
-    try:
-        image.pixels.foreach_set(pixels.reshape(-1))
-        tmp = schema.temp_path_for(path)
-        image.filepath_raw = str(tmp)
-        image.file_format = "PNG"
-        try:
-            image.save()
-        except RuntimeError as err:  # Blender's "could not write": an OSError for the CLI's one-line report
-            raise OSError(errno.EIO, f"image not written ({err})", str(path)) from None
-        require_complete_png(tmp, path)
-        os.replace(tmp, path)
-    finally:
-        bpy.data.images.remove(image)
-
-
 def composite(twin, region, box, height: int):
     """The twin with `box` (v down) taken from the region render; both arrays bottom-up (H, W, 4)."""
     x0, y0, x1, y1 = box
@@ -166,6 +126,7 @@ def composite(twin, region, box, height: int):
 def render_region(pin_scene, path, seed: int, box, twin_path) -> float:
     """Render the scene only inside `box` (grown by a pixel against edge rounding), paste it over the twin
     at `twin_path` and write the result to `path`. Returns the seconds spent inside the render call."""
+    from .pixels import load_pixels, save_pixels  # bpy: the pure part of this module imports without it
     from .render import render_image  # bpy (see above)
 
     scene = pin_scene.scene

@@ -8,7 +8,6 @@ is pinned to the Standard view so renders look the same on 3.4 (Filmic default) 
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import shutil
 import sys
@@ -20,7 +19,8 @@ from ..core import mask as mask_core
 from ..core import sensor
 from ..core.camera import camera_pose
 from ..core.housing import occludes_pins
-from ..core.png import png_complete, strip_text_chunks, write_png
+from ..core.png import strip_text_chunks, write_png
+from .pixels import load_pixels, require_complete_png, save_pixels
 
 ENGINE_IDS = {
     "CYCLES": ("CYCLES",),
@@ -165,15 +165,6 @@ def render_image(pin_scene, path, seed: int) -> float:
     return seconds
 
 
-def require_complete_png(tmp, path) -> None:
-    """Raise OSError (and drop `tmp`) when Blender's PNG at `tmp` was cut short: Blender says FINISHED
-    even when the disk filled up while it wrote, and a truncated image must never be renamed to `path`."""
-    if not png_complete(tmp):
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise OSError(errno.EIO, "image written incompletely (disk full or file size limit?)", str(path))
-
-
 def render_twin(pin_scene, plan, path) -> float:
     """Render `plan`'s defect-free twin (same view, jitter and seed, no defect) to `path`."""
     from ..core.sampling import ok_plan_like
@@ -190,9 +181,7 @@ def clean_path(path):
 
 def apply_sensor(src, dst, jitter: dict) -> None:
     """Write `src` as the shot's sensor records it (core.sensor) to `dst`, atomically."""
-    from .region import load_pixels, save_pixels  # region imports this module
-
-    save_pixels(sensor.apply(load_pixels(src), jitter).astype("float32"), dst)
+    save_pixels(sensor.apply(load_pixels(src), jitter), dst)
 
 
 def copy_file(src, dst) -> None:

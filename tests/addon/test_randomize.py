@@ -16,7 +16,7 @@ from blender_addon.core import randomize
 from blender_addon.core.camera import camera_pose
 from blender_addon.core.sampling import ok_plan_like, plan_sample
 from blender_addon.dataset.runner import render_one
-from blender_addon.scene import region
+from blender_addon.scene import pixels, region
 from blender_addon.scene.build import build_scene
 from blender_addon.scene.render import geometry_outputs
 
@@ -90,7 +90,7 @@ def test_no_randomisation_draws_what_the_seed_always_drew():
 
 
 def _pixels(path):
-    return np.round(region.load_pixels(path)[..., :3] * 255)
+    return np.round(pixels.load_pixels(path)[..., :3] * 255)
 
 
 def _render(pin_scene, plan, folder, name):

@@ -18,7 +18,7 @@ from pinscope_schema import GenerationSpec
 from blender_addon.core.defects import every_mode_classes
 from blender_addon.core.sampling import ok_plan_like, plan_sample
 from blender_addon.dataset.runner import render_one
-from blender_addon.scene import region
+from blender_addon.scene import pixels, region
 from blender_addon.scene.apply import apply_plan
 from blender_addon.scene.build import build_scene
 from blender_addon.scene.render import geometry_outputs, render_image
@@ -52,7 +52,7 @@ def _spec(kind, preset) -> GenerationSpec:
 
 
 def _pixels(path):
-    return np.round(region.load_pixels(path)[..., :3] * 255)
+    return np.round(pixels.load_pixels(path)[..., :3] * 255)
 
 
 @pytest.mark.parametrize("kind,preset", PAIRS, ids=[f"{k}-{p}" for k, p in PAIRS])

@@ -17,7 +17,7 @@ from pinscope_schema import GenerationSpec
 from blender_addon.core.camera import camera_pose
 from blender_addon.core.defects import every_mode_classes
 from blender_addon.core.sampling import ok_plan_like, plan_sample
-from blender_addon.scene import region
+from blender_addon.scene import pixels, region
 from blender_addon.scene.apply import apply_plan
 from blender_addon.scene.build import build_scene
 from blender_addon.scene.render import geometry_outputs, render_image
@@ -54,7 +54,7 @@ def composites(tmp_path_factory):
         box = region.region_box(spec, pose, plan, geometry_outputs(spec, plan)["defect_box"])
         assert region.wants_region(spec, plan, box), f"{plan.mode}: region {box} not used"
         region.render_region(scene, region_path, plan.render_seed, box, twin_path)
-        to_bytes = [np.round(region.load_pixels(p)[..., :3] * 255) for p in (full_path, region_path, twin_path)]
+        to_bytes = [np.round(pixels.load_pixels(p)[..., :3] * 255) for p in (full_path, region_path, twin_path)]
         out[plan.mode] = (plan, box, *to_bytes)
     return spec, out
 
