@@ -31,10 +31,13 @@ def temp_path_for(path: str | os.PathLike) -> Path:
 
 
 @contextlib.contextmanager
-def atomic_file(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8"):
+def atomic_file(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8", durable: bool = True):
     """Open a temporary beside `path` for writing; on a clean exit fsync it and rename it to `path`.
 
     If the block raises (or the disk fills), the temporary is removed and `path` keeps its old content.
+    `durable=False` skips the fsync: still whole-or-nothing if the process is killed (the page cache
+    outlives it), not across a power cut -- for files that can be made again (predict's overlays), where
+    an fsync per file would cost more than making it.
     """
     if "w" not in mode:
         raise ValueError(f"atomic_file writes a whole file: mode must contain 'w', got {mode!r}")
@@ -45,7 +48,8 @@ def atomic_file(path: str | os.PathLike, mode: str = "w", encoding: str | None =
         with open(tmp, mode, encoding=None if binary else encoding) as f:
             yield f
             f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -53,9 +57,10 @@ def atomic_file(path: str | os.PathLike, mode: str = "w", encoding: str | None =
         raise
 
 
-def atomic_write(path: str | os.PathLike, data: bytes | str) -> None:
-    """Write `data` (bytes, or str as UTF-8) to `path` atomically."""
-    with atomic_file(path, "wb" if isinstance(data, (bytes, bytearray, memoryview)) else "w") as f:
+def atomic_write(path: str | os.PathLike, data: bytes | str, durable: bool = True) -> None:
+    """Write `data` (bytes, or str as UTF-8) to `path` atomically (see atomic_file for `durable`)."""
+    binary = isinstance(data, (bytes, bytearray, memoryview))
+    with atomic_file(path, "wb" if binary else "w", durable=durable) as f:
         f.write(data)
 
 
