@@ -92,9 +92,13 @@ def shift_specs(base: dict, test: int, reference: int) -> dict:
     for number, (name, (what, shift)) in enumerate(SHIFTS.items(), start=1):
         d = json.loads(json.dumps(base))
         shift(d)
-        shift(everything)
+        if name != "brighter":  # it moves the light level the other way from dimmer: everything is the dark side
+            shift(everything)
         out[name] = (what, test_only(d, name, 1000 + number))
-    out["everything"] = ("every shift at once", test_only(everything, "everything", 1999))
+    out["everything"] = (
+        "every shift at once (the dimmer side of the light level)",
+        test_only(everything, "everything", 1999),
+    )
     return out
 
 

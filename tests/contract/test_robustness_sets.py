@@ -1,0 +1,75 @@
+"""The robustness suite's shift sets: valid specs, test-only, and each beyond the training spec's ranges."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from pinscope_schema import GenerationSpec
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "bench"))
+import robustness  # noqa: E402
+
+BASE = json.loads((REPO / "specs" / "default.json").read_text())
+SETS = robustness.shift_specs(BASE, 300, 30)
+
+
+def _disjoint(a, b) -> bool:
+    return a[1] < b[0] or b[1] < a[0]
+
+
+def test_every_set_is_a_valid_test_only_spec_with_its_own_seed():
+    assert set(SETS) == {"in_domain", "everything", *robustness.SHIFTS}
+    seeds = set()
+    for name, (_what, data) in SETS.items():
+        spec = GenerationSpec.from_dict(data)
+        assert (spec.dataset.train, spec.dataset.validation, spec.dataset.test) == (0, 0, 300), name
+        assert spec.dataset.reference == 30 and spec.seed != BASE["seed"]
+        seeds.add(spec.seed)
+    assert len(seeds) == len(SETS)  # no two sets share their renders
+
+
+def test_in_domain_changes_nothing_but_the_seed_and_the_splits():
+    data = SETS["in_domain"][1]
+    strip = lambda d: {k: v for k, v in d.items() if k not in ("seed", "dataset", "name")}  # noqa: E731
+    assert strip(data) == strip(BASE)
+
+
+@pytest.mark.parametrize(
+    "name,field",
+    [
+        ("brighter", "light_scale"),
+        ("dimmer", "light_scale"),
+        ("brighter", "exposure"),
+        ("dimmer", "exposure"),
+        ("housing_colour", "housing_value"),
+        ("noise_blur", "shot_noise"),
+        ("noise_blur", "read_noise"),
+        ("noise_blur", "blur"),
+    ],
+)
+def test_shifted_ranges_lie_beyond_the_training_range(name, field):
+    shifted = SETS[name][1]["randomize"][field]
+    assert _disjoint(shifted, BASE["randomize"][field]), (name, field, shifted)
+
+
+def test_categorical_shifts_draw_what_training_never_saw():
+    r = BASE["randomize"]
+    assert not set(SETS["plating"][1]["randomize"]["platings"]) & set(r["platings"])
+    assert not set(SETS["lighting"][1]["randomize"]["light_presets"]) & set(r["light_presets"])
+    assert SETS["housing_kind"][1]["housing"]["kind"] != BASE["housing"]["kind"]
+    cam, base_cam = SETS["jitter"][1]["camera"], BASE["camera"]
+    assert cam["jitter_x"] > base_cam["jitter_x"] and cam["jitter_rot_z"] > base_cam["jitter_rot_z"]
+
+
+def test_everything_moves_every_factor_at_once():
+    everything = SETS["everything"][1]
+    for name in set(robustness.SHIFTS) - {"brighter"}:  # brighter and dimmer move the same level apart
+        shifted = SETS[name][1]
+        for section in ("randomize", "housing", "camera"):
+            for key, value in shifted.get(section, {}).items():
+                if value != BASE.get(section, {}).get(key):
+                    assert everything[section][key] == value, (name, section, key)
