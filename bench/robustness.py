@@ -30,49 +30,74 @@ def _randomize(d: dict) -> dict:
     return d.setdefault("randomize", {})
 
 
+def _range(d: dict, name: str, default: list) -> list:
+    """The training spec's range of `name` (the base value when it is not drawn)."""
+    return (d.get("randomize") or {}).get(name) or default
+
+
+def _beyond(low_high, factor_lo: float, factor_hi: float) -> list:
+    """A range past the top of `low_high`: [high x factor_lo, high x factor_hi]."""
+    return _rounded([low_high[1] * factor_lo, low_high[1] * factor_hi])
+
+
+def _rounded(values) -> list:
+    return [round(v, 3) for v in values]
+
+
 def _brighter(d):
-    _randomize(d).update(light_scale=[2.2, 2.8], exposure=[0.45, 0.7])
+    level, ev = _range(d, "light_scale", [1.0, 1.0]), _range(d, "exposure", [0.0, 0.0])
+    _randomize(d).update(light_scale=_beyond(level, 1.3, 1.65), exposure=_rounded([ev[1] + 0.1, ev[1] + 0.3]))
 
 
 def _dimmer(d):
-    _randomize(d).update(light_scale=[0.3, 0.42], exposure=[-0.7, -0.45])
+    level, ev = _range(d, "light_scale", [1.0, 1.0]), _range(d, "exposure", [0.0, 0.0])
+    _randomize(d).update(light_scale=_rounded([level[0] * 0.55, level[0] * 0.8]), exposure=[ev[0] - 0.3, ev[0] - 0.1])
 
 
 def _housing_colour(d):
-    _randomize(d).update(housing_value=[0.55, 0.75])
+    value = _range(d, "housing_value", [0.1, 0.1])
+    _randomize(d).update(housing_value=_rounded([min(1.0, value[1] + 0.15), min(1.0, value[1] + 0.4)]))
 
 
 def _plating(d):
-    _randomize(d).update(platings=["copper"])
+    seen = set(_range(d, "platings", []))
+    _randomize(d).update(platings=[next(p for p in ("gold", "copper", "silver", "tin", "nickel") if p not in seen)])
 
 
 def _jitter(d):
     cam = d.setdefault("camera", {})
     cam.update(jitter_x=2 * cam.get("jitter_x", 0.025), jitter_y=2 * cam.get("jitter_y", 0.05))
     cam["jitter_rot_z"] = 2 * cam.get("jitter_rot_z", 0.5)
-    _randomize(d).update(camera_distance=[0.9, 1.1])
+    distance = _range(d, "camera_distance", [1.0, 1.0])
+    spread = _rounded([1 - 2.3 * (1 - distance[0]) - 0.02, 1 + 2.3 * (distance[1] - 1) + 0.02])
+    _randomize(d).update(camera_distance=spread)
 
 
 def _noise_blur(d):
-    _randomize(d).update(shot_noise=[0.7, 1.0], read_noise=[2.5, 4.0], blur=[0.7, 1.0])
+    shot, read, blur = (_range(d, name, [0.0, 0.2]) for name in ("shot_noise", "read_noise", "blur"))
+    _randomize(d).update(
+        shot_noise=_beyond(shot, 1.5, 2.2), read_noise=_beyond(read, 1.7, 2.7), blur=_beyond(blur, 1.2, 1.8)
+    )
 
 
 def _lighting(d):
-    _randomize(d).update(light_presets=["dome"])
+    seen = set(_range(d, "light_presets", [d.get("lights", {}).get("preset", "seed")]))
+    _randomize(d).update(light_presets=[next(p for p in ("ring", "dome", "coaxial", "seed") if p not in seen)])
 
 
 def _housing_kind(d):
     d.setdefault("housing", {}).update(kind="cavities", cavity_depth=0.4, cavity_clearance=0.1)
 
 
+# Each moves one factor past the training spec's own range (read from it), so the suite fits any run.
 SHIFTS = {
-    "brighter": ("light level x2.2-2.8 and +0.45-0.7 EV exposure", _brighter),
-    "dimmer": ("light level x0.30-0.42 and -0.45-0.7 EV", _dimmer),
-    "housing_colour": ("lighter housings (HSV value 0.55-0.75)", _housing_colour),
-    "plating": ("copper-plated pins", _plating),
-    "jitter": ("twice the camera shift and roll, distance x0.9-1.1", _jitter),
-    "noise_blur": ("shot noise 0.7-1.0, read noise 2.5-4, blur sigma 0.7-1.0 px", _noise_blur),
-    "lighting": ("dome light", _lighting),
+    "brighter": ("light level 1.3-1.65 x the top of the range, +0.1-0.3 EV past it", _brighter),
+    "dimmer": ("light level 0.55-0.8 x the bottom of the range, -0.1-0.3 EV past it", _dimmer),
+    "housing_colour": ("lighter housings: HSV value 0.15-0.4 above the range", _housing_colour),
+    "plating": ("a plating the training spec does not draw (gold first)", _plating),
+    "jitter": ("twice the camera shift and roll, 2.3 x the distance spread", _jitter),
+    "noise_blur": ("shot noise 1.5-2.2x, read noise 1.7-2.7x, blur 1.2-1.8x the range's top", _noise_blur),
+    "lighting": ("a lighting preset the training spec does not draw (ring first)", _lighting),
     "housing_kind": ("pins in 0.4 mm cavities", _housing_kind),
 }
 

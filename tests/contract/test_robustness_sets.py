@@ -53,13 +53,14 @@ def test_in_domain_changes_nothing_but_the_seed_and_the_splits():
 )
 def test_shifted_ranges_lie_beyond_the_training_range(name, field):
     shifted = SETS[name][1]["randomize"][field]
-    assert _disjoint(shifted, BASE["randomize"][field]), (name, field, shifted)
+    assert _disjoint(shifted, BASE["randomize"].get(field) or [0.0, 0.0]), (name, field, shifted)
 
 
 def test_categorical_shifts_draw_what_training_never_saw():
     r = BASE["randomize"]
-    assert not set(SETS["plating"][1]["randomize"]["platings"]) & set(r["platings"])
-    assert not set(SETS["lighting"][1]["randomize"]["light_presets"]) & set(r["light_presets"])
+    assert not set(SETS["plating"][1]["randomize"]["platings"]) & set(r.get("platings", []))
+    seen = set(r.get("light_presets") or [BASE.get("lights", {}).get("preset", "seed")])
+    assert not set(SETS["lighting"][1]["randomize"]["light_presets"]) & seen
     assert SETS["housing_kind"][1]["housing"]["kind"] != BASE["housing"]["kind"]
     cam, base_cam = SETS["jitter"][1]["camera"], BASE["camera"]
     assert cam["jitter_x"] > base_cam["jitter_x"] and cam["jitter_rot_z"] > base_cam["jitter_rot_z"]
