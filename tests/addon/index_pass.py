@@ -69,35 +69,34 @@ def read_exr_channel(path, suffix: str) -> np.ndarray:
 
 
 def _route_index_to_output(scene):
-    """Compositor: the Render Layers' object index straight to the output (5.0: a node group; 4.x: the scene's
-    tree). Returns a function that puts the scene's compositing back as it was."""
-    if hasattr(scene, "compositing_node_group"):  # Blender 5.0
-        saved = scene.compositing_node_group
-        tree = bpy.data.node_groups.new("pinscope-index-pass", "CompositorNodeTree")
-        tree.interface.new_socket("Image", in_out="OUTPUT", socket_type="NodeSocketColor")
-        scene.compositing_node_group = tree
-        output = tree.nodes.new("NodeGroupOutput")
-
-        def restore():
-            scene.compositing_node_group = saved
-            bpy.data.node_groups.remove(tree)
-
-    else:  # Blender 4.x
-        saved_use = scene.use_nodes
-        scene.use_nodes = True
-        tree = scene.node_tree
-        saved_nodes = [n.name for n in tree.nodes]
-        output = tree.nodes.new("CompositorNodeComposite")
-
-        def restore():
-            for node in [n for n in tree.nodes if n.name not in saved_nodes]:
-                tree.nodes.remove(node)
-            scene.use_nodes = saved_use
-
+    """Blender 5.0: the compositor (a node group) sends the Render Layers' object index to the output image.
+    Returns a function that puts the scene's compositing back as it was."""
+    saved = scene.compositing_node_group
+    tree = bpy.data.node_groups.new("pinscope-index-pass", "CompositorNodeTree")
+    tree.interface.new_socket("Image", in_out="OUTPUT", socket_type="NodeSocketColor")
+    scene.compositing_node_group = tree
+    output = tree.nodes.new("NodeGroupOutput")
     layers = tree.nodes.new("CompositorNodeRLayers")
     layers.scene = scene
     tree.links.new(layers.outputs["Object Index" if "Object Index" in layers.outputs else "IndexOB"], output.inputs[0])
+
+    def restore():
+        scene.compositing_node_group = saved
+        bpy.data.node_groups.remove(tree)
+
     return restore
+
+
+def _index_image(scene, image):
+    """Set the output up to carry the object index: (channel suffix, undo). Blender 4.x writes every pass into
+    a multilayer EXR (its compositor route renders for a minute and comes back empty under the bpy module);
+    5.0 has no multilayer file format for a still and routes the pass through the compositor instead."""
+    image.exr_codec = "NONE"
+    if hasattr(scene, "compositing_node_group"):  # Blender 5.0
+        image.file_format, image.color_mode, image.color_depth = "OPEN_EXR", "RGB", "32"
+        return "R", _route_index_to_output(scene)
+    image.file_format, image.color_depth = "OPEN_EXR_MULTILAYER", "32"  # Blender 4.x
+    return "IndexOB.X", lambda: None
 
 
 def object_index_pass(scene) -> np.ndarray:
@@ -110,15 +109,13 @@ def object_index_pass(scene) -> np.ndarray:
     layer.use_pass_object_index = True
     render.engine, render.use_persistent_data = "CYCLES", False  # passes change: sync the scene anew
     cycles.samples, cycles.filter_width = 1, 0.01
-    image.file_format, image.color_mode, image.color_depth = "OPEN_EXR", "RGB", "32"
-    image.exr_codec = "NONE"
-    restore = _route_index_to_output(scene)
+    suffix, restore = _index_image(scene, image)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             render.filepath = str(Path(tmp) / "index.exr")
             with stdout_silenced():
                 bpy.ops.render.render(write_still=True, scene=scene.name)
-            index = read_exr_channel(Path(tmp) / "index.exr", "R")
+            index = read_exr_channel(Path(tmp) / "index.exr", suffix)
     finally:
         restore()
         render.engine, cycles.samples, cycles.filter_width, render.filepath, render.use_persistent_data = saved
