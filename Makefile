@@ -15,7 +15,7 @@ RUN ?= runs/default
 CKPTS ?=
 PYTEST_FLAGS ?= -q
 
-.PHONY: doc-images validate bench peer-bench setup test test-matrix test-contract test-blender test-trainer lint format render train attention demo addon bench clean
+.PHONY: robustness doc-images validate bench peer-bench setup test test-matrix test-contract test-blender test-trainer lint format render train attention predict demo addon bench clean export check-anomalib
 
 setup: $(BPY_STAMP) $(TRAIN_STAMP)
 
@@ -87,6 +87,28 @@ render: $(BPY_STAMP)
 validate: $(BPY_STAMP)
 	$(BPY_PY) -m blender_addon.cli validate $(DATA)
 
+# Exports for other tools (docs/exports.md): coco, yolo, mvtec, anomalib-csv. Standard library only, so
+# any Python 3.10+ runs them without an environment. Resumes a killed export; a finished one does nothing.
+FORMAT ?= coco
+OUT ?= exports/$(notdir $(DATA))-$(FORMAT)
+export:
+	PYTHONPATH=shared $(PYTHON) -m pinscope_schema.export --format $(FORMAT) $(DATA) $(OUT)
+
+# anomalib, a real consumer of the MVTec AD export, in its own optional env (.venvs/anomalib: lightning, timm,
+# kornia, ~3 min to set up). Not part of `make test`: it trains PaDiM on the whole dataset (~3 min on 2 cores).
+ANOMALIB_ENV := $(VENVS)/anomalib
+ANOMALIB_PY := $(ANOMALIB_ENV)/bin/python
+ANOMALIB_STAMP := $(ANOMALIB_ENV)/.pinscope-ready
+ANOMALIB_ARGS ?=
+$(ANOMALIB_STAMP): requirements/anomalib.txt
+	@echo "== setting up the anomalib env ($(ANOMALIB_ENV))"
+	test -x $(ANOMALIB_PY) || $(PYTHON) -m venv $(ANOMALIB_ENV)
+	$(ANOMALIB_PY) -m pip install -q --disable-pip-version-check -r requirements/anomalib.txt
+	touch $@
+
+check-anomalib: $(ANOMALIB_STAMP)
+	PYTHONPATH=shared $(ANOMALIB_PY) tools/check_anomalib.py --data $(DATA) --out exports/$(notdir $(DATA))-mvtec $(ANOMALIB_ARGS)
+
 # The recommended recipe (docs/trainer.md): ViT tiny on diff against the unit reference, with patch-token
 # supervision from the defect boxes; epochs 5/10/15 kept for the attention evolution. --resume: a second
 # `make train` (or one after `make demo`) finishes or reuses the run in RUN instead of refusing the folder.
@@ -98,6 +120,14 @@ train: $(TRAIN_STAMP)
 
 attention: $(TRAIN_STAMP)
 	$(TRAIN_PY) -m pinscope_trainer.cli attention --run $(RUN) $(if $(CKPTS),--ckpts $(CKPTS),) $(ATTN_ARGS)
+
+# Classify new images with the run's best checkpoint (docs/trainer.md#predict), e.g.
+#   make predict IMAGES="data/default/test"          IMAGES: files, folders or globs (PNG/JPEG)
+# writes predictions/<run name>/ (predictions.csv, .jsonl, overlays/, index.html); PREDICT_ARGS adds options.
+IMAGES ?=
+PREDICT_ARGS ?=
+predict: $(TRAIN_STAMP)
+	$(TRAIN_PY) -m pinscope_trainer.cli predict --checkpoint $(RUN)/checkpoints/best --out predictions/$(notdir $(RUN)) $(IMAGES) $(PREDICT_ARGS)
 
 # The documentation's preset and lighting pictures (docs/img/presets.png, lighting.png), rendered from the specs.
 doc-images: setup
@@ -117,8 +147,17 @@ demo: setup
 	$(MAKE) --no-print-directory render SPEC=specs/default.json DATA=$(DEMO_DATA) && \
 	$(MAKE) --no-print-directory train DATA=$(DEMO_DATA) RUN=$(DEMO_RUN) TRAIN_ARGS="$(DEMO_TRAIN_ARGS)" && \
 	$(MAKE) --no-print-directory attention RUN=$(DEMO_RUN) CKPTS=all && \
-	$(TRAIN_PY) tools/demo_summary.py --data $(DEMO_DATA) --run $(DEMO_RUN) --report reports/$(notdir $(DEMO_RUN))/attention && \
+	$(MAKE) --no-print-directory robustness RUN=$(DEMO_RUN) ROBUSTNESS_ARGS="$(DEMO_ROBUSTNESS_ARGS)" && \
+	$(TRAIN_PY) tools/demo_summary.py --data $(DEMO_DATA) --run $(DEMO_RUN) --report reports/$(notdir $(DEMO_RUN))/attention \
+	  --robustness reports/robustness/$(notdir $(DEMO_RUN))-quick && \
 	echo "demo wall time (after set-up): $$(( $$(date +%s) - start )) s"
+
+# The robustness suite (bench/robustness.py): shift sets beyond the training spec's randomised ranges, scored
+# with evaluate --data; the demo runs a quick version (100 test images a set), the docs' table the full one.
+ROBUSTNESS_ARGS ?=
+DEMO_ROBUSTNESS_ARGS ?= --test 100 --quiet --out reports/robustness/$(notdir $(DEMO_RUN))-quick
+robustness: setup
+	$(TRAIN_PY) bench/robustness.py --run $(RUN) $(ROBUSTNESS_ARGS)
 
 bench: setup
 	$(BPY_PY) bench/render_bench.py

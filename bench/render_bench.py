@@ -10,7 +10,7 @@ the same outputs per sample: image, defect-free twin and instance mask.
 The two sides alternate in blocks so that load from other processes hits both alike; the printed
 ratios are what to compare across machines, not the absolute times.
 
-    .venvs/blender/bin/python bench/render_bench.py [--spec specs/default.json] [--samples 12]
+    .venvs/blender/bin/python bench/render_bench.py [--spec specs/seed.json] [--samples 12]
         [--engines CYCLES,WORKBENCH] [--block 3] [--json out.json]
 """
 
@@ -220,7 +220,7 @@ def bench_engine(spec, engine: str, samples: int, block: int, folder: Path) -> d
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--spec", default=str(REPO / "specs" / "default.json"))
+    parser.add_argument("--spec", default=str(REPO / "specs" / "seed.json"))
     parser.add_argument("--samples", type=int, default=12, help="samples per side and engine")
     parser.add_argument("--engines", default="CYCLES,WORKBENCH")
     parser.add_argument("--block", type=int, default=3, help="samples per side before switching sides")

@@ -48,6 +48,7 @@ def main(argv=None) -> int:
     parser.add_argument("--run", required=True)
     parser.add_argument("--report", required=True)
     parser.add_argument("--data", required=True)
+    parser.add_argument("--robustness", help="a robustness suite's folder (bench/robustness.py --out)")
     args = parser.parse_args(argv)
     metrics_file = Path(args.run) / "eval" / "metrics.json"
     scores_file = Path(args.report) / "scores.json"
@@ -71,6 +72,11 @@ def main(argv=None) -> int:
             print(line)
         index = scores_file.parent / "index.html"
         print(f"report    {index}")
+    table = Path(args.robustness or "-") / "robustness.md"
+    if table.is_file():  # its last line is the suite's summary
+        sets = json.loads((table.parent / "robustness.json").read_text())["sets"]
+        print(table.read_text().strip().splitlines()[-1].replace("robustness: ", "robustness "))
+        print(f"          {table} ({len(sets) - 1} shift sets of {sets['in_domain']['n']} images)")
     print(f"training  {Path(args.run) / 'report.md'}")
     return 0
 

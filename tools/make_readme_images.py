@@ -1,16 +1,18 @@
 """Draw the README's picture strip from a real dataset, run and attention report (trainer env).
 
     .venvs/trainer/bin/python tools/make_readme_images.py --data data/default --run runs/default \
-        --report reports/default/attention --out docs/img
+        --report reports/default/attention --predictions predictions/default --out docs/img
 
 Writes docs/img/classes.png (one test render per class), docs/img/triplet.png (render, twin, |difference|,
 instance mask, SOART3 metric image of one defective sample), and copies the run's training curves and the
-attention report's epoch grid. Every picture comes from project outputs; nothing is drawn by hand.
+attention report's epoch grid, and (with --predictions) docs/img/predict.png from `make predict`'s
+overlays. Every picture comes from project outputs; nothing is drawn by hand.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import sys
 from pathlib import Path
@@ -92,11 +94,27 @@ def triplet(split_dir: Path, rows) -> np.ndarray:
     return np.vstack(tiles)
 
 
+def prediction_strip(predictions: Path) -> np.ndarray | None:
+    """Overlays `predict` drew (the attention map, the pin it names boxed), one per predicted class,
+    right ones first, stacked and doubled: predict's own pictures, untouched but for the scale."""
+    file = predictions / "predictions.csv"
+    if not file.exists():
+        return None
+    with open(file, newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["overlay"] and not r["error"]]
+    picks = {}
+    for row in sorted(rows, key=lambda r: r["correct"] != "True"):
+        picks.setdefault(row["class"], row)
+    tiles = [load(predictions / row["overlay"]) for _, row in sorted(picks.items())]
+    return np.vstack(tiles) if tiles else None
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", required=True)
     p.add_argument("--run", required=True)
     p.add_argument("--report", required=True)
+    p.add_argument("--predictions", help="a predict --out folder: docs/img/predict.png from its overlays")
     p.add_argument("--out", default="docs/img")
     args = p.parse_args(argv)
     out = Path(args.out)
@@ -105,6 +123,9 @@ def main(argv=None) -> int:
     rows = read_rows(split_dir / "metadata.jsonl")
     cv2.imwrite(str(out / "classes.png"), class_strip(split_dir, rows))
     cv2.imwrite(str(out / "triplet.png"), triplet(split_dir, rows))
+    strip = prediction_strip(Path(args.predictions)) if args.predictions else None
+    if strip is not None:
+        cv2.imwrite(str(out / "predict.png"), strip)
     report = Path(args.report)
     scores = json.loads((report / "scores.json").read_text()) if (report / "scores.json").exists() else {}
     methods = scores.get("methods", [])

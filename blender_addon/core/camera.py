@@ -13,7 +13,16 @@ from __future__ import annotations
 
 import math
 
-from .optics import VIEW_SIDE, aim_euler, defect_room, effective_sensor_width, jitter_extremes, optics_for, part_box
+from .optics import (
+    VIEW_SIDE,
+    aim_euler,
+    defect_room,
+    effective_sensor_width,
+    jitter_extremes,
+    optics_for,
+    part_box,
+    zoomed,
+)
 from .projection import CameraPose
 
 SENSOR_WIDTH = 36.0  # the seed's full-frame sensor width (mm)
@@ -31,12 +40,14 @@ def camera_pose(spec, view: str, jitter: dict | None = None) -> CameraPose:
     jitter = jitter or {}
     dx, dy = jitter.get("cam_dx", 0.0), jitter.get("cam_dy", 0.0)
     roll = jitter.get("cam_roll", 0.0)
-    base = optics.locations[view]
+    distance, focal = jitter.get("cam_distance", 1.0), jitter.get("cam_focal", 1.0)
+    base = zoomed(optics.aim, optics.locations[view], distance)
     if optics.legacy:
-        location = (dx, base[1] + dy, cam.height)
+        location = (dx, base[1] + dy, base[2])
+        height = base[2]
         euler = (
-            math.atan2(dx, cam.height),
-            math.radians(VIEW_SIDE[view] * cam.tilt) + math.atan2(dy, cam.height),
+            math.atan2(dx, height),
+            math.radians(VIEW_SIDE[view] * cam.tilt) + math.atan2(dy, height),
             math.radians(90.0 + roll),
         )
     else:
@@ -46,12 +57,12 @@ def camera_pose(spec, view: str, jitter: dict | None = None) -> CameraPose:
         view,
         location,
         euler,
-        optics.lens,
+        optics.lens * focal,
         render.width,
         render.height,
         effective_sensor_width(spec),
         optics.projection,
-        optics.ortho_scale,
+        optics.ortho_scale / focal,
     )
 
 
@@ -59,8 +70,9 @@ def extreme_poses(spec) -> list:
     """Every view under every corner of the jitter box (and without jitter)."""
     poses = []
     for view in spec.camera.views:
-        for dx, dy, roll in jitter_extremes(spec, 1.0):
-            poses.append(camera_pose(spec, view, {"cam_dx": dx, "cam_dy": dy, "cam_roll": roll}))
+        for dx, dy, roll, distance, focal in jitter_extremes(spec, 1.0):
+            jitter = {"cam_dx": dx, "cam_dy": dy, "cam_roll": roll, "cam_distance": distance, "cam_focal": focal}
+            poses.append(camera_pose(spec, view, jitter))
     return poses
 
 

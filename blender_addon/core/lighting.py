@@ -20,10 +20,11 @@ irradiance as the rig grows with the part.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .housing import pin_floor
 from .optics import aim_euler, optics_for, part_box
+from .randomize import presets_in_use
 
 # The seed's bars: 4 mm aside, 0.2 mm along, 6 mm above the pins' centre = 5 mm above their tips.
 REFERENCE_DISTANCE = math.sqrt(4.0**2 + 0.2**2 + 5.0**2)
@@ -41,6 +42,7 @@ class LightPose:
     shape: str = "RECTANGLE"  # RECTANGLE, SQUARE, DISK (area lights) or PANEL (an emissive plane the camera sees)
     share: float = 1.0  # of the preset's power
     level_key: str = "light_a"  # the jitter value that sets its level
+    preset: str = "seed"  # the lighting preset it belongs to (a randomised spec builds several)
 
 
 def _aimed(name, location, target, size, size_y, shape, share, key="light_level") -> LightPose:
@@ -99,9 +101,13 @@ def _on_hemisphere(name, aim, radius, elevation_deg, count, size, shape, share, 
     return _ring(name, aim, radius * math.cos(e), radius * math.sin(e), count, size, shape, share, phase)
 
 
-def light_rig(spec) -> list:
-    """The lights of `spec.lights.preset` for this part and camera."""
-    preset = spec.lights.preset
+def light_rig(spec, preset: str | None = None) -> list:
+    """The lights of `preset` (default: `spec.lights.preset`) for this part and camera."""
+    preset = preset or spec.lights.preset
+    return [replace(pose, preset=preset) for pose in _preset_lights(spec, preset)]
+
+
+def _preset_lights(spec, preset: str) -> list:
     optics = optics_for(spec)
     if preset == "seed":
         return _seed_fitted(spec, optics) if optics.fitted else _seed_legacy(spec)
@@ -131,32 +137,39 @@ def light_power(spec, pose: LightPose, jitter: dict) -> float:
     """Watts for an area light (emission strength for the backlight panel) in this shot.
 
     A light's power grows with the square of its distance to the part, so every preset lights a part the
-    same at any scale: the seed's bars stand REFERENCE_DISTANCE from the pins they light."""
-    level = jitter.get(pose.level_key, spec.lights.energy)
-    preset = spec.lights.preset
+    same at any scale: the seed's bars stand REFERENCE_DISTANCE from the pins they light. A randomised
+    light_scale multiplies the shot's level."""
+    level = jitter.get(pose.level_key, spec.lights.energy) * jitter.get("light_scale", 1.0)
     optics = optics_for(spec)
-    if preset == "seed" and not optics.fitted:
+    if pose.preset == "seed" and not optics.fitted:
         return level  # the seed's bars: the level is each bar's power, as it always was
     if pose.shape == "PANEL":
-        return level * PRESET_POWER[preset]  # an emitter seen directly: its strength does not fall with distance
+        return level * PRESET_POWER[pose.preset]  # an emitter seen directly: its strength does not fall with distance
     distance = math.dist(pose.location, optics.aim)
-    return level * pose.share * PRESET_POWER[preset] * (distance / REFERENCE_DISTANCE) ** 2
+    return level * pose.share * PRESET_POWER[pose.preset] * (distance / REFERENCE_DISTANCE) ** 2
 
 
-def shadow_reach(spec) -> float:
+def shadow_reach(spec, presets=None, at=None) -> float:
     """How far (mm, in the board plane) a pin's shadow can fall from the pin: a pin standing hv above the
     housing, lit by a light H above the housing and d away, casts a shadow hv * d / (H - hv) long. Long for
     grazing light (low_angle), short from above (ring, coaxial); the backlight casts none the camera sees.
-    A defect moves its pin's shadow, so a region render must reach this far (scene.region)."""
+    A defect moves its pin's shadow, so a region render must reach this far (scene.region). `presets`: the
+    ones to count (default every preset a shot can draw); `at`: the pin's (x, y), else the farthest point of
+    the part; lights moved by a randomised light_offset can drop by that share of their distance."""
     optics, box = optics_for(spec), part_box(spec)
     floor = pin_floor(spec)
     floor = box.zmin if floor is None else floor
     hv = spec.pins.height / 2.0 - floor
+    drop = (spec.randomize.light_offset or [0.0, 0.0])[1]
     reach = 0.0
-    for pose in light_rig(spec):
-        if pose.shape == "PANEL":
-            continue
-        height = pose.location[2] - floor
-        d = math.hypot(pose.location[0] - optics.aim[0], pose.location[1] - optics.aim[1]) + box.long_side / 2.0
-        reach = max(reach, math.inf if height <= hv else hv * d / (height - hv))
+    for preset in presets or presets_in_use(spec):
+        for pose in light_rig(spec, preset):
+            if pose.shape == "PANEL":
+                continue
+            height = pose.location[2] - floor - drop * math.dist(pose.location, optics.aim)
+            if at is None:
+                d = math.hypot(pose.location[0] - optics.aim[0], pose.location[1] - optics.aim[1]) + box.long_side / 2
+            else:
+                d = math.hypot(pose.location[0] - at[0], pose.location[1] - at[1])
+            reach = max(reach, math.inf if height <= hv else hv * d / (height - hv))
     return reach

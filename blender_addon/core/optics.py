@@ -174,11 +174,26 @@ def _legacy_locations(spec) -> dict:
     return {view: (0.0, VIEW_SIDE[view] * cam.offset, cam.height) for view in cam.views}
 
 
+def zoom_extremes(spec) -> list:
+    """(distance multiplier, focal multiplier) pairs a shot can reach: the randomised camera distance and
+    focal length ranges' corners (just (1, 1) when neither is drawn)."""
+    r = spec.randomize
+    distances = r.camera_distance or [1.0, 1.0]
+    focals = r.focal_length or [1.0, 1.0]
+    return sorted({(d, f) for d in distances for f in focals})
+
+
 def jitter_extremes(spec, scale: float) -> list:
-    """The corners of the jitter box (camera shift x, y and roll), plus no jitter."""
+    """(dx, dy, roll, distance x, focal x): the corners of the jitter box and of the zoom ranges, and no jitter."""
     cam = spec.camera
     jx, jy, jr = cam.jitter_x * scale, cam.jitter_y * scale, cam.jitter_rot_z
-    return [(0.0, 0.0, 0.0)] + [(sx * jx, sy * jy, sr * jr) for sx in (-1, 1) for sy in (-1, 1) for sr in (-1, 1)]
+    corners = [(sx * jx, sy * jy, sr * jr) for sx in (-1, 1) for sy in (-1, 1) for sr in (-1, 1)]
+    return [(0.0, 0.0, 0.0, 1.0, 1.0)] + [(*c, d, f) for c in corners for d, f in zoom_extremes(spec)]
+
+
+def zoomed(aim, location, distance_factor: float) -> tuple:
+    """`location` moved along its line to `aim` so its distance is multiplied by `distance_factor`."""
+    return tuple(aim[k] + (location[k] - aim[k]) * distance_factor for k in range(3))
 
 
 def trial_poses(spec, locations: dict, aim, roll, lens, sensor, ortho, scale) -> list:
@@ -186,10 +201,11 @@ def trial_poses(spec, locations: dict, aim, roll, lens, sensor, ortho, scale) ->
     r, proj = spec.render, spec.camera.projection
     poses = []
     for view, loc in locations.items():
-        for dx, dy, droll in jitter_extremes(spec, scale):
-            moved = (loc[0] + dx, loc[1] + dy, loc[2])
+        for dx, dy, droll, dist, focal in jitter_extremes(spec, scale):
+            at = zoomed(aim, loc, dist)
+            moved = (at[0] + dx, at[1] + dy, at[2])
             euler = aim_euler(moved, aim, roll + droll)
-            poses.append(CameraPose(view, moved, euler, lens, r.width, r.height, sensor, proj, ortho))
+            poses.append(CameraPose(view, moved, euler, lens * focal, r.width, r.height, sensor, proj, ortho / focal))
     return poses
 
 

@@ -15,6 +15,7 @@ import functools
 from dataclasses import dataclass, field, replace
 
 from ..contract import schema
+from . import randomize
 from .defects import draw_defect, qeu_code, rendered_shape
 from .layout import pin_index
 
@@ -44,6 +45,7 @@ class SamplePlan:
     view: str
     seed: int
     jitter: dict = field(default_factory=dict)
+    conditions: dict = field(default_factory=dict)  # drawn choices: plating, lighting preset (core.randomize)
     qeu_code: str = "OK"
     magnitude: float = 0.0
 
@@ -138,6 +140,13 @@ def draw_jitter(spec, rng) -> dict:
     return jitter
 
 
+def draw_shot(spec, rng) -> tuple:
+    """(jitter, conditions) of one shot: the seed's nuisance draws, then the spec's randomisation."""
+    jitter = draw_jitter(spec, rng)
+    conditions = randomize.draw(spec, rng, jitter)
+    return jitter, conditions
+
+
 def shot_index(spec, index: int) -> int:
     """First sample index of the twin group `index` belongs to (the group shares one shot and one twin)."""
     return index - index % group_size(spec)
@@ -154,7 +163,7 @@ def plan_sample(spec, split: str, index: int) -> SamplePlan:
     shot = schema.rng_for(spec.seed, split, first, "shot")
     views = spec.camera.views
     view = views[shot.randrange(len(views))]
-    jitter = draw_jitter(spec, shot)
+    jitter, conditions = draw_shot(spec, shot)
     rng = schema.rng_for(spec.seed, split, index, "defect")
     if cls.mode == "ok":
         pin, shape = None, ""
@@ -182,6 +191,7 @@ def plan_sample(spec, split: str, index: int) -> SamplePlan:
         view=view,
         seed=schema.derive_seed(spec.seed, split, first),
         jitter=jitter,
+        conditions=conditions,
         qeu_code="OK" if pin is None else qeu_code(pin[0], pin[1], cls.mode, amounts["magnitude"]),
         magnitude=amounts["magnitude"],
     )
@@ -192,6 +202,7 @@ def plan_reference(spec, index: int) -> SamplePlan:
     rng = schema.rng_for(spec.seed, "reference", index)
     views = spec.camera.views
     ok_name = next((c.name for c in spec.defects.classes if c.mode == "ok"), "ok")
+    jitter, conditions = draw_shot(spec, rng)
     return SamplePlan(
         split="reference",
         index=index,
@@ -199,10 +210,11 @@ def plan_reference(spec, index: int) -> SamplePlan:
         **NO_DEFECT,
         view=views[index % len(views)],
         seed=schema.derive_seed(spec.seed, "reference", index),
-        jitter=draw_jitter(spec, rng),
+        jitter=jitter,
+        conditions=conditions,
     )
 
 
 def ok_plan_like(plan: SamplePlan) -> SamplePlan:
     """The defect-free twin of `plan`: same view, jitter and render seed, no defect."""
-    return replace(plan, **NO_DEFECT, jitter=dict(plan.jitter))
+    return replace(plan, **NO_DEFECT, jitter=dict(plan.jitter), conditions=dict(plan.conditions))

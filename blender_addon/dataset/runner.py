@@ -22,10 +22,19 @@ import bpy
 
 from ..contract import schema
 from ..core.sampling import plan_reference, plan_sample, shot_index
+from ..core.sensor import wanted as sensor_wanted
 from ..scene.apply import apply_plan
 from ..scene.build import build_scene
 from ..scene.region import region_for, render_region
-from ..scene.render import copy_file, geometry_outputs, render_image, render_threads, render_twin
+from ..scene.render import (
+    apply_sensor,
+    clean_path,
+    copy_file,
+    geometry_outputs,
+    render_image,
+    render_threads,
+    render_twin,
+)
 
 REFERENCE = schema.REFERENCE
 SPLITS = schema.SPLITS
@@ -64,19 +73,29 @@ def render_one(pin_scene, plan, paths: dict) -> dict:
     spec = pin_scene.spec
     geometry = geometry_outputs(spec, plan, paths.get("mask"))
     image, twin = paths["image"], paths.get("twin")
+    # With sensor effects the renders stay clean (a region is pasted over the clean twin) and the sensor's
+    # noise, blur... go on as each file is written: a hidden clean twin is kept for the rest of its group.
+    effects = sensor_wanted(plan.jitter)
+    clean_twin = clean_path(twin) if effects and twin is not None else twin
     render_s, box = [], None
-    if twin is not None and not twin.exists():
-        render_s.append(render_twin(pin_scene, plan, twin))
+    if twin is not None and (not twin.exists() or not clean_twin.exists()):
+        render_s.append(render_twin(pin_scene, plan, clean_twin))
+        if effects:
+            apply_sensor(clean_twin, twin, plan.jitter)
     if twin is not None and not plan.is_defective:
         copy_file(twin, image)
     else:
         apply_plan(pin_scene, plan)
+        target = clean_path(image) if effects else image
         if twin is not None and spec.render.region and plan.is_defective:
             box = region_for(spec, plan, geometry["defect_box"])
         if box is not None:
-            render_s.append(render_region(pin_scene, image, plan.render_seed, box, twin))
+            render_s.append(render_region(pin_scene, target, plan.render_seed, box, clean_twin))
         else:
-            render_s.append(render_image(pin_scene, image, plan.render_seed))
+            render_s.append(render_image(pin_scene, target, plan.render_seed))
+        if effects:
+            apply_sensor(target, image, plan.jitter)
+            target.unlink()
     return {
         "pin_boxes": geometry["pin_boxes"],
         "defect_box": geometry["defect_box"],
@@ -113,6 +132,7 @@ def sample_row(plan, rel: dict, result: dict, hashes: dict):
         index=plan.index,
         seed=plan.seed,
         jitter=dict(plan.jitter),
+        conditions=dict(plan.conditions),
         twin_file=rel["twin"],
         mask_file=rel["mask"],
         pin_boxes=result["pin_boxes"],
@@ -130,6 +150,7 @@ def reference_row(plan, rel: dict, result: dict, hashes: dict):
         index=plan.index,
         seed=plan.seed,
         jitter=dict(plan.jitter),
+        conditions=dict(plan.conditions),
         mask_file=rel["mask"],
         pin_boxes=result["pin_boxes"],
         sha256=hashes,

@@ -1,4 +1,4 @@
-"""Per-sample changes through the data API: camera and light jitter, pin colour, the defective pin.
+"""Per-sample changes through the data API: the camera, the shot's look (scene.looks), the defective pin.
 
 `apply_plan` first undoes the previous sample's defect (`reset_defects`), so only the objects that
 differ between two samples are touched and the scene is never rebuilt.
@@ -9,7 +9,7 @@ from __future__ import annotations
 from ..core.camera import camera_pose
 from ..core.defects import pin_placement
 from ..core.layout import pin_cell
-from ..core.lighting import light_power
+from .looks import apply_look
 
 
 def reset_defects(pin_scene) -> None:
@@ -30,37 +30,17 @@ def reset_defects(pin_scene) -> None:
     pin_scene.dirty_pin = None
 
 
-def _clamp(value: float) -> float:
-    return min(1.0, max(0.0, value))
-
-
 def apply_nuisance(pin_scene, plan) -> None:
-    """Camera pose for the plan's view and jitter, light energies, pin colour."""
+    """Camera pose (and lens, when the shot zooms) for the plan's view and jitter; materials, lights, world."""
     spec, scene = pin_scene.spec, pin_scene.scene
-    jitter = plan.jitter
     camera = pin_scene.cameras[plan.view]
-    pose = camera_pose(spec, plan.view, jitter)
+    pose = camera_pose(spec, plan.view, plan.jitter)
     camera.location, camera.rotation_euler = pose.location, pose.euler
+    if "cam_focal" in plan.jitter:
+        camera.data.lens, camera.data.ortho_scale = pose.lens, max(pose.ortho_scale, 1e-3)
     if scene.camera != camera:
         scene.camera = camera
-    for obj, light in pin_scene.lights:
-        power = light_power(spec, light, jitter)
-        if light.shape == "PANEL":
-            emission = next(n for n in obj.active_material.node_tree.nodes if n.type == "EMISSION")
-            emission.inputs["Strength"].default_value = power
-        else:
-            obj.data.energy = power
-    base = spec.pins.color
-    colour = (
-        _clamp(base[0] + jitter.get("color_r", 0.0)),
-        _clamp(base[1] + jitter.get("color_g", 0.0)),
-        _clamp(base[2] + jitter.get("color_b", 0.0)),
-        1.0,
-    )
-    material = pin_scene.pin_material
-    bsdf = next(n for n in material.node_tree.nodes if n.type == "BSDF_PRINCIPLED")
-    bsdf.inputs["Base Color"].default_value = colour
-    material.diffuse_color = colour
+    apply_look(pin_scene, plan)
 
 
 def apply_defect(pin_scene, plan) -> None:

@@ -17,8 +17,10 @@ from ..core.defects import pin_placement
 from ..core.housing import housing_parts
 from ..core.layout import other_shape, pin_cells
 from ..core.lighting import light_rig
-from ..core.optics import optics_for
+from ..core.optics import optics_for, part_box
+from ..core.randomize import presets_in_use
 from ..core.shapes import prism_mesh
+from . import looks
 from .render import configure_render
 
 COLLECTION = "PinScope"
@@ -152,6 +154,8 @@ def _build_pins(spec, collection):
         meshes[shape] = _new_mesh(f"{PREFIX} {shape} pin", verts, faces, smooth)
         meshes[shape].use_fake_user = True  # kept while no pin uses it (until the next build)
     material = _new_material(f"{PREFIX} Pin", tuple(pins_spec.color), pins_spec.metallic, pins_spec.roughness)
+    if spec.randomize.pin_variation > 0:
+        looks.add_pin_variation(material)
     for mesh in meshes.values():
         mesh.materials.append(material)
     pins = []
@@ -172,6 +176,8 @@ def _build_pins(spec, collection):
 def _build_housing(spec, collection):
     """All housing parts in one mesh object (the seed's block: its one box, as always)."""
     material = _new_material(f"{PREFIX} Housing", tuple(spec.housing.color), 0.0, 0.6)
+    if spec.randomize.housing_texture is not None or spec.randomize.scratches is not None:
+        looks.add_housing_texture(material, part_box(spec).long_side)
     parts = housing_parts(spec)
     if not parts:
         return None, material
@@ -229,8 +235,9 @@ def _new_panel(pose, collection):
 
 
 def _build_lights(spec, collection):
+    """The lights of every preset a shot can draw (apply turns on the shot's own)."""
     lights = []
-    for pose in light_rig(spec):
+    for pose in (pose for preset in presets_in_use(spec) for pose in light_rig(spec, preset)):
         if pose.shape == "PANEL":
             obj = _new_panel(pose, collection)
         else:
@@ -256,6 +263,8 @@ def build_scene(spec, scene=None) -> PinScene:
     cameras, base_camera = _build_cameras(spec, scene, collection)
     lights = _build_lights(spec, collection)
     _setup_world(scene, spec)
+    if spec.randomize.ambient is not None:
+        looks.uniform_world(scene.world)
     configure_render(scene, spec)
     return PinScene(
         spec,

@@ -24,6 +24,7 @@ from ..contract import schema
 from ..core.camera import camera_pose
 from ..core.layout import pin_centre
 from ..core.lighting import shadow_reach
+from ..core.randomize import light_preset, presets_in_use
 
 # Modes rendered in full even when region rendering is on. Measured per mode with
 # bench/render_scale_bench.py (docs/performance.md); empty means every mode passed the 40 dB check.
@@ -42,14 +43,18 @@ def pitch_pixels(spec, pose, plan) -> float:
     return math.hypot(ub - ua, vb - va)
 
 
-def margin_pitches(spec) -> float:
+def margin_pitches(spec, preset: str | None = None, pin=None) -> float:
     """The region's border in pitches: `render.region_margin`, grown to where a moved pin's shadow can fall
-    under the lighting preset (core.lighting.shadow_reach). The seed's bars keep the margin as set: measured
-    exact (>= 53 dB) at 1 pitch (docs/performance.md)."""
+    under the shot's lighting preset (every preset the spec can draw when None; core.lighting.shadow_reach),
+    from the defective `pin` (col, row) when given.
+    The seed's bars, not moved, keep the margin as set: measured exact (>= 53 dB) at 1 pitch
+    (docs/performance.md)."""
     margin = spec.render.region_margin
-    if spec.lights.preset == "seed":
+    presets = presets_in_use(spec) if preset is None else [preset]
+    if presets == ["seed"] and spec.randomize.light_offset is None:
         return margin
-    return max(margin, shadow_reach(spec) / spec.grid.pitch)
+    at = None if pin is None else pin_centre(spec, *pin)[:2]
+    return max(margin, shadow_reach(spec, presets, at) / spec.grid.pitch)
 
 
 def region_box(spec, pose, plan, defect_box, margin: float | None = None) -> list | None:
@@ -58,7 +63,8 @@ def region_box(spec, pose, plan, defect_box, margin: float | None = None) -> lis
         return None
     if defect_box[2] <= defect_box[0] or defect_box[3] <= defect_box[1]:
         return None  # the housing hides the defect: nothing of it reaches a pixel, render in full
-    margin = margin_pitches(spec) if margin is None else margin
+    if margin is None:
+        margin = margin_pitches(spec, light_preset(spec, plan.conditions), plan.pin)
     if not math.isfinite(margin):
         return None  # light from below the pin tips: a shadow can fall anywhere, render in full
     grow = int(math.ceil(margin * pitch_pixels(spec, pose, plan)))

@@ -17,6 +17,7 @@ import time
 import bpy
 
 from ..core import mask as mask_core
+from ..core import sensor
 from ..core.camera import camera_pose
 from ..core.housing import occludes_pins
 from ..core.png import png_complete, strip_text_chunks, write_png
@@ -180,6 +181,18 @@ def render_twin(pin_scene, plan, path) -> float:
 
     apply_plan(pin_scene, ok_plan_like(plan))
     return render_image(pin_scene, path, plan.render_seed)
+
+
+def clean_path(path):
+    """Where the clean render of `path` is kept while sensor effects are added (hidden: not a dataset file)."""
+    return path.with_name(f".clean-{path.name}")
+
+
+def apply_sensor(src, dst, jitter: dict) -> None:
+    """Write `src` as the shot's sensor records it (core.sensor) to `dst`, atomically."""
+    from .region import load_pixels, save_pixels  # region imports this module
+
+    save_pixels(sensor.apply(load_pixels(src), jitter).astype("float32"), dst)
 
 
 def copy_file(src, dst) -> None:

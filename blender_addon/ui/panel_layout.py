@@ -27,6 +27,7 @@ SUB_PANELS = (
     SubPanel("housing", "Housing", ("housing",)),
     SubPanel("defects", "Defects", ("defects",)),
     SubPanel("camera", "Camera & Lights", ("camera", "lights")),
+    SubPanel("randomize", "Randomisation", ("randomize",)),
     SubPanel("render", "Render", ("render",)),
     SubPanel("dataset", "Dataset", ("dataset",), open=True),
 )

@@ -20,14 +20,16 @@ PANELS = {panel.key: panel for panel in panel_layout.SUB_PANELS}
 def draw_record(layout, group, cls, skip=()):
     """Draw every plain field of a record group (nested records and lists are drawn by their panel)."""
     plans = panel_layout.drawn_plans(cls, skip)
-    switches = {plan.name for plan in plans if plan.role == "random"}
+    switches = {plan.name for plan in plans if plan.role in ("random", "drawn")}
     for plan in plans:
-        if plan.role == "random":
+        if plan.role in ("random", "drawn"):
             layout.prop(group, plan.name)
             continue
         column = layout.column(align=True)
         if f"{plan.field}_random" in switches:
             column.enabled = not getattr(group, f"{plan.field}_random")
+        if f"{plan.field}_drawn" in switches:  # a range greyed out while it is not drawn
+            column.enabled = getattr(group, f"{plan.field}_drawn")
         labels = panel_layout.COMPONENT_LABELS.get(plan.name)
         if labels and plan.factory == "IntVectorProperty":
             for i, label in enumerate(labels):
@@ -159,6 +161,11 @@ def optics_lines(scene) -> list[str]:
         return [str(err)]
 
 
+class PINSCOPE_PT_randomize(_SpecSubPanel, bpy.types.Panel):
+    bl_label = "Randomisation"
+    sections = PANELS["randomize"].sections
+
+
 class PINSCOPE_PT_render(_SpecSubPanel, bpy.types.Panel):
     bl_label = "Render"
     sections = PANELS["render"].sections
@@ -223,6 +230,7 @@ classes = (
     PINSCOPE_PT_housing,
     PINSCOPE_PT_defects,
     PINSCOPE_PT_camera,
+    PINSCOPE_PT_randomize,
     PINSCOPE_PT_render,
     PINSCOPE_PT_dataset,
     PINSCOPE_PT_other,

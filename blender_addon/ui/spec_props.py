@@ -78,19 +78,48 @@ def plan_field(f, owner: str = "") -> list[PropPlan]:
         index = PropPlan(f"{name}_index", "IntProperty", dict(name="Active", default=0, min=0), name, "index")
         return [PropPlan(name, "CollectionProperty", base, name, child=meta["cls"]), index]
     if kind == "int_list" and len(meta["lengths"]) == 1:
-        size, lo = meta["lengths"][0], meta["lo"]
-        vector_default = tuple(default) if default is not None else (lo,) * size
-        opts = dict(base, default=vector_default, size=size, min=lo, max=meta["hi"])
-        plans = [PropPlan(name, "IntVectorProperty", opts, name)]
-        if meta["nullable"]:
-            random = dict(
-                name=f"Random {label_for(f).lower()}",
-                default=default is None,
-                description=f"Leave {name} unset (null): {meta.get('doc', '')}",
-            )
-            plans.insert(0, PropPlan(f"{name}_random", "BoolProperty", random, name, "random"))
-        return plans
+        return _int_vector_plans(f, base, default)
+    if kind == "span":
+        return _span_plans(f, base, default)
+    if kind == "choice_list":
+        items = tuple((c, _item_label(c), "") for c in meta["choices"])
+        opts = dict(base, items=items, default=set(default or ()), options={"ENUM_FLAG"})
+        return [PropPlan(name, "EnumProperty", opts, name)]
     raise TypeError(f"{owner}.{name}: field kind {kind!r} has no panel mapping (add one in ui/spec_props.py)")
+
+
+def _int_vector_plans(f, base, default) -> list[PropPlan]:
+    """A fixed-size integer list; a nullable one gets a "Random ..." switch that stands for null."""
+    meta, name = f.metadata, f.name
+    size, lo = meta["lengths"][0], meta["lo"]
+    vector_default = tuple(default) if default is not None else (lo,) * size
+    opts = dict(base, default=vector_default, size=size, min=lo, max=meta["hi"])
+    plans = [PropPlan(name, "IntVectorProperty", opts, name)]
+    if meta["nullable"]:
+        random = dict(
+            name=f"Random {label_for(f).lower()}",
+            default=default is None,
+            description=f"Leave {name} unset (null): {meta.get('doc', '')}",
+        )
+        plans.insert(0, PropPlan(f"{name}_random", "BoolProperty", random, name, "random"))
+    return plans
+
+
+def _span_plans(f, base, default) -> list[PropPlan]:
+    """A [low, high] range drawn per shot, with a "Draw ..." switch (off = null: not drawn)."""
+    meta, name = f.metadata, f.name
+    lo, hi = meta["lo"], meta["hi"]
+    low, high = default if default is not None else (lo, lo)
+    opts = dict(base, default=(low, high), size=2, min=lo, max=hi, precision=3)
+    drawn = dict(
+        name=f"Draw {label_for(f).lower()}",
+        default=default is not None,
+        description=f"Draw {name} per shot from the range (off: not drawn). {meta.get('doc', '')}",
+    )
+    return [
+        PropPlan(f"{name}_drawn", "BoolProperty", drawn, name, "drawn"),
+        PropPlan(name, "FloatVectorProperty", opts, name),
+    ]
 
 
 def plan_record(cls) -> list[PropPlan]:
@@ -148,6 +177,12 @@ def record_to_props(record, group) -> None:
                 setattr(group, f.name, tuple(value))
         elif kind in ("color", "int_list"):
             setattr(group, f.name, tuple(value))
+        elif kind == "span":
+            setattr(group, f"{f.name}_drawn", value is not None)
+            if value is not None:
+                setattr(group, f.name, tuple(value))
+        elif kind == "choice_list":
+            setattr(group, f.name, set(value))
         else:
             setattr(group, f.name, value)
 
@@ -184,6 +219,11 @@ def props_to_data(group, cls) -> dict:
             data[f.name] = float32_decimal(value)
         elif kind == "color":
             data[f.name] = [float32_decimal(c) for c in value]
+        elif kind == "span":
+            drawn = getattr(group, f"{f.name}_drawn")
+            data[f.name] = [float32_decimal(v) for v in value] if drawn else None
+        elif kind == "choice_list":
+            data[f.name] = [c for c in f.metadata["choices"] if c in value]  # the contract's order
         elif kind == "int":
             data[f.name] = int(value)
         elif kind == "bool":

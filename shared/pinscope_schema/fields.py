@@ -130,6 +130,17 @@ def index_list(lo: int, hi: int, doc, max_items: int = 4096, **extra):
     return field(default_factory=list, metadata=meta)
 
 
+def span(lo: float, hi: float, doc, **extra):
+    """A range [low, high] of numbers within lo..hi that something is drawn from per shot, or null: not drawn
+    (the base spec's value is used)."""
+    return field(default=None, metadata=dict(kind="span", lo=lo, hi=hi, doc=doc, **extra))
+
+
+def choice_list(choices, doc, **extra):
+    """A list of distinct choices (may be empty), e.g. the lighting presets drawn from per shot."""
+    return field(default_factory=list, metadata=dict(kind="choice_list", choices=tuple(choices), doc=doc, **extra))
+
+
 def any_value(doc, **extra):
     """Free-form JSON (used only where another record validates the content)."""
     return field(default_factory=dict, metadata=dict(kind="any", doc=doc, **extra))
@@ -180,7 +191,20 @@ def parse_value(meta: dict, value: Any, path: str) -> Any:
         return [float(c) for c in value]
     if kind == "any":
         return value
+    if kind == "span":
+        return _parse_span(meta, value, path)
+    if kind == "choice_list":
+        return _parse_choice_list(meta, value, path)
     return _parse_collection(meta, value, path)
+
+
+def _parse_choice_list(meta: dict, value: Any, path: str) -> list:
+    ok = isinstance(value, list) and all(v in meta["choices"] for v in value) and len(set(value)) == len(value)
+    if not ok:
+        raise ContractError(
+            path, f"must be a list of distinct choices from {', '.join(meta['choices'])}, got {show(value)}"
+        )
+    return list(value)
 
 
 def _parse_collection(meta: dict, value: Any, path: str) -> Any:
@@ -232,6 +256,20 @@ def _parse_collection(meta: dict, value: Any, path: str) -> Any:
             )
         return list(value)
     raise AssertionError(f"unknown field kind {kind}")
+
+
+def _parse_span(meta, value, path):
+    if value is None:
+        return None
+    lo, hi = meta["lo"], meta["hi"]
+    if not isinstance(value, list) or len(value) != 2 or not all(_is_number(v) for v in value):
+        raise ContractError(path, f"must be [low, high] (two numbers {lo}..{hi}) or null, got {show(value)}")
+    low, high = float(value[0]), float(value[1])
+    if low > high:
+        raise ContractError(path, f"low {low:g} is above high {high:g}: must be [low, high] with low <= high")
+    if low < lo or high > hi:
+        raise ContractError(path, f"must lie within {lo}..{hi}, got [{low:g}, {high:g}]")
+    return [low, high]
 
 
 def _parse_matrix(meta, value, path):

@@ -71,6 +71,11 @@ def _value_schema(meta: dict) -> dict:
     if kind == "index_list":
         item = {"type": "integer", "minimum": meta["lo"], "maximum": meta["hi"]}
         return {"type": "array", "items": item, "maxItems": meta["max_items"]}
+    if kind == "span":
+        item = {"type": "number", "minimum": meta["lo"], "maximum": meta["hi"]}
+        return {"oneOf": [{"type": "array", "items": item, "minItems": 2, "maxItems": 2}, {"type": "null"}]}
+    if kind == "choice_list":
+        return {"type": "array", "items": {"enum": list(meta["choices"])}, "uniqueItems": True}
     if kind == "number_map":
         return {"type": "object", "additionalProperties": {"type": "number"}}
     if kind == "text_map":

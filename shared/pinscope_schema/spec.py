@@ -36,6 +36,7 @@ from .fields import (
 )
 from .spec_optics import FIT_BY, LIGHT_PRESETS, ORIENTS, PROJECTIONS, RIGS, CameraSpec, LightSpec  # noqa: F401
 from .spec_part import HOUSING_KINDS, PATTERNS, SHAPE_LETTERS, SHAPES, GridSpec, HousingSpec, PinSpec  # noqa: F401
+from .spec_randomize import PLATINGS, RandomizeSpec  # noqa: F401
 
 # Additive revisions keep version 1: a field added later carries `since` and its default renders what the
 # spec rendered before, so old files read, validate and keep their hash (fields.dump_record).
@@ -156,6 +157,9 @@ class GenerationSpec(Record):
     defects: DefectSpec = nested(DefectSpec, "Defect classes and quotas.")
     camera: CameraSpec = nested(CameraSpec, "Camera rig, lens and sensor, fitting, per-shot jitter.")
     lights: LightSpec = nested(LightSpec, "Lighting preset, level and jitter.")
+    randomize: RandomizeSpec = nested(
+        RandomizeSpec, "Physical factors and sensor effects drawn anew per shot (domain randomisation).", since=2
+    )
     render: RenderSpec = nested(RenderSpec, "Engine and image settings.")
     dataset: DatasetSpec = nested(DatasetSpec, "Split sizes and per-sample outputs.")
 

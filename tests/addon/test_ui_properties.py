@@ -71,6 +71,11 @@ def _candidates(meta, default):
         return [[0.25, 0.5, 0.75]]
     if kind == "int_list":
         return [v for v in ([1, 2], [0, 0], None) if v != default]
+    if kind == "span":
+        lo, hi = meta["lo"], meta["hi"]
+        return [[lo, hi], [lo + (hi - lo) / 4, lo + (hi - lo) / 2], None]
+    if kind == "choice_list":
+        return [list(meta["choices"][:2]), list(meta["choices"][-1:]), []]
     raise AssertionError(f"no candidates for kind {kind}")
 
 

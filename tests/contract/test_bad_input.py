@@ -82,6 +82,14 @@ SPEC_CASES = [
         {"grid": {"pattern": "hexagon"}, "defects": {"classes": [{"name": "w", "mode": "wrong_shape"}]}},
         "spec.defects.classes[0].mode: wrong_shape needs a grid of square and/or round pins only",
     ),
+    # domain randomisation
+    ({"randomize": {"light_scale": [1.8, 0.5]}}, "spec.randomize.light_scale: low 1.8 is above high 0.5"),
+    ({"randomize": {"read_noise": [-1, 2]}}, "spec.randomize.read_noise: must lie within 0.0..50.0, got [-1, 2]"),
+    ({"randomize": {"shot_noise": [-0.5, 0.0]}}, "spec.randomize.shot_noise: must lie within 0.0..10.0"),
+    ({"randomize": {"platings": ["gold", "zinc"]}}, "spec.randomize.platings: must be a list of distinct choices"),
+    ({"randomize": {"light_presets": ["ring", "ring"]}}, "spec.randomize.light_presets: must be a list of distinct"),
+    ({"randomize": {"blur": 0.5}}, "spec.randomize.blur: must be [low, high] (two numbers 0.0..10.0) or null"),
+    ({"randomize": {"colour": [0, 1]}}, "spec.randomize.colour: unknown field; allowed: platings,"),
     ([1, 2], "spec: must be an object, got a list"),
 ]
 

@@ -90,7 +90,7 @@ def test_cache_decodes_once_and_keys_on_size(synthetic_dataset, cache_dir, monke
     def refuse(*_a, **_k):
         raise AssertionError("decoded again although cached")
 
-    monkeypatch.setattr(cache_mod, "decode_image", refuse)
+    monkeypatch.setattr(cache_mod, "decode", refuse)
     again = ds.renders("train", (32, 96))
     assert isinstance(again, np.memmap) and np.array_equal(first, again)
     with pytest.raises(AssertionError, match="decoded again"):

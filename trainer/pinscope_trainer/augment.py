@@ -9,13 +9,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .options import Options, option
 
-@dataclass
-class AugmentOptions:
-    gain: float = 0.1  # per-sample contrast factor 1 +/- gain
-    bias: float = 0.1  # per-sample offset +/- bias (in normalised units)
-    noise: float = 0.05  # std of added Gaussian noise (normalised units)
-    blur_prob: float = 0.2  # chance of a 3x3 Gaussian blur per sample
+
+@dataclass(frozen=True)
+class AugmentOptions(Options):
+    gain: float = option(0.1, "contrast jitter: a per-sample factor 1 +/- this", flag="--aug-gain", at_least=0)
+    bias: float = option(0.1, "brightness offset +/- this (normalised units)", flag="--aug-bias", at_least=0)
+    noise: float = option(0.05, "std of added Gaussian noise (normalised units)", flag="--aug-noise", at_least=0)
+    blur_prob: float = option(0.2, "chance of a slight 3x3 blur per sample", flag="--aug-blur", at_least=0, at_most=1)
+
+    @classmethod
+    def off(cls) -> AugmentOptions:
+        """No augmentation at all (--no-augment)."""
+        return cls(gain=0.0, bias=0.0, noise=0.0, blur_prob=0.0)
 
     @property
     def enabled(self) -> bool:

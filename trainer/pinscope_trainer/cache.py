@@ -11,11 +11,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
 
-from .errors import UsageError
+from .images import decode
 
 CACHE_VERSION = 1
 
@@ -36,23 +37,6 @@ def file_identity(path: Path, digest: str | None) -> str:
 def cache_key(items: list[tuple[str, str]], size: tuple[int, int]) -> str:
     payload = json.dumps({"v": CACHE_VERSION, "size": list(size), "resize": "INTER_AREA", "files": items})
     return hashlib.sha256(payload.encode()).hexdigest()[:24]
-
-
-def decode_image(path: Path, size: tuple[int, int], label: str) -> np.ndarray:
-    """Read one render as RGB uint8 (H, W, 3), resized to `size` = (H, W) if it differs."""
-    import cv2
-
-    data = np.fromfile(path, dtype=np.uint8) if path.is_file() else None
-    if data is None:
-        raise UsageError(label, "missing image file")
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if image is None:
-        raise UsageError(label, "cannot decode image (corrupt or not a PNG/JPEG)")
-    image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-    h, w = size
-    if image.shape[:2] != (h, w):
-        image = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
-    return image
 
 
 def decoded_images(
@@ -85,11 +69,11 @@ def decoded_images(
             tqdm(
                 list(zip(paths, labels, strict=True)),
                 desc=f"decode {progress}".strip(),
-                disable=not progress or len(paths) < 64,
+                disable=not progress or len(paths) < 64 or not sys.stderr.isatty(),  # no bar text in logs
                 leave=False,
             )
         ):
-            arr[i] = decode_image(path, size, label)
+            arr[i] = decode(path, size, label)
         arr.flush()
         del arr
         os.replace(tmp, target)

@@ -6,7 +6,10 @@
 
 No pickle anywhere: weights are safetensors, trainer_state.pt holds only tensors, numbers, strings,
 lists and dicts (torch.load(weights_only=True)). A folder is written under a temporary name and renamed
-into place, so a kill never leaves a half-written checkpoint behind a valid name.
+into place (pinscope_schema.atomic_dir), so a kill never leaves a half-written checkpoint behind a
+valid name. Every checkpoint is portable: config.json (HF ViTConfig with id2label/label2id) +
+model.safetensors load with `ViTForImageClassification.from_pretrained(folder)`, and preprocess.json
++ reference.safetensors (portable.py) hold all that `predict` needs to build the model's input.
 
 API for the attention tools:
     list_checkpoints(run_dir) -> [(epoch, path)]      numbered checkpoints, oldest first
@@ -16,11 +19,13 @@ API for the attention tools:
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 from pathlib import Path
 
+from pinscope_schema import atomic_dir
+
+from .errors import UsageError
 from .models import model_config_dict, model_from_config
 
 EPOCH_DIR = re.compile(r"^epoch-(\d{4,})$")
@@ -34,44 +39,28 @@ def epoch_dir_name(epoch: int) -> str:
     return f"epoch-{epoch:04d}"
 
 
-def save_checkpoint(path, model, info: dict, trainer_state: dict | None = None) -> Path:
+def save_checkpoint(path, model, info: dict, trainer_state: dict | None = None, reference=None) -> Path:
+    """Write a checkpoint folder whole (pinscope_schema.atomic_dir): weights, config, preprocess.json,
+    the portable reference (portable.PortableReference) and, for resuming, trainer_state.pt."""
     import torch
     from safetensors.torch import save_file
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    save_file(state, str(tmp / "model.safetensors"), metadata={"format": "pt"})
-    (tmp / "config.json").write_text(json.dumps(model_config_dict(model), indent=2, default=str) + "\n")
-    (tmp / "preprocess.json").write_text(json.dumps(info, indent=2) + "\n")
-    if trainer_state is not None:
-        torch.save(trainer_state, tmp / "trainer_state.pt")
-    old = path.with_name(f".{path.name}.old{os.getpid()}")
-    if path.exists():
-        os.replace(path, old)
-    os.replace(tmp, path)
-    if old.exists():
-        shutil.rmtree(old)
-    return path
+    with atomic_dir(path) as tmp:
+        save_file(state, str(tmp / "model.safetensors"), metadata={"format": "pt"})
+        (tmp / "config.json").write_text(json.dumps(model_config_dict(model), indent=2, default=str) + "\n")
+        (tmp / "preprocess.json").write_text(json.dumps(info, indent=2) + "\n")
+        if reference is not None:
+            reference.save(tmp)
+        if trainer_state is not None:
+            torch.save(trainer_state, tmp / "trainer_state.pt")
+    return Path(path)
 
 
 def copy_checkpoint(src, dst) -> Path:
-    src, dst = Path(src), Path(dst)
-    tmp = dst.with_name(f".{dst.name}.tmp{os.getpid()}")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    shutil.copytree(src, tmp)
-    old = dst.with_name(f".{dst.name}.old{os.getpid()}")
-    if dst.exists():
-        os.replace(dst, old)
-    os.replace(tmp, dst)
-    if old.exists():
-        shutil.rmtree(old)
-    return dst
+    with atomic_dir(dst) as tmp:
+        shutil.copytree(src, tmp, dirs_exist_ok=True)
+    return Path(dst)
 
 
 def list_checkpoints(run_dir) -> list[tuple[int, Path]]:
@@ -85,24 +74,41 @@ def list_checkpoints(run_dir) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
-def read_info(path) -> dict:
-    return json.loads((Path(path) / "preprocess.json").read_text())
+def read_info(path, field: str = "--checkpoint") -> dict:
+    """preprocess.json of a checkpoint; a missing or damaged one is UsageError(field, ...)."""
+    file = Path(path) / "preprocess.json"
+    try:
+        info = json.loads(file.read_text())
+    except (OSError, ValueError) as err:
+        raise UsageError(field, f"cannot read {file} ({err})") from None
+    if not isinstance(info, dict):
+        raise UsageError(field, f"{file} is not a JSON object")
+    return info
 
 
-def load_checkpoint(path, device: str = "cpu"):
+def load_checkpoint(path, device: str = "cpu", field: str = "--checkpoint"):
     """(model in eval mode, info dict: labels, label_field, input_mode, reference, image_size, normalisation,
-    soart3, arch, epoch, ...)."""
+    soart3, arch, epoch, ...). A missing, truncated or foreign checkpoint is UsageError(field, ...)."""
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     path = Path(path)
-    config = json.loads((path / "config.json").read_text())
-    info = read_info(path)
-    model = model_from_config(config)
-    if not hasattr(model, "config"):
-        model.pinscope_config = config
-    model.load_state_dict(load_file(str(path / "model.safetensors"), device=device))
+    info = read_info(path, field)
+    try:
+        config = json.loads((path / "config.json").read_text())
+        model = model_from_config(config)
+        if not hasattr(model, "config"):
+            model.pinscope_config = config
+        model.load_state_dict(load_file(str(path / "model.safetensors"), device=device))
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError, SafetensorError) as err:
+        raise UsageError(field, f"cannot load the checkpoint in {path} ({first_line(err)})") from None
     model.to(device).eval()
     return model, info
+
+
+def first_line(err: Exception) -> str:
+    text = str(err).strip().splitlines()
+    return text[0] if text else type(err).__name__
 
 
 def load_trainer_state(path) -> dict:

@@ -23,7 +23,7 @@ import numpy as np
 
 from .cache import decoded_images
 from .errors import UsageError
-from .features.inputs import INPUT_MODES, REFERENCES, compute_inputs, input_channels, normalise
+from .features.inputs import INPUT_MODES, REFERENCES, compute_inputs, input_channels, normalise, view_means
 from .features.soart3 import Soart3Options
 
 LABEL_FIELDS = ("label", "pin", "qeu_code", "okng")
@@ -156,6 +156,11 @@ class PinDataset:
         codes = {r.qeu_code for rows in self._rows.values() for r in rows}
         return sorted(codes, key=lambda c: (c != "OK", c))
 
+    def ok_classes(self, label_field: str) -> list[str]:
+        """The class names of defect-free samples under a label field ('ok', 'OK', ...), for OK/NG."""
+        rows = [r for rows in self._rows.values() for r in rows if r.pin is None]
+        return sorted({label_of(r, label_field, self.ok_labels) for r in rows})
+
     def label_ids(self, split: str, pre: Preprocess) -> np.ndarray:
         index = {name: i for i, name in enumerate(pre.labels)}
         names = [label_of(r, pre.label_field, self.ok_labels) for r in self.rows(split)]
@@ -206,11 +211,7 @@ class PinDataset:
             self.cache_dir,
             progress="reference",
         )
-        views = {}
-        for view in sorted({r.view for r in rows}):
-            idx = [i for i, r in enumerate(rows) if r.view == view]
-            views[view] = arr[idx].astype(np.float32).mean(axis=0) / 255.0
-        return views
+        return view_means(arr, [r.view for r in rows])
 
     def references(self, split: str, pre: Preprocess) -> np.ndarray | None:
         """Reference image per sample (N, H, W, 3) float in [0, 1], or None for rgb input."""

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .checkpoints import load_checkpoint
 from .data import Preprocess
 from .errors import UsageError
+from .inference import predict_logits
 
 
 def teacher_train_logits(opts, pre: Preprocess, train_x):
@@ -13,12 +15,10 @@ def teacher_train_logits(opts, pre: Preprocess, train_x):
     training inputs: knowledge distillation (Hinton et al.; DeiT uses a CNN teacher the same way)."""
     if not opts.teacher:
         return None
-    from .checkpoints import load_checkpoint
-
     path = Path(opts.teacher)
     if not (path / "model.safetensors").is_file() or not (path / "preprocess.json").is_file():
         raise UsageError("--teacher", f"{path} is not a checkpoint folder (need model.safetensors + preprocess.json)")
-    teacher, tinfo = load_checkpoint(path)
+    teacher, tinfo = load_checkpoint(path, field="--teacher")
     teacher.to(train_x.device)
     mine = pre.to_info()
     for key in ("labels", "input_mode", "reference", "image_size", "soart3"):
@@ -26,9 +26,7 @@ def teacher_train_logits(opts, pre: Preprocess, train_x):
             raise UsageError(
                 "--teacher", f"{path} was trained with another {key} ({tinfo.get(key)!r}, this run {mine[key]!r})"
             )
-    from .train import predict
-
-    return predict(teacher, train_x, bf16=opts.bf16).to(train_x.device)
+    return predict_logits(teacher, train_x, bf16=opts.bf16).to(train_x.device)
 
 
 def distill_loss(student_logits, teacher_logits, temperature: float):

@@ -4,95 +4,167 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
+from pinscope_schema import atomic_file, atomic_write, write_json_atomic
+
 from .checkpoints import checkpoint_root, load_checkpoint
+from .data import PinDataset, Preprocess, label_of, load_split
 from .errors import UsageError
+from .inference import predict_logits
 from .metrics import classification_report
+from .options import Options, option
+
+CHECKPOINT_NAME = re.compile(r"^(best|last|epoch-\d{4,})$")
 
 
-def evaluate_run(run_dir, checkpoint: str = "best", tensors: dict | None = None, quiet: bool = False) -> dict:
-    """Score a checkpoint of the run on validation and test; write the eval/ files and report.md."""
-    import torch
+@dataclass(frozen=True)
+class EvaluateOptions(Options):
+    """`evaluate`: score a run's checkpoint on validation and test, of its own or another dataset."""
 
-    from .train import predict
+    run: str = option(help="run folder", required=True)
+    checkpoint: str = option("best", "best, last or epoch-NNNN")
+    data: str | None = option(None, "another PinScope dataset to score on (with its own reference renders)")
+    name: str | None = option(None, "eval/NAME/ for the results on --data (default: the dataset folder's name)")
 
+    def check(self) -> None:
+        if not str(self.run).strip():
+            raise UsageError("--run", "must name a run folder, got ''")
+        if not CHECKPOINT_NAME.match(self.checkpoint):
+            raise UsageError("--checkpoint", f"must be best, last or epoch-NNNN, got {self.checkpoint!r}")
+        if self.name is not None and not self.data:
+            raise UsageError("--name", "names the results of --data; pass --data OTHER too")
+        name = self.eval_name()
+        if name is not None and (name in ("", ".", "..") or "/" in name or "\\" in name):
+            raise UsageError("--name", f"must be a plain folder name (no '/'), got {name!r}")
+
+    def eval_name(self) -> str | None:
+        if not self.data:
+            return None
+        return self.name if self.name is not None else Path(self.data).resolve().name
+
+
+def evaluate_command(opts: EvaluateOptions) -> dict:
+    return evaluate_run(opts.run, checkpoint=opts.checkpoint, data=opts.data, name=opts.eval_name())
+
+
+def read_run_config(run_dir: Path, field: str) -> dict:
+    """RUN/run_config.json; a missing or damaged one is UsageError(field, ...)."""
+    file = run_dir / "run_config.json"
+    if not file.is_file():
+        raise UsageError(field, f"{run_dir} is not a run folder (no run_config.json)")
+    try:
+        config = json.loads(file.read_text())
+    except (OSError, ValueError) as err:
+        raise UsageError(field, f"{file} is not valid JSON ({err})") from None
+    if not isinstance(config, dict) or not isinstance(config.get("dataset"), dict) or "args" not in config:
+        raise UsageError(field, f"{file} is not a run config (needs 'args' and 'dataset')")
+    return config
+
+
+def evaluate_run(
+    run_dir, checkpoint: str = "best", tensors: dict | None = None, quiet: bool = False, data=None, name=None
+) -> dict:
+    """Score a checkpoint of the run on validation and test; write the eval files and the report.
+
+    Without `data`: the run's own dataset, into RUN/eval/ and RUN/report.md. With `data` (another
+    dataset) and `name`: into RUN/eval/NAME/ (report.md there too)."""
     run_dir = Path(run_dir)
-    config_file = run_dir / "run_config.json"
-    if not config_file.is_file():
-        raise UsageError("--run", f"{run_dir} is not a run folder (no run_config.json)")
-    run_config = json.loads(config_file.read_text())
+    run_config = read_run_config(run_dir, "--run")
     path = checkpoint_root(run_dir) / checkpoint
     if not (path / "model.safetensors").is_file():
         raise UsageError("--checkpoint", f"{path} does not exist (finished epochs write checkpoints/last and best)")
     model, info = load_checkpoint(path)
-    dataset = run_config["dataset"]["path"]
+    dataset = data or run_config["dataset"]["path"]
     if tensors is None:
-        from .data import load_split
-
-        tensors, rows = {}, {}
-        for split in ("validation", "test"):
-            data = load_split(dataset, split, info, cache_dir=run_config["args"].get("cache_dir"))
-            tensors[split], rows[split] = (data.inputs, data.labels), data.rows
+        tensors, rows = split_tensors(dataset, info, run_config["args"].get("cache_dir"), "--data" if data else "--run")
     else:  # the training loop's tensors: read the rows that go with them once, for the mistakes list
-        from .data import PinDataset
-
         ds = PinDataset(dataset, validate=False)
-        rows = {split: ds.rows(split, required=False) for split in ("validation", "test")}
-    results = {"checkpoint": checkpoint, "epoch": info.get("epoch"), "labels": info["labels"]}
-    wrong = []
-    for split in ("validation", "test"):
-        if split not in tensors:
-            continue
-        x, y = tensors[split]
-        logits = predict(model, x, bf16=bool(info.get("bf16")))
-        loss = torch.nn.functional.cross_entropy(logits, y).item()
-        report = classification_report(y.numpy(), logits.argmax(1).numpy(), info["labels"])
-        results[split] = {"loss": loss, **report}
-        wrong += mistakes(split, rows[split], y.numpy(), torch.softmax(logits.float(), 1).numpy(), info["labels"])
-    eval_dir = run_dir / "eval"
-    eval_dir.mkdir(exist_ok=True)
-    write_mistakes(eval_dir / "mistakes.csv", wrong)
-    results["mistakes"] = len(wrong)
-    (eval_dir / "metrics.json").write_text(json.dumps(results, indent=2) + "\n")
-    main_split = "test" if "test" in results else "validation"
-    (eval_dir / "confusion.json").write_text(
-        json.dumps(
-            {
-                "split": main_split,
-                "labels": info["labels"],
-                "rows": "true",
-                "columns": "predicted",
-                "matrix": results[main_split]["confusion"],
-            },
-            indent=2,
-        )
-        + "\n"
-    )
-    plot_confusion(
-        results[main_split]["confusion"],
-        info["labels"],
-        eval_dir / "confusion.png",
-        f"{main_split} ({checkpoint}, epoch {info.get('epoch')})",
-    )
+        rows = {split: ds.rows(split, required=False) for split in SPLITS}
+    results, wrong = score(model, info, tensors, rows, checkpoint)
+    eval_dir = run_dir / "eval" / name if name else run_dir / "eval"
     history = read_history(run_dir / "metrics.csv")
-    plot_curves(history, eval_dir / "curves.png")
-    write_report(run_dir, run_config, results, history, wrong)
-    summary = {
+    write_eval_files(eval_dir, results, wrong, info, history)
+    report = eval_dir / "report.md" if name else run_dir / "report.md"
+    write_report(report, run_dir, run_config, results, history, wrong, dataset, "" if name else "eval/")
+    print(summary_line(run_dir, info, checkpoint, results, name), flush=True)
+    if not quiet:
+        print(f"  report: {report}", file=sys.stderr)
+    return {
         "checkpoint": checkpoint,
         "val_acc": results.get("validation", {}).get("accuracy"),
         "test_acc": results.get("test", {}).get("accuracy"),
     }
-    line = (
-        f"{run_dir}: {info.get('arch')} {info['input_mode']}"
-        f"{'/' + info['reference'] if info['input_mode'] != 'rgb' else ''} {checkpoint} epoch {info.get('epoch')}: "
-        + ", ".join(f"{s} acc {results[s]['accuracy']:.4f}" for s in ("validation", "test") if s in results)
-    )
-    print(line, flush=True)
-    if not quiet:
-        print(f"  report: {run_dir / 'report.md'}", file=sys.stderr)
-    return summary
+
+
+SPLITS = ("validation", "test")
+
+
+def split_tensors(dataset, info: dict, cache_dir, field: str) -> tuple[dict, dict]:
+    """({split: (inputs, labels)}, {split: rows}) of the splits the dataset has, as the checkpoint needs them."""
+    ds = PinDataset(dataset, cache_dir=cache_dir)
+    known = set(info["labels"])
+    pre = Preprocess.from_info(info)
+    tensors, rows = {}, {}
+    for split in SPLITS:
+        split_rows = ds.rows(split, required=False)
+        if not split_rows:
+            continue
+        unknown = sorted({label_of(r, pre.label_field, ds.ok_labels) for r in split_rows} - known)
+        if unknown:
+            raise UsageError(
+                field,
+                f"{ds.root} has classes the model does not know: {', '.join(unknown[:5])} (it knows {sorted(known)})",
+            )
+        data = load_split(ds.root, split, info, cache_dir=cache_dir)
+        tensors[split], rows[split] = (data.inputs, data.labels), data.rows
+    if not tensors:
+        raise UsageError(field, f"{ds.root} has no validation or test images to score")
+    return tensors, rows
+
+
+def score(model, info: dict, tensors: dict, rows: dict, checkpoint: str) -> tuple[dict, list]:
+    """Metrics per split and every mistake, from one pass of the model over each split."""
+    import torch
+
+    results = {"checkpoint": checkpoint, "epoch": info.get("epoch"), "labels": info["labels"]}
+    wrong = []
+    for split in SPLITS:
+        if split not in tensors:
+            continue
+        x, y = tensors[split]
+        logits = predict_logits(model, x, bf16=bool(info.get("bf16")))
+        loss = torch.nn.functional.cross_entropy(logits, y).item()
+        report = classification_report(y.numpy(), logits.argmax(1).numpy(), info["labels"])
+        results[split] = {"loss": loss, **report}
+        wrong += mistakes(split, rows[split], y.numpy(), torch.softmax(logits.float(), 1).numpy(), info["labels"])
+    results["mistakes"] = len(wrong)
+    return results, wrong
+
+
+def write_eval_files(eval_dir: Path, results: dict, wrong: list, info: dict, history: list) -> None:
+    """metrics.json, confusion.json + .png, mistakes.csv, curves.png (each written atomically)."""
+    eval_dir.mkdir(parents=True, exist_ok=True)
+    write_mistakes(eval_dir / "mistakes.csv", wrong)
+    write_json_atomic(eval_dir / "metrics.json", results)
+    main = "test" if "test" in results else "validation"
+    matrix = results[main]["confusion"]
+    confusion = {"split": main, "labels": info["labels"], "rows": "true", "columns": "predicted", "matrix": matrix}
+    write_json_atomic(eval_dir / "confusion.json", confusion)
+    title = f"{main} ({results['checkpoint']}, epoch {info.get('epoch')})"
+    plot_confusion(matrix, info["labels"], eval_dir / "confusion.png", title)
+    plot_curves(history, eval_dir / "curves.png")
+
+
+def summary_line(run_dir: Path, info: dict, checkpoint: str, results: dict, name: str | None) -> str:
+    reference = "/" + info["reference"] if info["input_mode"] != "rgb" else ""
+    where = f" on {name}" if name else ""
+    scores = ", ".join(f"{s} acc {results[s]['accuracy']:.4f}" for s in SPLITS if s in results)
+    model = f"{info.get('arch')} {info['input_mode']}{reference}"
+    return f"{run_dir}: {model} {checkpoint} epoch {info.get('epoch')}{where}: {scores}"
 
 
 MISTAKE_FIELDS = ("split", "index", "file_name", "true", "predicted", "confidence", "pin", "view", "qeu_code")
@@ -119,7 +191,7 @@ def mistakes(split: str, rows: list, y, probs, labels: list[str]) -> list[dict]:
 
 
 def write_mistakes(path: Path, wrong: list[dict]) -> None:
-    with open(path, "w", newline="") as f:
+    with atomic_file(path, "w") as f:
         writer = csv.DictWriter(f, fieldnames=MISTAKE_FIELDS)
         writer.writeheader()
         writer.writerows(wrong)
@@ -161,7 +233,8 @@ def plot_confusion(matrix, labels, path: Path, title: str) -> None:
                     color="white" if cm[i, j] > cm.max() / 2 else "black",
                 )
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    with atomic_file(path, "wb") as f:
+        fig.savefig(f, format="png", dpi=100)
     plt.close(fig)
 
 
@@ -184,24 +257,45 @@ def plot_curves(history: list[dict], path: Path) -> None:
         ax.set_xlabel("epoch")
         ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    with atomic_file(path, "wb") as f:
+        fig.savefig(f, format="png", dpi=100)
     plt.close(fig)
 
 
 MISTAKES_SHOWN = 20  # report.md lists the first ones; the CSV has them all
 
 
-def write_report(run_dir: Path, run_config: dict, results: dict, history: list[dict], wrong: list[dict]) -> None:
-    args, pre = run_config["args"], run_config["preprocess"]
-    lines = [
+def write_report(
+    path: Path, run_dir: Path, run_config: dict, results: dict, history: list, wrong: list, dataset, prefix: str
+) -> None:
+    """The run in one page: what was trained, how fast, how well, the first mistakes. `prefix` is where
+    the eval pictures lie relative to the page ('eval/' for RUN/report.md, '' inside eval/NAME/)."""
+    lines = header_lines(run_dir, run_config, results, dataset)
+    if history:
+        speed = sum(h["img_per_s"] for h in history) / len(history)
+        seconds = sum(h["seconds"] for h in history)
+        lines += [f"Training speed: {speed:.0f} img/s on average; {seconds:.0f} s of training steps in all.", ""]
+    lines += result_lines(results)
+    lines += mistake_lines(results, wrong, prefix)
+    lines += ["", f"![confusion]({prefix}confusion.png)", "", f"![curves]({prefix}curves.png)", ""]
+    atomic_write(path, "\n".join(lines))
+
+
+def header_lines(run_dir: Path, run_config: dict, results: dict, dataset) -> list[str]:
+    args, pre, trained_on = run_config["args"], run_config["preprocess"], run_config["dataset"]
+    own = Path(dataset).resolve() == Path(trained_on["path"]).resolve()
+    data_line = (
+        f"- dataset: `{trained_on['path']}` (spec_hash {trained_on['spec_hash']}, counts {trained_on['counts']})"
+        if own
+        else f"- scored on: `{dataset}` (trained on `{trained_on['path']}`, spec_hash {trained_on['spec_hash']})"
+    )
+    vit = f" preset {args['preset']}, patch {args['patch']}" if args["arch"] == "vit" else ""
+    init = f", init {args['init']}" if args.get("init") else ""
+    return [
         f"# Run {run_dir.name}",
         "",
-        f"- dataset: `{run_config['dataset']['path']}` (spec_hash {run_config['dataset']['spec_hash']}, "
-        f"counts {run_config['dataset']['counts']})",
-        f"- model: {args['arch']}"
-        + (f" preset {args['preset']}, patch {args['patch']}" if args["arch"] == "vit" else "")
-        + f", {run_config['model']['parameters']:,} parameters"
-        + (f", init {args['init']}" if args.get("init") else ""),
+        data_line,
+        f"- model: {args['arch']}{vit}, {run_config['model']['parameters']:,} parameters{init}",
         f"- input: {pre['input_mode']} (reference {pre['reference']}), image {pre['image_size'][0]}x"
         f"{pre['image_size'][1]} px, label field `{pre['label_field']}` ({len(pre['labels'])} classes)",
         f"- training: {args['epochs']} epochs, batch {args['batch_size']}, AdamW lr {args['lr']}, "
@@ -210,15 +304,11 @@ def write_report(run_dir: Path, run_config: dict, results: dict, history: list[d
         f"- evaluated checkpoint: {results['checkpoint']} (epoch {results['epoch']})",
         "",
     ]
-    if history:
-        speed = sum(h["img_per_s"] for h in history) / len(history)
-        lines.append(
-            f"Training speed: {speed:.0f} img/s on average; {sum(h['seconds'] for h in history):.0f} s "
-            "of training steps in all."
-        )
-        lines.append("")
-    lines += ["| split | n | accuracy | macro F1 | loss |", "|---|---|---|---|---|"]
-    for split in ("validation", "test"):
+
+
+def result_lines(results: dict) -> list[str]:
+    lines = ["| split | n | accuracy | macro F1 | loss |", "|---|---|---|---|---|"]
+    for split in SPLITS:
         if split in results:
             r = results[split]
             lines.append(f"| {split} | {r['n']} | {r['accuracy']:.4f} | {r['macro_f1']:.4f} | {r['loss']:.4f} |")
@@ -226,16 +316,20 @@ def write_report(run_dir: Path, run_config: dict, results: dict, history: list[d
     lines += ["", f"Per class ({main}):", "", "| class | precision | recall | F1 | support |", "|---|---|---|---|---|"]
     for name, m in results[main]["per_class"].items():
         lines.append(f"| {name} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | {m['support']} |")
+    return lines
+
+
+def mistake_lines(results: dict, wrong: list, prefix: str) -> list[str]:
+    main = "test" if "test" in results else "validation"
     shown = [m for m in wrong if m["split"] == main][:MISTAKES_SHOWN]
-    lines += ["", f"Mistakes ({main}): {sum(m['split'] == main for m in wrong)} of {results[main]['n']}"]
-    if shown:
-        lines += ["(all splits in `eval/mistakes.csv`)", ""]
-        lines.append("| index | true | predicted | confidence | pin | view | file |")
-        lines.append("|---|---|---|---|---|---|---|")
-        for m in shown:
-            lines.append(
-                f"| {m['index']} | {m['true']} | {m['predicted']} | {m['confidence']:.2f} | {m['pin'] or '-'} "
-                f"| {m['view']} | `{m['file_name']}` |"
-            )
-    lines += ["", "![confusion](eval/confusion.png)", "", "![curves](eval/curves.png)", ""]
-    (run_dir / "report.md").write_text("\n".join(lines))
+    lines = ["", f"Mistakes ({main}): {sum(m['split'] == main for m in wrong)} of {results[main]['n']}"]
+    if not shown:
+        return lines
+    lines += [f"(all splits in `{prefix}mistakes.csv`)", ""]
+    lines += ["| index | true | predicted | confidence | pin | view | file |", "|---|---|---|---|---|---|---|"]
+    for m in shown:
+        lines.append(
+            f"| {m['index']} | {m['true']} | {m['predicted']} | {m['confidence']:.2f} | {m['pin'] or '-'} "
+            f"| {m['view']} | `{m['file_name']}` |"
+        )
+    return lines

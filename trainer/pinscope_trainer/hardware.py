@@ -64,13 +64,19 @@ def auto_bf16(arch: str, device) -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+def check_device_name(name: str) -> None:
+    """auto, cpu, cuda or cuda:N (whether that GPU exists is resolve_device's question)."""
+    index = name[len("cuda:") :] if name.startswith("cuda:") else "0"
+    if name not in ("auto", "cpu", "cuda") and not (name.startswith("cuda:") and index.isdigit()):
+        raise UsageError("--device", f"must be auto, cpu, cuda or cuda:N, got {name!r}")
+
+
 def resolve_device(name: str):
     import torch
 
+    check_device_name(name)
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise UsageError("--device", f"{name} asked for but no CUDA GPU is available; use cpu or auto")
-    if name != "cpu" and not name.startswith("cuda"):
-        raise UsageError("--device", f"must be auto, cpu, cuda or cuda:N, got {name!r}")
     return torch.device(name)

@@ -16,11 +16,14 @@ import json
 import math
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .errors import UsageError
+from .models import PRESETS
+from .options import Options, check_output_folder, option
 
 
 def square_crops(images: np.ndarray) -> np.ndarray:
@@ -47,20 +50,31 @@ def sincos_2d(hidden: int, grid_h: int, grid_w: int) -> np.ndarray:
     return np.concatenate([np.zeros((1, hidden)), table]).astype(np.float32)
 
 
-def pretrain(
-    data: str,
-    out: str,
-    preset: str = "tiny",
-    patch: int = 16,
-    epochs: int = 10,
-    batch_size: int = 64,
-    lr: float = 1e-3,
-    mask_ratio: float = 0.75,
-    seed: int = 0,
-    bf16: bool = False,
-    cache_dir=None,
-    quiet: bool = False,
-) -> Path:
+@dataclass(frozen=True)
+class MaeOptions(Options):
+    """`pretrain-mae`: self-supervised ViTMAE pretraining on unlabelled renders (for `train --init`)."""
+
+    data: str = option(help="dataset folder (train split + reference/ renders are used)", required=True)
+    out: str = option(help="folder for config.json + model.safetensors", required=True)
+    preset: str = option("tiny", "ViT size of the encoder", choices=tuple(PRESETS))
+    patch: int = option(16, "patch size (must divide the square crop side)", at_least=1)
+    epochs: int = option(10, "epochs of pretraining", at_least=1)
+    batch_size: int = option(64, "crops per step", at_least=1)
+    lr: float = option(1e-3, "peak learning rate (AdamW)", above=0)
+    mask_ratio: float = option(0.75, "share of the patches hidden from the encoder", above=0, below=1)
+    seed: int = option(0, "seed of the init and the crop order", at_least=0)
+    bf16: bool = option(False, "bfloat16 autocast")
+    cache_dir: str | None = option(None, "decoded-image cache (default $PINSCOPE_CACHE or ~/.cache/pinscope/trainer)")
+    quiet: bool = option(False, "no progress output")
+
+    def check(self) -> None:
+        if not str(self.data).strip():
+            raise UsageError("--data", "must name a dataset folder, got ''")
+        check_output_folder("--out", self.out)
+        check_output_folder("--cache-dir", self.cache_dir)
+
+
+def pretrain(opts: MaeOptions) -> Path:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
     from safetensors.torch import save_file
@@ -68,12 +82,11 @@ def pretrain(
 
     from .data import PinDataset, Preprocess
     from .features.inputs import compute_inputs, fit_normalisation, normalise
-    from .models import PRESETS
     from .train import lr_lambda
 
-    if preset not in PRESETS:
-        raise UsageError("--preset", f"must be one of {', '.join(PRESETS)}, got {preset!r}")
-    ds = PinDataset(data, cache_dir=cache_dir)
+    preset, patch, epochs, batch_size, bf16 = opts.preset, opts.patch, opts.epochs, opts.batch_size, opts.bf16
+    cache_dir = opts.cache_dir
+    ds = PinDataset(opts.data, cache_dir=cache_dir)
     size = ds.render_size
     pre = Preprocess(labels=ds.vocabulary("label"), input_mode="rgb", image_size=size)
     images = compute_inputs(np.asarray(ds.renders("train", size)), None, "rgb")
@@ -108,15 +121,15 @@ def pretrain(
         decoder_num_hidden_layers=2,
         decoder_num_attention_heads=max(1, heads),
         decoder_intermediate_size=2 * hidden,
-        mask_ratio=mask_ratio,
+        mask_ratio=opts.mask_ratio,
         norm_pix_loss=True,
     )
-    torch.manual_seed(seed)
+    torch.manual_seed(opts.seed)
     model = ViTMAEForPreTraining(config)
     steps = math.ceil(len(crops) / batch_size) * epochs
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.05, betas=(0.9, 0.95))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=opts.lr, weight_decay=0.05, betas=(0.9, 0.95))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(steps, max(1, steps // 10)))
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator().manual_seed(opts.seed)
     model.train()
     for epoch in range(1, epochs + 1):
         order = torch.randperm(len(crops), generator=gen)
@@ -130,11 +143,11 @@ def pretrain(
             optimizer.step()
             scheduler.step()
             total += loss.item() * len(idx)
-        if not quiet:
+        if not opts.quiet:
             print(
                 f"mae epoch {epoch}/{epochs}: reconstruction loss {total / len(crops):.4f}", file=sys.stderr, flush=True
             )
-    out = Path(out)
+    out = Path(opts.out)
     out.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
     save_file(state, str(out / "model.safetensors"), metadata={"format": "pt"})

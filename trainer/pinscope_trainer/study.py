@@ -10,12 +10,16 @@ an interrupted one continues), so its report.md, curves and checkpoints are ther
 
 from __future__ import annotations
 
-import argparse
 import json
 import shlex
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+
+from .cli import main as cli_main
+from .errors import run_command
+from .options import OneLineParser, Options, add_arguments, check_output_folder, from_namespace, option
 
 # name -> train options (the budget, --epochs, is shared and given on the command line)
 CONFIGS = {
@@ -40,21 +44,36 @@ CONFIGS = {
 }
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", required=True)
-    p.add_argument("--out", required=True)
-    p.add_argument("--only", default="", help=f"comma-separated subset of {','.join(CONFIGS)}")
-    p.add_argument("--epochs", type=int, default=15)
-    p.add_argument("--extra", default="--bf16", help="options added to every run")
-    args = p.parse_args(argv)
-    from .cli import main as cli_main
-
-    names = [n for n in args.only.split(",") if n] or list(CONFIGS)
+def configuration_list(text: str) -> tuple:
+    names = tuple(n for n in text.split(",") if n)
     unknown = [n for n in names if n not in CONFIGS]
     if unknown:
-        print(f"error: --only: unknown configuration {unknown[0]!r}; choose from {', '.join(CONFIGS)}", file=sys.stderr)
-        return 2
+        raise ValueError(f"unknown configuration {unknown[0]!r}; choose from {', '.join(CONFIGS)}")
+    return names
+
+
+@dataclass(frozen=True)
+class StudyOptions(Options):
+    """The accuracy study: which configurations, on which data, for how many epochs."""
+
+    data: str = option(help="dataset folder", required=True)
+    out: str = option(help="folder of the study's runs (one per configuration)", required=True)
+    only: tuple = option((), f"comma-separated subset of {','.join(CONFIGS)}", parse=configuration_list)
+    epochs: int = option(15, "epochs of every run", at_least=1)
+    extra: str = option("--bf16", "options added to every run")
+
+    def check(self) -> None:
+        check_output_folder("--out", self.out)
+
+
+def main(argv=None) -> int:
+    parser = OneLineParser(prog="pinscope_trainer.study", description=__doc__.splitlines()[0])
+    add_arguments(parser, StudyOptions)
+    return run_command(lambda: study(from_namespace(StudyOptions, parser.parse_args(argv))))
+
+
+def study(args: StudyOptions) -> int:
+    names = list(args.only) or list(CONFIGS)
     rows = []
     for name in names:
         run = Path(args.out) / name

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .attention.scores import patch_cover
 from .errors import UsageError
 
 # A patch counts as showing the defect when the defective pin's box covers this share of it (the patch
@@ -36,19 +37,14 @@ def ok_label_id(rows, label_ids: np.ndarray) -> int:
 
 def patch_targets(rows, label_ids, ok_id: int, render_hw, image_hw, patch: int) -> np.ndarray:
     """(N, gh * gw) int64 patch labels in the ViT's token order (row-major over the patch grid)."""
-    gh, gw = image_hw[0] // patch, image_hw[1] // patch
+    grid = (image_hw[0] // patch, image_hw[1] // patch)
     sy, sx = image_hw[0] / render_hw[0], image_hw[1] / render_hw[1]
-    targets = np.full((len(rows), gh * gw), ok_id, dtype=np.int64)
-    y_edges = np.arange(gh + 1) * patch
-    x_edges = np.arange(gw + 1) * patch
+    targets = np.full((len(rows), grid[0] * grid[1]), ok_id, dtype=np.int64)
     for n, (row, label) in enumerate(zip(rows, label_ids, strict=True)):
         if row.defect_box is None:
             continue
         x0, y0, x1, y1 = row.defect_box
-        x0, x1, y0, y1 = x0 * sx, x1 * sx, y0 * sy, y1 * sy
-        over_y = np.clip(np.minimum(y_edges[1:], y1) - np.maximum(y_edges[:-1], y0), 0, None)
-        over_x = np.clip(np.minimum(x_edges[1:], x1) - np.maximum(x_edges[:-1], x0), 0, None)
-        cover = (over_y[:, None] * over_x[None, :]).ravel() / float(patch * patch)
+        cover = patch_cover(grid, patch, (x0 * sx, y0 * sy, x1 * sx, y1 * sy))
         if cover.max() <= 0:  # the box lies outside the image (a pin out of view): nothing to point at
             continue
         hit = cover >= MIN_COVER

@@ -15,65 +15,146 @@ import os
 import signal
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from .anomaly.run import train_anomaly
 from .augment import AugmentOptions, augment_batch
 from .checkpoints import checkpoint_root, copy_checkpoint, epoch_dir_name, load_trainer_state, save_checkpoint
-from .data import PinDataset, Preprocess
+from .data import LABEL_FIELDS, PinDataset, Preprocess
 from .distill import distill_loss, teacher_train_logits
 from .errors import UsageError
-from .features.soart3 import Soart3Options
-from .hardware import auto_bf16, auto_threads, resolve_device
+from .features.inputs import INPUT_MODES, REFERENCES
+from .features.soart3 import BASES, CHANNEL_MODES, Soart3Options
+from .hardware import auto_bf16, auto_threads, check_device_name, resolve_device
+from .inference import predict_logits
+from .models import ARCHS, PRESETS
+from .options import Options, check_output_folder, defaults_of, image_size, int_list, nested, option
+from .portable import from_dataset
 from .token_loss import forward_with_tokens, patch_supervision, token_loss
 
-# Options that may differ between a run and its resumption without changing the result.
-RUN_ONLY = {"resume", "device", "threads", "cache_dir", "quiet", "data", "out", "save_epochs", "save_every", "no_eval"}
+TASKS = ("classify", "anomaly")  # anomaly: OK-only, no defect sample is read (anomaly/run.py, docs/trainer.md)
 
 
-@dataclass
-class TrainOptions:
-    data: str = ""
-    out: str = ""
-    arch: str = "vit"
-    preset: str = "tiny"
-    patch: int = 16
-    layers: int | None = None
-    hidden: int | None = None
-    heads: int | None = None
-    init: str | None = None
-    label: str = "label"
-    input: str = "diff"  # with the unit reference: 98-99 % in the accuracy study (docs/trainer.md)
-    reference: str = "unit"
-    image_size: list | None = None  # [H, W]; default: the dataset's render size
-    soart3_region: int = 4
-    soart3_tile: int = 2
-    soart3_basis: str = "raw"
-    soart3_channels: str = "concat"
-    epochs: int = 25  # ~3-4 min on 2 cores for the default 600-image dataset
-    batch_size: int = 32
-    lr: float = 5e-4
-    weight_decay: float = 0.05
-    warmup: float = 0.1  # fraction of all steps
-    label_smoothing: float = 0.1
-    augment: dict = field(default_factory=lambda: asdict(AugmentOptions()))
-    teacher: str | None = None  # checkpoint folder of a trained model on the same inputs (distillation)
-    distill_alpha: float = 0.5
-    distill_temperature: float = 2.0
-    token_loss: float = 0.0  # weight of patch-token supervision from the defect boxes (token_loss.py)
-    seed: int = 0
-    device: str = "auto"  # auto = cuda when available, else cpu
-    bf16: bool | None = None  # None = auto: on for ViTs where the hardware has fast bfloat16
-    save_epochs: list = field(default_factory=list)
-    save_every: int = 0
-    resume: bool = False
-    threads: int | None = None
-    cache_dir: str | None = None
-    quiet: bool = False
-    no_eval: bool = False
+@dataclass(frozen=True)
+class TrainOptions(Options):
+    """`train`: every option of a run. Fields with affects_result=False may change on --resume."""
 
-    def comparable(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if k not in RUN_ONLY}
+    data: str = option(help="dataset folder (made by `make render`)", required=True, affects_result=False)
+    out: str = option(help="run folder to create (or continue with --resume)", required=True, affects_result=False)
+    task: str = option(
+        "classify",
+        "classify (defect classes) or anomaly (OK renders only: unit-space anomaly maps, AUROC, AUPRO)",
+        choices=TASKS,
+    )
+    arch: str = option("vit", "vit (Hugging Face ViT) or resnet18 (CNN baseline)", choices=ARCHS, group="model")
+    preset: str = option(
+        "tiny", "ViT size (tiny = 192 hidden, 6 layers, 3 heads)", choices=tuple(PRESETS), group="model"
+    )
+    patch: int = option(16, "ViT patch size (must divide the image size)", at_least=1, group="model")
+    layers: int | None = option(None, "override the preset's layer count", at_least=1, group="model")
+    hidden: int | None = option(None, "override the preset's hidden size", at_least=1, group="model")
+    heads: int | None = option(None, "override the preset's attention heads", at_least=1, group="model")
+    init: str | None = option(
+        None, "local ViT folder (config.json + model.safetensors) to start from; head replaced", group="model"
+    )
+    label: str = option("label", "what to predict", choices=LABEL_FIELDS, group="data")
+    # with the unit reference: 98-99 % in the accuracy study (docs/trainer.md)
+    input: str = option(
+        "diff",
+        "rgb, diff (= render - reference), rgb-diff (both: 6 channels), soart3",
+        choices=INPUT_MODES,
+        group="data",
+    )
+    reference: str = option(
+        "unit",
+        "twin (the sample's defect-free render) or unit (per-view mean of reference/)",
+        choices=REFERENCES,
+        group="data",
+    )
+    image_size: list | None = option(
+        None, "HxW to resize renders to (default: render size)", parse=image_size, metavar="HxW", group="data"
+    )
+    soart3_region: int = option(4, "pixels per SOART3 region side", at_least=1, group="data")
+    soart3_tile: int = option(2, "tile side for --soart3-basis kernels", at_least=1, group="data")
+    soart3_basis: str = option("raw", "SOART3 region vectors", choices=BASES, group="data")
+    soart3_channels: str = option("concat", "SOART3 colour channels", choices=CHANNEL_MODES, group="data")
+    cache_dir: str | None = option(
+        None,
+        "decoded-image cache (default $PINSCOPE_CACHE or ~/.cache/pinscope/trainer)",
+        affects_result=False,
+        group="data",
+    )
+    epochs: int = option(25, "epochs to train", at_least=1, group="training")
+    batch_size: int = option(32, "images per step", at_least=1, group="training")
+    lr: float = option(5e-4, "peak learning rate (AdamW)", above=0, group="training")
+    weight_decay: float = option(0.05, "AdamW weight decay", at_least=0, group="training")
+    warmup: float = option(0.1, "warm-up as a fraction of all steps", at_least=0, at_most=1, group="training")
+    label_smoothing: float = option(0.1, "label smoothing of the cross-entropy", at_least=0, below=1, group="training")
+    augment: AugmentOptions = nested(AugmentOptions, "training", disable=("--no-augment", "turn all augmentation off"))
+    teacher: str | None = option(
+        None,
+        "checkpoint folder of a trained model (same inputs) to distil from, e.g. a resnet18 run's checkpoints/best",
+        group="training",
+    )
+    distill_alpha: float = option(0.5, "weight of the teacher's soft targets", at_least=0, at_most=1, group="training")
+    distill_temperature: float = option(2.0, "softmax temperature of distillation", above=0, group="training")
+    token_loss: float = option(
+        0.0,
+        "weight of patch-token supervision from each row's defect box (ViT only, training only; 0 = off)",
+        at_least=0,
+        group="training",
+    )
+    seed: int = option(0, "seed of the model init, batch order and augmentation", at_least=0, group="training")
+    bf16: bool | None = option(
+        None,
+        "bfloat16 autocast (default: on for ViTs on CPUs with avx512_bf16/AMX and on CUDA)",
+        negative="--fp32",
+        group="training",
+    )
+    threads: int | None = option(
+        None,
+        "torch CPU threads (default: the cores not busy with other work)",
+        at_least=1,
+        affects_result=False,
+        group="training",
+    )
+    device: str = option(
+        "auto", "auto (cuda when available), cpu, cuda, cuda:N", affects_result=False, group="training"
+    )
+    save_epochs: list = option(
+        [], "epochs to keep, e.g. 300,400,500", parse=int_list, affects_result=False, group="checkpoints"
+    )
+    save_every: int = option(
+        0, "also keep every K-th epoch (0 = off)", at_least=0, affects_result=False, group="checkpoints"
+    )
+    resume: bool = option(
+        False, "continue the run in --out from checkpoints/last", affects_result=False, group="checkpoints"
+    )
+    no_eval: bool = option(False, "skip the final evaluation", affects_result=False, group="checkpoints")
+    quiet: bool = option(False, "no progress output", affects_result=False, group="checkpoints")
+
+    def check(self) -> None:
+        bad = [e for e in self.save_epochs if not 1 <= e <= self.epochs]
+        if bad:
+            raise UsageError("--save-epochs", f"epochs must lie in 1..{self.epochs} (--epochs), got {bad[0]}")
+        if self.arch == "vit":
+            hidden, _, heads, _ = PRESETS[self.preset]
+            hidden, heads = self.hidden or hidden, self.heads or heads
+            if hidden % heads:
+                raise UsageError("--heads", f"must divide the hidden size ({hidden}), got {heads}")
+        if self.token_loss and self.arch != "vit":
+            raise UsageError("--token-loss", f"needs --arch vit (patch tokens), got {self.arch!r}; use --token-loss 0")
+        if self.input == "soart3":
+            self.soart3_options().check()
+        check_device_name(self.device)
+        if not str(self.data).strip():
+            raise UsageError("--data", "must name a dataset folder, got ''")
+        check_output_folder("--out", self.out)
+        check_output_folder("--cache-dir", self.cache_dir)
+
+    def soart3_options(self) -> Soart3Options:
+        return Soart3Options(self.soart3_region, self.soart3_tile, self.soart3_basis, self.soart3_channels)
 
 
 def log(opts: TrainOptions, message: str) -> None:
@@ -92,7 +173,7 @@ def prepare_data(opts: TrainOptions):
         input_mode=opts.input,
         reference=opts.reference,
         image_size=size,
-        soart3=Soart3Options(opts.soart3_region, opts.soart3_tile, opts.soart3_basis, opts.soart3_channels),
+        soart3=opts.soart3_options(),
     )
     pre.check()
     pre.labels = ds.vocabulary(opts.label)
@@ -140,24 +221,6 @@ def lr_lambda(total_steps: int, warmup_steps: int):
     return factor
 
 
-def predict(model, inputs, batch_size: int = 128, bf16: bool = False):
-    """Logits (float32) for a tensor of inputs, in eval mode, without gradients."""
-    import torch
-
-    from .models import forward_logits
-
-    was_training = model.training
-    model.eval()
-    outs = []
-    device = next(model.parameters()).device
-    with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-        for start in range(0, len(inputs), batch_size):
-            batch = inputs[start : start + batch_size].to(device)
-            outs.append(forward_logits(model, batch).float().cpu())
-    model.train(was_training)
-    return torch.cat(outs)
-
-
 def write_metrics_csv(path: Path, history: list[dict]) -> None:
     if not history:
         return
@@ -185,8 +248,7 @@ def check_resume(out: Path, opts: TrainOptions, spec_hash: str) -> bool:
     old = json.loads(config_file.read_text())
     mine = opts.comparable()
     # an option added after the run was made has no key there: the run used what is now its default
-    theirs = {**TrainOptions().comparable(), **old.get("args", {})}
-    theirs = {k: v for k, v in theirs.items() if k not in RUN_ONLY}
+    theirs = {k: v for k, v in {**defaults_of(TrainOptions), **old.get("args", {})}.items() if k in mine}
     diffs = [k for k in sorted(set(mine) | set(theirs)) if mine.get(k) != theirs.get(k)]
     if diffs:
         k = diffs[0]
@@ -208,25 +270,23 @@ def train(opts: TrainOptions) -> dict:
     """Train, checkpoint, evaluate; returns the summary dict (also written to the run folder)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    if opts.task == "anomaly":  # a unit space of OK renders to fit, not a network to train
+        return train_anomaly(opts.data, opts.out, opts.cache_dir, opts.resume, opts.quiet, opts.image_size)
     import torch
     from tqdm import tqdm
 
     torch.set_num_threads(opts.threads or auto_threads())
     out = Path(opts.out)
-    for name in ("epochs", "batch_size"):
-        if getattr(opts, name) < 1:
-            raise UsageError(f"--{name.replace('_', '-')}", f"must be >= 1, got {getattr(opts, name)}")
-    bad = [e for e in opts.save_epochs if not 1 <= e <= opts.epochs]
-    if bad:
-        raise UsageError("--save-epochs", f"epochs must lie in 1..{opts.epochs} (--epochs), got {bad[0]}")
     from .distributed import init_world, wrap
 
     world, device_name = init_world(opts.device)
-    if not world.main:
-        opts.quiet = True
     device = resolve_device(device_name)
-    if opts.bf16 is None:
-        opts.bf16 = auto_bf16(opts.arch, device)
+    # the resolved options: what run_config.json records and a resumed run compares (the caller's stay as they were)
+    opts = replace(
+        opts,
+        quiet=opts.quiet or not world.main,
+        bf16=auto_bf16(opts.arch, device) if opts.bf16 is None else opts.bf16,
+    )
     ds, pre, tensors = prepare_data(opts)
     resuming = check_resume(out, opts, ds.spec_hash)
     world.barrier()  # every rank has checked the run folder before rank 0 writes to it
@@ -242,7 +302,10 @@ def train(opts: TrainOptions) -> dict:
         "dataset": str(Path(opts.data).resolve()),
         "spec_hash": ds.spec_hash,
         "bf16": opts.bf16,
+        "render_size": list(ds.render_size),
+        "ok_labels": ds.ok_classes(pre.label_field),
     }
+    reference = from_dataset(ds, pre, ds.rows("train"))  # carried by every checkpoint (portable.py)
     train_x, train_y = tensors["train"]
     val_x, val_y = tensors["validation"]
     steps_per_epoch = math.ceil(len(train_x) / opts.batch_size)
@@ -250,7 +313,7 @@ def train(opts: TrainOptions) -> dict:
     optimizer = torch.optim.AdamW(model.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(total, max(1, int(opts.warmup * total))))
     loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=opts.label_smoothing)
-    aug = AugmentOptions(**opts.augment)
+    aug = opts.augment
     teacher_logits = teacher_train_logits(opts, pre, train_x)
     token_targets, ok_id = patch_supervision(opts, ds, pre, model, train_y)
     start_epoch, history, best = 1, [], {"val_acc": -1.0, "val_loss": float("inf"), "epoch": 0}
@@ -326,7 +389,7 @@ def train(opts: TrainOptions) -> dict:
             correct += (logits.argmax(1) == y).sum().item()
             bar.set_postfix(loss=f"{loss.item():.3f}")
         seconds = time.perf_counter() - t0
-        val_logits = predict(model, val_x, bf16=opts.bf16)
+        val_logits = predict_logits(model, val_x, bf16=opts.bf16)
         val_loss = torch.nn.functional.cross_entropy(val_logits, val_y.cpu()).item()
         val_acc = (val_logits.argmax(1) == val_y.cpu()).float().mean().item()
         row = {
@@ -363,14 +426,14 @@ def train(opts: TrainOptions) -> dict:
         root = checkpoint_root(out)
         keep = epoch in save_epochs or (opts.save_every and epoch % opts.save_every == 0)
         if keep:
-            save_checkpoint(root / epoch_dir_name(epoch), model, epoch_info, state)
+            save_checkpoint(root / epoch_dir_name(epoch), model, epoch_info, state, reference)
         if improved:
             if keep:
                 copy_checkpoint(root / epoch_dir_name(epoch), root / "best")
             else:
-                save_checkpoint(root / "best", model, epoch_info, state)
+                save_checkpoint(root / "best", model, epoch_info, state, reference)
         # last/ is written after best/ so a kill in between resumes this epoch's successor correctly
-        save_checkpoint(root / "last", model, epoch_info, state)
+        save_checkpoint(root / "last", model, epoch_info, state, reference)
         write_metrics_csv(out / "metrics.csv", history)
     summary = {"run": str(out), "epochs": opts.epochs, "best_epoch": best["epoch"], "best_val_acc": best["val_acc"]}
     world.barrier()

@@ -10,7 +10,7 @@ import numpy as np
 
 from . import curation, maps, report
 from .runner import (
-    Settings,
+    AttentionOptions,
     check_labels,
     compute_checkpoint,
     dataset_folder,
@@ -40,10 +40,9 @@ SCORE_COLUMNS = [
 ]
 
 
-def run(settings: Settings) -> Path:
+def run(settings: AttentionOptions) -> Path:
     from ..checkpoints import load_checkpoint, read_info
     from ..data import PinDataset, Preprocess, label_of, load_split
-    from ..errors import UsageError
 
     run_dir = Path(settings.run)
     out = Path(settings.out) if settings.out else Path("reports") / run_dir.name / "attention"
@@ -58,10 +57,7 @@ def run(settings: Settings) -> Path:
     for name, _epoch, path in chosen:
         key = fingerprint(path, settings, data_dir)
         cached = load_cached(out / "cache" / f"{name}.npz", key)
-        try:
-            info = read_info(path)
-        except (OSError, ValueError) as err:
-            raise UsageError("--ckpts", f"{name}: cannot read {path}/preprocess.json ({err})") from None
+        info = read_info(path, field="--ckpts")
         pre = Preprocess.from_info(info)
         data_key = json.dumps(pre.to_info(), sort_keys=True)
         if data_key not in split_cache:
@@ -73,12 +69,7 @@ def run(settings: Settings) -> Path:
         data = split_cache[data_key]
         n = min(len(data.rows), settings.limit) if settings.limit else len(data.rows)
         if cached is None:
-            from safetensors import SafetensorError
-
-            try:
-                model, _ = load_checkpoint(path)
-            except (OSError, ValueError, KeyError, RuntimeError, SafetensorError) as err:
-                raise UsageError("--ckpts", f"{name}: cannot load the checkpoint in {path} ({err})") from None
+            model, _ = load_checkpoint(path, field="--ckpts")
             cached = compute_checkpoint(model, data.inputs[:n], settings.methods, settings, name)
             save_cached(out / "cache" / f"{name}.npz", key, cached)
         else:
@@ -195,7 +186,7 @@ def row_title(row, i: int) -> str:
     return f"#{row.index} {row.label}\n{row.qeu_code}\n{row.view}"
 
 
-def draw_figures(out: Path, rows, data, results, chosen, settings: Settings, picks, final) -> dict:
+def draw_figures(out: Path, rows, data, results, chosen, settings: AttentionOptions, picks, final) -> dict:
     names = [n for n, _, _ in chosen]
     last = names[-1]
     renders = {i: read_render(data.split_dir, rows[i].file_name) for i in picks}
@@ -271,7 +262,7 @@ def softmax_max(logits) -> float:
 
 
 # --- the page ------------------------------------------------------------------------------------
-def html_sections(out: Path, summary: dict, figures: dict, names, settings: Settings, has_truth: bool) -> list:
+def html_sections(out: Path, summary: dict, figures: dict, names, settings: AttentionOptions, has_truth: bool) -> list:
     sections = []
     run, dataset = html.escape(summary["run"]), html.escape(summary["dataset"])
     intro = (

@@ -15,27 +15,46 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import UsageError
+from ..options import Options, check_output_folder, option
 from . import maps
 from .scores import SCORE_KEYS, pin_position, pointing_chance, regions_from_boxes, sample_scores
 
 METHODS = ("cls", "rollout", "gradient")
 
 
-@dataclass
-class Settings:
-    run: Path
-    ckpts: str = ""
-    out: Path | None = None
-    methods: tuple = METHODS
-    samples: int = 12
-    data: Path | None = None
-    fusion: str = "mean"
-    discard: float = 0.0
-    batch_size: int = 8
-    tolerance: float = 0.0
-    limit: int = 0  # score at most this many test samples (0 = all)
-    seed: int = 0
-    split: str = "test"
+def methods_list(text: str) -> tuple:
+    chosen = tuple(m.strip() for m in text.split(",") if m.strip())
+    if not chosen or any(m not in METHODS for m in chosen):
+        raise ValueError(f"must be a comma-separated subset of {','.join(METHODS)}, got {text!r}")
+    return chosen
+
+
+@dataclass(frozen=True)
+class AttentionOptions(Options):
+    """`attention`: which checkpoints, which maps, which samples, where the report goes."""
+
+    run: Path = option(help="run folder (RUN/checkpoints/epoch-NNNN, best, last)", required=True)
+    ckpts: str = option(
+        "",
+        "epochs like 300,400,500, 'best', 'last' or 'all' (default: up to 5 numbered checkpoints spread over the run)",
+    )
+    out: Path | None = option(None, "report folder (default reports/<run name>/attention)")
+    methods: tuple = option(METHODS, f"subset of {','.join(METHODS)}", parse=methods_list)
+    samples: int = option(12, "samples in the pictures (plus the worst cases)", at_least=0)
+    data: Path | None = option(None, "dataset folder (default: the one named in RUN/run_config.json)")
+    split: str = option("test", "split to draw and score", choices=("test", "validation", "train"))
+    fusion: str = option("mean", "rollout head fusion", choices=maps.HEAD_FUSIONS)
+    discard: float = option(0.0, "rollout: share of weakest links dropped per layer", at_least=0, below=1)
+    tolerance: float = option(0.0, "pointing game: pixels the defect box is grown by", at_least=0)
+    limit: int = option(0, "score only the first N samples of the split (0 = all)", at_least=0)
+    batch_size: int = option(8, "samples per forward/backward pass", at_least=1)
+    seed: int = option(0, "seed of the fixed sample set in the pictures", at_least=0)
+
+    def check(self) -> None:
+        if not str(self.run).strip():
+            raise UsageError("--run", "must name a run folder, got ''")
+        check_output_folder("--out", self.out)
 
     def map_settings(self) -> dict:
         return {
@@ -67,7 +86,6 @@ def resolve_checkpoints(run: Path, wanted: str) -> list[tuple[str, int | None, P
     """[(name, epoch or None, folder)] for --ckpts: '' (up to 5 spread over the run), 'all', or a list
     of epochs and/or 'best' / 'last'."""
     from ..checkpoints import checkpoint_root, list_checkpoints
-    from ..errors import UsageError
 
     if not run.is_dir():
         raise UsageError("--run", f"{run} is not a folder (train one with `make train`)")
@@ -98,9 +116,7 @@ def resolve_checkpoints(run: Path, wanted: str) -> list[tuple[str, int | None, P
     return sorted(unique.values(), key=lambda c: (c[1] is None, c[1] or 0))
 
 
-def dataset_folder(settings: Settings, run_config: dict) -> Path:
-    from ..errors import UsageError
-
+def dataset_folder(settings: AttentionOptions, run_config: dict) -> Path:
     if settings.data:
         return Path(settings.data)
     for key in ("data", "dataset", "data_dir", "dataset_dir"):
@@ -117,8 +133,6 @@ def dataset_folder(settings: Settings, run_config: dict) -> Path:
 
 def check_labels(name: str, info: dict, row_labels) -> None:
     """Refuse a checkpoint whose classes do not cover the dataset's (another dataset's label set)."""
-    from ..errors import UsageError
-
     known = set(info.get("labels") or [])
     seen = set(row_labels)
     unknown = sorted(seen - known)
@@ -130,7 +144,7 @@ def check_labels(name: str, info: dict, row_labels) -> None:
         )
 
 
-def fingerprint(path: Path, settings: Settings, data_dir: Path) -> str:
+def fingerprint(path: Path, settings: AttentionOptions, data_dir: Path) -> str:
     """Identity of one checkpoint's maps: its files, the map settings and the split's rows (a
     re-rendered dataset must not reuse old maps)."""
     parts = [json.dumps(settings.map_settings(), sort_keys=True), str(Path(data_dir).resolve())]
@@ -155,15 +169,13 @@ def maps_for_batch(cap, methods, fusion: str, discard: float) -> dict:
     return result
 
 
-def compute_checkpoint(model, inputs, methods, settings: Settings, label: str) -> dict:
+def compute_checkpoint(model, inputs, methods, settings: AttentionOptions, label: str) -> dict:
     """Maps, predictions and the patch geometry of one checkpoint over all inputs, in batches."""
     from .capture import capture, find_vit
 
     try:
         find_vit(model)
     except ValueError:
-        from ..errors import UsageError
-
         raise UsageError(
             "--ckpts",
             f"{label} is not a vision transformer ({type(model).__name__}); attention maps need a ViT checkpoint",
@@ -228,7 +240,7 @@ def read_regions(split_dir: Path, row, render_hw) -> tuple[np.ndarray | None, st
     return None, "none"
 
 
-def score_samples(rows, split_dir: Path, results: dict, true_ids, settings: Settings) -> tuple[list, dict]:
+def score_samples(rows, split_dir: Path, results: dict, true_ids, settings: AttentionOptions) -> tuple[list, dict]:
     """One record per (checkpoint, method, sample) and how the regions were found {mask, boxes, none}."""
     records, sources = [], {"mask": 0, "boxes": 0, "none": 0}
     for i, row in enumerate(rows):
@@ -299,6 +311,6 @@ def pick_samples(rows, n: int, seed: int) -> list[int]:
     return chosen
 
 
-def settings_dict(settings: Settings) -> dict:
+def settings_dict(settings: AttentionOptions) -> dict:
     data = asdict(settings)
     return {k: (str(v) if isinstance(v, Path) else v) for k, v in data.items()}

@@ -63,6 +63,15 @@ def compute_inputs(
     return out
 
 
+def view_means(images_u8: np.ndarray, views: list[str]) -> dict[str, np.ndarray]:
+    """Per-view mean of (N, H, W, 3) uint8 images as float32 (H, W, 3) in [0, 1]: the unit space."""
+    means = {}
+    for view in sorted(set(views)):
+        idx = [i for i, v in enumerate(views) if v == view]
+        means[view] = np.asarray(images_u8)[idx].astype(np.float32).mean(axis=0) / 255.0
+    return means
+
+
 def fit_normalisation(inputs: np.ndarray) -> tuple[list[float], list[float]]:
     """Per-channel mean and std of (N, C, H, W) training inputs (std floored so flat channels stay finite)."""
     mean = inputs.mean(axis=(0, 2, 3), dtype=np.float64)

@@ -1,0 +1,202 @@
+"""The robustness suite: how a trained model holds when the line's conditions move beyond what it saw.
+
+    .venvs/trainer/bin/python bench/robustness.py --run runs/default            # 300 test images per set
+    make robustness RUN=runs/default
+
+Renders shift sets from the run's training spec -- each moves one physical factor beyond the spec's
+randomised range (brighter, dimmer, a lighter housing, another plating, more camera jitter, more noise and
+blur, another lighting preset, another housing kind) plus one moving all of them at once, and the same
+spec with another seed (in-domain) -- then scores the run on each with `evaluate --data` (each set's own
+reference renders: the unit space a line would record) and prints and writes a table (accuracy and
+per-class F1 per set beside the in-domain figure), robustness.json and a plot. Every step resumes: a
+second run re-scores what is rendered.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+BLENDER_PY = REPO / ".venvs" / "blender" / "bin" / "python"
+TRAINER_PY = REPO / ".venvs" / "trainer" / "bin" / "python"
+
+
+def _randomize(d: dict) -> dict:
+    return d.setdefault("randomize", {})
+
+
+def _brighter(d):
+    _randomize(d).update(light_scale=[2.2, 2.8], exposure=[0.45, 0.7])
+
+
+def _dimmer(d):
+    _randomize(d).update(light_scale=[0.3, 0.42], exposure=[-0.7, -0.45])
+
+
+def _housing_colour(d):
+    _randomize(d).update(housing_value=[0.55, 0.75])
+
+
+def _plating(d):
+    _randomize(d).update(platings=["copper"])
+
+
+def _jitter(d):
+    cam = d.setdefault("camera", {})
+    cam.update(jitter_x=2 * cam.get("jitter_x", 0.025), jitter_y=2 * cam.get("jitter_y", 0.05))
+    cam["jitter_rot_z"] = 2 * cam.get("jitter_rot_z", 0.5)
+    _randomize(d).update(camera_distance=[0.9, 1.1])
+
+
+def _noise_blur(d):
+    _randomize(d).update(shot_noise=[0.7, 1.0], read_noise=[2.5, 4.0], blur=[0.7, 1.0])
+
+
+def _lighting(d):
+    _randomize(d).update(light_presets=["dome"])
+
+
+def _housing_kind(d):
+    d.setdefault("housing", {}).update(kind="cavities", cavity_depth=0.4, cavity_clearance=0.1)
+
+
+SHIFTS = {
+    "brighter": ("light level x2.2-2.8 and +0.45-0.7 EV exposure", _brighter),
+    "dimmer": ("light level x0.30-0.42 and -0.45-0.7 EV", _dimmer),
+    "housing_colour": ("lighter housings (HSV value 0.55-0.75)", _housing_colour),
+    "plating": ("copper-plated pins", _plating),
+    "jitter": ("twice the camera shift and roll, distance x0.9-1.1", _jitter),
+    "noise_blur": ("shot noise 0.7-1.0, read noise 2.5-4, blur sigma 0.7-1.0 px", _noise_blur),
+    "lighting": ("dome light", _lighting),
+    "housing_kind": ("pins in 0.4 mm cavities", _housing_kind),
+}
+
+
+def shift_specs(base: dict, test: int, reference: int) -> dict:
+    """{set name: (description, spec dict)}: test-only datasets from the training spec `base`."""
+    out = {}
+
+    def test_only(d: dict, name: str, seed_offset: int) -> dict:
+        d["name"] = f"{base.get('name', 'pinscope')}-{name}"[:64]
+        d["seed"] = base.get("seed", 0) + seed_offset
+        d["dataset"] = {**d.get("dataset", {}), "train": 0, "validation": 0, "test": test, "reference": reference}
+        return d
+
+    out["in_domain"] = ("the training spec, another seed", test_only(json.loads(json.dumps(base)), "in-domain", 1000))
+    everything = json.loads(json.dumps(base))
+    for number, (name, (what, shift)) in enumerate(SHIFTS.items(), start=1):
+        d = json.loads(json.dumps(base))
+        shift(d)
+        shift(everything)
+        out[name] = (what, test_only(d, name, 1000 + number))
+    out["everything"] = ("every shift at once", test_only(everything, "everything", 1999))
+    return out
+
+
+def run(cmd: list, quiet: bool) -> None:
+    result = subprocess.run([str(c) for c in cmd], cwd=REPO, capture_output=quiet, text=True)
+    if result.returncode != 0:
+        tail = (result.stderr or "")[-2000:] if quiet else ""
+        raise SystemExit(f"error: {' '.join(map(str, cmd[:4]))}...: exit {result.returncode}\n{tail}")
+
+
+def render(spec: dict, folder: Path, workers: int, quiet: bool) -> None:
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    spec_path = folder.with_suffix(".json")
+    spec_path.write_text(json.dumps(spec, indent=2) + "\n")
+    cmd = [BLENDER_PY, "-m", "blender_addon.cli", "render", "--spec", spec_path, "--out", folder, "--workers", workers]
+    run(cmd + (["--quiet"] if quiet else []), quiet)
+
+
+def score(run_dir: Path, folder: Path, name: str, quiet: bool) -> dict:
+    cmd = [TRAINER_PY, "-m", "pinscope_trainer.cli", "evaluate", "--run", run_dir, "--data", folder, "--name", name]
+    run(cmd, quiet)
+    return json.loads((run_dir / "eval" / name / "metrics.json").read_text())["test"]
+
+
+def table(rows: list, labels: list) -> str:
+    head = "| set | what | images | accuracy | " + " | ".join(f"F1 {label}" for label in labels) + " |"
+    lines = [head, "|" + "---|" * (4 + len(labels))]
+    for name, what, metrics in rows:
+        f1 = " | ".join(f"{metrics['per_class'][label]['f1']:.3f}" for label in labels)
+        lines.append(f"| {name} | {what} | {metrics['n']} | {100 * metrics['accuracy']:.1f} % | {f1} |")
+    return "\n".join(lines)
+
+
+def summary(rows: list, own: dict, floor: float) -> str:
+    shifted = [(name, m["accuracy"]) for name, _w, m in rows if name != "in_domain"]
+    worst = min(shifted, key=lambda item: item[1])
+    holds = all(acc >= floor for _n, acc in shifted)
+    in_domain = next(m["accuracy"] for n, _w, m in rows if n == "in_domain")
+    return (
+        f"robustness: own test {100 * own['accuracy']:.1f} %, in-domain {100 * in_domain:.1f} %, worst shift "
+        f"{100 * worst[1]:.1f} % ({worst[0]}); every shift >= {100 * floor:.0f} %: {'yes' if holds else 'no'}"
+    )
+
+
+def plot(rows: list, own: dict, path: Path) -> None:
+    import matplotlib  # noqa: PLC0415 -- the trainer env has it; the rest of this script needs none
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    names = [name for name, _w, _m in rows]
+    accs = [100 * m["accuracy"] for _n, _w, m in rows]
+    fig, ax = plt.subplots(figsize=(9, 3.6))
+    ax.bar(names, accs, color=["#4c72b0" if n == "in_domain" else "#dd8452" for n in names])
+    ax.axhline(100 * own["accuracy"], color="k", lw=1, ls="--", label="own test split")
+    ax.set_ylim(max(0, min(accs) - 5), 100.5)
+    ax.set_ylabel("accuracy (%)")
+    ax.legend(loc="lower left")
+    plt.setp(ax.get_xticklabels(), rotation=30, ha="right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--run", required=True, help="a trained run folder (runs/default)")
+    p.add_argument("--base", help="the spec the shift sets start from (default: the run's dataset spec)")
+    p.add_argument("--out", help="where sets, table and plot go (default: reports/robustness/<run>)")
+    p.add_argument("--test", type=int, default=300, help="test images per set (default 300)")
+    p.add_argument("--reference", type=int, default=30, help="reference (unit space) renders per set")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--floor", type=float, default=0.97, help="the accuracy every shift set should keep")
+    p.add_argument("--quiet", action="store_true")
+    args = p.parse_args(argv)
+    run_dir = Path(args.run)
+    config = json.loads((run_dir / "run_config.json").read_text())
+    data_dir = Path(config["dataset"]["path"])
+    base = (
+        json.loads(Path(args.base).read_text())
+        if args.base
+        else json.loads((data_dir / "dataset.json").read_text())["spec"]
+    )
+    out = Path(args.out or REPO / "reports" / "robustness" / run_dir.name)
+    own = json.loads((run_dir / "eval" / "metrics.json").read_text())["test"]
+    rows = []
+    for name, (what, spec) in shift_specs(base, args.test, args.reference).items():
+        start = time.time()
+        render(spec, out / "data" / name, args.workers, args.quiet)
+        metrics = score(run_dir, out / "data" / name, f"robustness-{name}", args.quiet)
+        rows.append((name, what, metrics))
+        print(f"{name}: {100 * metrics['accuracy']:.1f} % on {metrics['n']} images ({time.time() - start:.0f} s)")
+    labels = own["labels"] if "labels" in own else list(own["per_class"])
+    text = table(rows, labels)
+    line = summary(rows, own, args.floor)
+    (out / "robustness.md").write_text(f"# Robustness of {run_dir}\n\n{text}\n\n{line}\n")
+    (out / "robustness.json").write_text(json.dumps({"own_test": own, "sets": {n: m for n, _w, m in rows}}, indent=2))
+    plot(rows, own, out / "robustness.png")
+    print(text)
+    print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,361 @@
+"""`predict`: a checkpoint on new images -> predictions.csv + .jsonl, overlay PNGs and index.html.
+
+    python -m pinscope_trainer.cli predict --checkpoint runs/default/checkpoints/best IMAGES... [--out DIR]
+    make predict IMAGES="data/default/test"
+
+IMAGES are files, folders (their PNG/JPEG files; a PinScope split folder gives its rows' images) and
+globs. Each image is decoded like a training render (8-bit RGB), resized to the model's input size
+(one warning line per image size whose aspect ratio differs from the model's), turned into the model's
+input with the checkpoint's own unit reference for its camera (or `--reference DIR` of another line),
+and classified in batches. The defective pin is read from the peak of the last layer's CLS attention.
+
+Exit status: 0 every image predicted; 1 some images could not be read (each gets a row with its error,
+the others are predicted); 2 bad input that stops the run before anything is written (one line
+`error: <field>: <problem>`: a missing or corrupt checkpoint, a folder without images, a bad reference,
+a single image that cannot be read, ...). An interrupted run resumes: predictions.jsonl keeps every
+finished batch, and the same command predicts only the images it lacks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from pinscope_schema import write_json_atomic
+
+from . import predict_outputs
+from .checkpoints import load_checkpoint, read_info
+from .data import Preprocess, label_of
+from .errors import UsageError
+from .features.inputs import compute_inputs, normalise
+from .hardware import auto_threads
+from .images import BadImage, expand, read_image, resized
+from .inference import OnnxPredictor, TorchPredictor
+from .options import Options, check_output_folder, option
+from .portable import ANY_VIEW, PortableReference, from_folder
+from .rows import RowIndex
+
+BACKENDS = ("torch", "onnx")
+ONNX_FILE = "model.onnx"
+EXIT_SOME_FAILED = 1
+
+
+@dataclass(frozen=True)
+class PredictOptions(Options):
+    """`predict`: which images, which checkpoint, where the predictions go."""
+
+    images: tuple = option(help="image files, folders or globs (PNG/JPEG)", positional=True, metavar="IMAGES")
+    checkpoint: str = option(help="checkpoint folder, e.g. runs/default/checkpoints/best", required=True)
+    out: str = option("predictions", "folder for predictions.csv/.jsonl, overlays/ and index.html")
+    reference: str | None = option(
+        None,
+        "defect-free images of the line to compare with instead of the checkpoint's own: a PinScope "
+        "dataset or its reference/ folder, one subfolder per camera, or plain images",
+    )
+    view: str | None = option(None, "camera of every image (default: from its dataset row, or the only one)")
+    backend: str = option("torch", "torch (the checkpoint) or onnx (its model.onnx: export --onnx)", choices=BACKENDS)
+    batch_size: int = option(32, "images per forward pass", at_least=1)
+    overlays: bool = option(True, "no overlay PNGs (faster)", flag="--no-overlays")
+    threads: int | None = option(None, "CPU threads (default: the cores not busy with other work)", at_least=1)
+    bf16: bool | None = option(
+        None, "bfloat16 autocast, torch only (default: as the model was trained)", negative="--fp32"
+    )
+    quiet: bool = option(False, "no progress bar")
+
+    def check(self) -> None:
+        if not self.images:
+            raise UsageError("IMAGES", "name at least one image file, folder or glob")
+        if not str(self.checkpoint).strip():
+            raise UsageError("--checkpoint", "must name a checkpoint folder, got ''")
+        check_output_folder("--out", self.out)
+
+
+@dataclass
+class Job:
+    """Everything predict checked before writing: files, model, reference, the view of each file."""
+
+    files: list
+    info: dict
+    pre: Preprocess
+    predictor: object
+    reference: PortableReference | None
+    views: list
+    found: list  # what the file's dataset knows about it (rows.Found)
+    truths: list  # the file's true class ('' when unknown)
+    patch: int
+    key: str
+    warned: set = field(default_factory=set)
+
+
+def predict(opts: PredictOptions) -> int:
+    job = prepare(opts)
+    out = Path(opts.out)
+    (out / "overlays").mkdir(parents=True, exist_ok=True)
+    done = predict_outputs.resume(out, job.key, job.files)
+    write_json_atomic(
+        out / "predict.json", {"key": job.key, "checkpoint": str(opts.checkpoint), "images": len(job.files)}
+    )
+    todo = [i for i, f in enumerate(job.files) if str(f) not in done]
+    records = dict(done)
+    # Overlays are drawn, encoded and written in threads (OpenCV and the disk release the GIL) while the
+    # model runs the next batch; a batch is journalled once its overlays exist.
+    pool = ThreadPoolExecutor(max_workers=2) if opts.overlays else None
+    with predict_outputs.Journal(out, fresh=not done) as journal, progress(opts, len(job.files), len(done)) as bar:
+        pending = []
+        for start in range(0, len(todo), opts.batch_size):
+            pending.append(predict_batch(job, todo[start : start + opts.batch_size], out, pool, bar))
+            if len(pending) > 1:
+                settle(pending.pop(0), records, journal, bar)
+        for batch in pending:
+            settle(batch, records, journal, bar)
+    if pool is not None:
+        pool.shutdown()
+    ordered = [records[str(f)] for f in job.files]
+    predict_outputs.finish(out, ordered, job.info, str(opts.checkpoint))
+    print(predict_outputs.summary_line(ordered, out), flush=True)
+    return EXIT_SOME_FAILED if any(r["error"] for r in ordered) else 0
+
+
+def settle(batch: list[dict], records: dict, journal, bar) -> None:
+    """Wait for a batch's overlays, then journal its records."""
+    for record in batch:
+        if isinstance(record.get("overlay"), Future):
+            record["overlay"] = record["overlay"].result()
+        records[record["file"]] = record
+        journal.add(record)
+    bar.update(len(batch))
+
+
+def progress(opts: PredictOptions, total: int, done: int):
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=done, desc="predict", unit="img", disable=True if opts.quiet else None)
+
+
+# --- checks before anything is written -------------------------------------------------------------
+def prepare(opts: PredictOptions) -> Job:
+    files = expand(opts.images)
+    folder = Path(opts.checkpoint)
+    info = checkpoint_info(folder)
+    pre = Preprocess.from_info(info)
+    reference = checkpoint_reference(folder, opts, pre)
+    index = RowIndex()
+    found = [index.find(f) for f in files]
+    truths = [label_of(f.row, pre.label_field, f.ok_labels) if f.row else "" for f in found]
+    views = [opts.view or (f.row.view if f.row else None) for f in found]
+    check_views(reference, views, files, pre, opts.view)
+    first = first_image(files)
+    if reference is not None and reference.native_hw and first is not None and first.shape[:2] != reference.native_hw:
+        raise UsageError(
+            "--reference",
+            f"{opts.reference} holds {reference.native_hw[1]}x{reference.native_hw[0]} px images, {files[0]} is "
+            f"{first.shape[1]}x{first.shape[0]}: a reference must show the same camera at the same size",
+        )
+    torch_threads(opts.threads)
+    predictor = load_predictor(folder, opts, info)
+    key = run_key(folder, opts, info, reference)
+    patch = int(json.loads((folder / "config.json").read_text()).get("patch_size", 0) or 0)
+    return Job(files, info, pre, predictor, reference, views, found, truths, patch, key)
+
+
+def first_image(files: list):
+    """The first image, decoded (for the size checks); in a run of one image, an unreadable image is bad
+    input (exit 2), in a longer run it becomes an error row (None here)."""
+    try:
+        return read_image(files[0])
+    except BadImage as err:
+        if len(files) == 1:
+            raise UsageError(str(files[0]), str(err)) from None
+        return None
+
+
+def checkpoint_info(folder: Path) -> dict:
+    if not (folder / "preprocess.json").is_file() or not (folder / "config.json").is_file():
+        raise UsageError("--checkpoint", f"{folder} is not a checkpoint folder (need config.json + preprocess.json)")
+    try:
+        info = read_info(folder)
+        json.loads((folder / "config.json").read_text())
+        Preprocess.from_info(info)
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise UsageError("--checkpoint", f"{folder} has an unreadable preprocess.json/config.json ({err})") from None
+    if not info.get("labels") or (info.get("normalisation") or {}).get("mean") is None:
+        raise UsageError("--checkpoint", f"{folder}/preprocess.json lacks the labels or the normalisation")
+    return info
+
+
+def checkpoint_reference(folder: Path, opts: PredictOptions, pre: Preprocess) -> PortableReference | None:
+    """The checkpoint's portable reference, with --reference images in place of its own if given."""
+    own = PortableReference.load(folder)
+    if opts.reference:
+        views, size = from_folder(opts.reference, pre.image_size)
+        base = own or PortableReference()
+        return base.with_views(views, str(opts.reference), size)
+    if pre.input_mode == "rgb":
+        return own
+    if pre.reference == "twin":
+        raise UsageError(
+            "--reference",
+            f"{folder} compares each render with its defect-free twin; pass --reference DIR with "
+            "defect-free images of the same camera",
+        )
+    if own is None or not own.views:
+        raise UsageError(
+            "--reference",
+            f"{folder} carries no reference.safetensors (made before checkpoints carried their unit "
+            "reference); pass --reference DATASET/reference",
+        )
+    return own
+
+
+def check_views(reference, views: list, files: list, pre: Preprocess, chosen: str | None) -> None:
+    if pre.input_mode == "rgb" or reference is None:
+        return
+    known = sorted(reference.views)
+    if chosen is not None and ANY_VIEW not in reference.views and chosen not in reference.views:
+        raise UsageError("--view", f"must be one of {', '.join(known)} (the reference's cameras), got {chosen!r}")
+    for path, view in zip(files, views, strict=True):
+        if reference.view_for(view) is None:
+            raise UsageError(
+                "--view",
+                f"{path} needs a camera: the reference has {', '.join(known)}; pass --view NAME "
+                "(images of a PinScope split folder take it from their rows)",
+            )
+
+
+def torch_threads(threads: int | None) -> None:
+    import torch
+
+    torch.set_num_threads(threads or auto_threads())
+
+
+def load_predictor(folder: Path, opts: PredictOptions, info: dict):
+    if opts.backend == "onnx":
+        path = folder / ONNX_FILE
+        if not path.is_file():
+            raise UsageError("--backend", f"{path} does not exist; make it with `export --checkpoint {folder} --onnx`")
+        try:
+            return OnnxPredictor(path, opts.threads)
+        except Exception as err:  # onnxruntime raises its own exception types for a broken file
+            raise UsageError("--checkpoint", f"cannot load {path} ({type(err).__name__})") from None
+    model, _ = load_checkpoint(folder)
+    bf16 = bool(info.get("bf16")) if opts.bf16 is None else opts.bf16
+    return TorchPredictor(model, bf16=bf16)
+
+
+def run_key(folder: Path, opts: PredictOptions, info: dict, reference) -> str:
+    """What the predictions depend on: a resumed run reuses rows only when this is unchanged."""
+    parts = [json.dumps(info, sort_keys=True), opts.backend, str(opts.bf16), str(opts.reference), str(opts.view)]
+    for name in ("model.safetensors", ONNX_FILE, "reference.safetensors"):
+        path = folder / name
+        if path.is_file():
+            st = path.stat()
+            parts.append(f"{name}:{st.st_size}:{st.st_mtime_ns}")
+    parts.append(str(opts.overlays))
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+
+# --- one batch ---------------------------------------------------------------------------------------
+def predict_batch(job: Job, batch: list, out: Path, pool, bar) -> list[dict]:
+    """Records of the images `batch` (indices into job.files): predicted ones, and error rows. With a
+    `pool`, a record's overlay is a Future of its file name (settle() waits for it before journalling,
+    so a journal line never names a missing overlay)."""
+    import torch
+
+    good, images, refs, records = [], [], [], {}
+    for i in batch:
+        try:
+            image = read_image(job.files[i])
+            check_reference_size(job.reference, image)
+        except BadImage as err:
+            records[i] = predict_outputs.error_record(job.files[i], str(err), job.truths[i])
+            continue
+        warn_aspect(job, job.files[i], image.shape[:2], bar)
+        good.append((i, image.shape[:2]))
+        images.append(resized(image, job.pre.image_size))
+        if job.pre.input_mode != "rgb":
+            refs.append(job.reference.view_for(job.views[i]))
+    if good:
+        x = compute_inputs(np.stack(images), np.stack(refs) if refs else None, job.pre.input_mode, job.pre.soart3)
+        logits, attention = job.predictor(torch.from_numpy(normalise(x, job.pre.mean, job.pre.std)))
+        for k, (i, native_hw) in enumerate(good):
+            maps = None if attention is None else attention[k].mean(axis=0)
+            records[i] = describe(job, i, logits[k], maps, native_hw)
+            if pool is not None:  # a Future until settle() waits for it
+                records[i]["overlay"] = pool.submit(
+                    predict_outputs.save_overlay, out, job, i, images[k], dict(records[i]), maps
+                )
+    return [records[i] for i in batch]
+
+
+def check_reference_size(reference, image) -> None:
+    native = reference.native_hw if reference is not None else None
+    if native and image.shape[:2] != native:
+        raise BadImage(
+            f"is {image.shape[1]}x{image.shape[0]} px, the --reference images {native[1]}x{native[0]}: "
+            "a reference must show the same camera at the same size"
+        )
+
+
+def warn_aspect(job: Job, path: Path, native_hw, bar) -> None:
+    h, w = job.pre.image_size
+    if tuple(native_hw) in job.warned or abs(native_hw[1] / native_hw[0] - w / h) < 0.01:
+        return
+    job.warned.add(tuple(native_hw))
+    bar.write(
+        f"warning: {path} is {native_hw[1]}x{native_hw[0]} px (aspect {native_hw[1] / native_hw[0]:.2f}), the model "
+        f"sees {w}x{h} (aspect {w / h:.2f}): resized, so pins look stretched (said once per image size)",
+        file=sys.stderr,
+    )
+
+
+def describe(job: Job, i: int, logits: np.ndarray, patch_map, native_hw) -> dict:
+    """One prediction: class, confidence, top-3, OK/NG, and the pin the attention peak is on."""
+    labels = job.info["labels"]
+    probs = np.exp(logits - logits.max())
+    probs = probs / probs.sum()
+    order = np.argsort(-probs)
+    name = labels[int(order[0])]
+    ok_names = set(job.info.get("ok_labels") or {"ok", "OK"})
+    record = predict_outputs.base_record(job.files[i], job.truths[i], job.views[i], native_hw)
+    record.update(
+        {
+            "class": name,
+            "confidence": round(float(probs[order[0]]), 4),
+            "top3": [[labels[int(j)], round(float(probs[j]), 4)] for j in order[:3]],
+            "okng": "ok" if name in ok_names else "ng",
+        }
+    )
+    record["correct"] = (name == job.truths[i]) if job.truths[i] else None
+    if patch_map is not None and record["okng"] == "ng":
+        record.update(pin_of(job, i, patch_map, native_hw))
+    return record
+
+
+def pin_of(job: Job, i: int, patch_map, native_hw) -> dict:
+    """The defective pin address ('col,row', as the rows' `pin`) from the attention peak, with its mass."""
+    from .attention.scores import pin_at_peak
+
+    h, w = job.pre.image_size
+    found = job.found[i]
+    if found.row is not None and found.row.pin_boxes:  # a dataset image: its own boxes, in its own pixels
+        sx, sy = w / native_hw[1], h / native_hw[0]
+        boxes = np.asarray(found.row.pin_boxes, dtype=np.float64) * [sx, sy, sx, sy]
+        cols = found.grid_cols
+    else:  # another image: the checkpoint's pins of its camera
+        boxes = job.reference.pins_for(job.views[i]) if job.reference else None
+        cols = job.reference.grid_cols if job.reference else 0
+    if boxes is None or not cols or not job.patch:
+        return {}
+    pin, mass, peak = pin_at_peak(patch_map, (h // job.patch, w // job.patch), job.patch, boxes)
+    back = np.array([native_hw[1] / w, native_hw[0] / h] * 2)  # model-input pixels -> the image's own
+    return {
+        "pin": f"{pin % cols},{pin // cols}",
+        "pin_score": round(mass, 4),
+        "peak": [round(float(v), 1) for v in np.array(peak) * back[:2]],
+        "pin_box": [round(float(v), 1) for v in np.asarray(boxes[pin]) * back],
+    }
