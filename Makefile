@@ -32,8 +32,10 @@ $(TRAIN_STAMP): Makefile trainer/pyproject.toml shared/pyproject.toml
 	$(TRAIN_PY) -m pip install -q --disable-pip-version-check -e "./shared[test]" -e "./trainer[dev]"
 	touch $@
 
+# CI runs `make test BLENDER_TIER=test-matrix`: the same tiers, the Blender one on every supported Blender.
+BLENDER_TIER ?= test-blender
 test: setup
-	$(MAKE) --no-print-directory test-contract test-blender test-trainer lint
+	$(MAKE) --no-print-directory test-contract $(BLENDER_TIER) test-trainer lint
 
 # The Blender tier on every supported Blender line: 4.2 LTS, 4.5 LTS, 5.0 (bpy from pip, Python 3.11,
 # numpy<2, each in its own env). 5.0 is the default env (.venvs/blender: bpy>=4.2,<5.1 resolves to 5.0.x).
