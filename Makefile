@@ -32,16 +32,21 @@ $(TRAIN_STAMP): Makefile trainer/pyproject.toml shared/pyproject.toml
 	$(TRAIN_PY) -m pip install -q --disable-pip-version-check -e "./shared[test]" -e "./trainer[dev]"
 	touch $@
 
+# CI runs `make test BLENDER_TIER=test-matrix`: the same tiers, the Blender one on every supported Blender.
+BLENDER_TIER ?= test-blender
 test: setup
-	$(MAKE) --no-print-directory test-contract test-blender test-trainer lint
+	$(MAKE) --no-print-directory test-contract $(BLENDER_TIER) test-trainer lint
 
 # The Blender tier on every supported Blender line: 4.2 LTS, 4.5 LTS, 5.0 (bpy from pip, Python 3.11,
 # numpy<2, each in its own env). 5.0 is the default env (.venvs/blender: bpy>=4.2,<5.1 resolves to 5.0.x).
 BPY_MATRIX ?= 4.2 4.5
 test-matrix: $(BPY_STAMP) $(foreach v,$(BPY_MATRIX),$(VENVS)/bpy-$(v)/.pinscope-ready)
+	@# 4.x legs: one Blender process per test file. On bpy 4.5.15 four region tests of a `missing` pin fail
+	@# (23-30 dB) only after other files ran in the same process, and pass alone: a state leak between
+	@# files, not yet found (reported); 5.0 runs the tier in one process as `make test` does.
 	@for v in $(BPY_MATRIX); do \
-	  echo "== Blender tier on bpy $$v ($(VENVS)/bpy-$$v)"; \
-	  $(VENVS)/bpy-$$v/bin/python -m pytest $(PYTEST_FLAGS) tests/addon || exit 1; \
+	  echo "== Blender tier on bpy $$v ($(VENVS)/bpy-$$v), one process per file"; \
+	  for f in tests/addon/test_*.py; do $(VENVS)/bpy-$$v/bin/python -m pytest $(PYTEST_FLAGS) $$f || exit 1; done; \
 	done
 	@echo "== Blender tier on bpy 5.0 ($(BPY_ENV))"
 	$(BPY_PY) -c "import bpy, sys; sys.exit(0 if bpy.app.version[:2] == (5, 0) else 'expected bpy 5.0.x in $(BPY_ENV)')"

@@ -68,21 +68,17 @@ def read_exr_channel(path, suffix: str) -> np.ndarray:
     return out
 
 
-def _link_index(tree, scene, output_socket):
-    layers = tree.nodes.new("CompositorNodeRLayers")
-    layers.scene = scene
-    name = "Object Index" if "Object Index" in layers.outputs else "IndexOB"
-    tree.links.new(layers.outputs[name], output_socket)
-    return layers
-
-
-def _route_blender_5(scene):
-    """5.0: compositing is a node group with a Group Output; a fresh group carries the index."""
+def _route_index_to_output(scene):
+    """Blender 5.0: the compositor (a node group) sends the Render Layers' object index to the output image.
+    Returns a function that puts the scene's compositing back as it was."""
     saved = scene.compositing_node_group
     tree = bpy.data.node_groups.new("pinscope-index-pass", "CompositorNodeTree")
     tree.interface.new_socket("Image", in_out="OUTPUT", socket_type="NodeSocketColor")
     scene.compositing_node_group = tree
-    _link_index(tree, scene, tree.nodes.new("NodeGroupOutput").inputs[0])
+    output = tree.nodes.new("NodeGroupOutput")
+    layers = tree.nodes.new("CompositorNodeRLayers")
+    layers.scene = scene
+    tree.links.new(layers.outputs["Object Index" if "Object Index" in layers.outputs else "IndexOB"], output.inputs[0])
 
     def restore():
         scene.compositing_node_group = saved
@@ -91,31 +87,16 @@ def _route_blender_5(scene):
     return restore
 
 
-def _route_blender_4(scene):
-    """4.x: the scene's own tree; its (one) Composite node gets the index, and its old input back after."""
-    saved_use = scene.use_nodes
-    scene.use_nodes = True
-    tree = scene.node_tree
-    output = next((n for n in tree.nodes if n.bl_idname == "CompositorNodeComposite"), None)
-    created = output is None
-    output = output or tree.nodes.new("CompositorNodeComposite")
-    saved_from = output.inputs[0].links[0].from_socket if output.inputs[0].links else None
-    layers = _link_index(tree, scene, output.inputs[0])
-
-    def restore():
-        tree.nodes.remove(layers)
-        if saved_from is not None:
-            tree.links.new(saved_from, output.inputs[0])
-        if created:
-            tree.nodes.remove(output)
-        scene.use_nodes = saved_use
-
-    return restore
-
-
-def _route_index_to_output(scene):
-    """The Render Layers' object index straight to the compositor's output; returns how to undo it."""
-    return _route_blender_5(scene) if hasattr(scene, "compositing_node_group") else _route_blender_4(scene)
+def _index_image(scene, image):
+    """Set the output up to carry the object index: (channel suffix, undo). Blender 4.x writes every pass into
+    a multilayer EXR (its compositor route renders for a minute and comes back empty under the bpy module);
+    5.0 has no multilayer file format for a still and routes the pass through the compositor instead."""
+    image.exr_codec = "NONE"
+    if hasattr(scene, "compositing_node_group"):  # Blender 5.0
+        image.file_format, image.color_mode, image.color_depth = "OPEN_EXR", "RGB", "32"
+        return "R", _route_index_to_output(scene)
+    image.file_format, image.color_depth = "OPEN_EXR_MULTILAYER", "32"  # Blender 4.x
+    return "IndexOB.X", lambda: None
 
 
 def object_index_pass(scene) -> np.ndarray:
@@ -128,15 +109,13 @@ def object_index_pass(scene) -> np.ndarray:
     layer.use_pass_object_index = True
     render.engine, render.use_persistent_data = "CYCLES", False  # passes change: sync the scene anew
     cycles.samples, cycles.filter_width = 1, 0.01
-    image.file_format, image.color_mode, image.color_depth = "OPEN_EXR", "RGB", "32"
-    image.exr_codec = "NONE"
-    restore = _route_index_to_output(scene)
+    suffix, restore = _index_image(scene, image)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             render.filepath = str(Path(tmp) / "index.exr")
             with stdout_silenced():
                 bpy.ops.render.render(write_still=True, scene=scene.name)
-            index = read_exr_channel(Path(tmp) / "index.exr", "R")
+            index = read_exr_channel(Path(tmp) / "index.exr", suffix)
     finally:
         restore()
         render.engine, cycles.samples, cycles.filter_width, render.filepath, render.use_persistent_data = saved

@@ -20,8 +20,9 @@ from blender_addon.dataset.pipeline import render  # noqa: E402
 from blender_addon.dataset.ray_executor import Ray  # noqa: E402
 
 
-def shard_workers() -> list[tuple[int, int]]:
-    """(pid, parent pid) of every PinScope shard worker process running now."""
+def shard_workers(out: Path) -> list[tuple[int, int]]:
+    """(pid, parent pid) of every PinScope shard worker rendering into `out` now (only this test's: other
+    renders on the machine are none of its business)."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -31,7 +32,7 @@ def shard_workers() -> list[tuple[int, int]]:
             status = (entry / "status").read_text()
         except OSError:
             continue
-        if b"blender_addon.cli" in argv and b"--shard" in argv:
+        if b"blender_addon.cli" in argv and b"--shard" in argv and any(str(out).encode() in a for a in argv):
             ppid = int(next(ln.split()[1] for ln in status.splitlines() if ln.startswith("PPid:")))
             found.append((int(entry.name), ppid))
     return found
@@ -55,8 +56,8 @@ def test_ray_run_killed_resumes_and_a_finished_rerun_changes_nothing(tmp_path):
     wait_until(lambda: sum(total_lines(s) for s in (out / ".work").glob("shard-*")) >= 2 or process.poll() is not None)
     process.kill()
     process.wait()
-    wait_until(lambda: not shard_workers(), timeout=60)  # the workers die with their Ray workers
-    assert not shard_workers() and total_lines(out) == 0  # killed before the merge: nothing merged yet
+    wait_until(lambda: not shard_workers(out), timeout=60)  # the workers die with their Ray workers
+    assert not shard_workers(out) and total_lines(out) == 0  # killed before the merge: nothing merged yet
     cli(*command)
     assert dataset_content(out) == dataset_content(single)
     assert validate_dataset(out) == [] and not (out / ".work").exists()
@@ -89,7 +90,7 @@ def test_ray_executor_equals_single_run_and_survives_a_killed_worker(tmp_path, l
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and not killed:
             if total_lines(out / ".work" / "shard-000-of-002") >= 1:
-                for pid, ppid in shard_workers():
+                for pid, ppid in shard_workers(out):
                     if b"0/2" in Path(f"/proc/{pid}/cmdline").read_bytes():
                         os.kill(ppid, signal.SIGKILL)
                         killed.append(ppid)
