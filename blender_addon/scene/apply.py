@@ -25,8 +25,8 @@ def reset_defects(pin_scene) -> None:
         obj.data = nominal_mesh
     placement = pin_placement(spec, col, row)
     obj.location, obj.rotation_euler = placement.loc, placement.euler
-    if obj.hide_render:
-        obj.hide_render = False
+    if tuple(obj.scale) != (1.0, 1.0, 1.0):
+        obj.scale = (1.0, 1.0, 1.0)
     pin_scene.dirty_pin = None
 
 
@@ -54,7 +54,9 @@ def apply_defect(pin_scene, plan) -> None:
     obj = pin_scene.pins[index]
     pin_scene.dirty_pin = index
     if plan.mode == "missing":
-        obj.hide_render = True
+        # Shrunk to nothing rather than hidden: Cycles' persistent data does not always re-sync a hide_render
+        # toggle (a later render kept the pin hidden, or kept it), a transform it always does; same pixels.
+        obj.scale = (0.0, 0.0, 0.0)
         return
     if plan.mode == "wrong_shape":
         obj.data = pin_scene.meshes[plan.shape]

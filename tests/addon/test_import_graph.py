@@ -67,17 +67,12 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
-# The one cycle left, named: scene/render and scene/region import each other inside functions (each says
-# why); scene/ is being rewritten by its owner, so it is listed here rather than broken up from outside.
-KNOWN_CYCLES = [["blender_addon.scene.render", "blender_addon.scene.region", "blender_addon.scene.render"]]
-
-
 def test_the_import_graph_has_no_cycles():
     graph = import_graph()
     assert "blender_addon.dataset.pipeline" in graph and "pinscope_schema.io" in graph
     # A package's __init__ importing its own submodules is how packages work, not a cycle of ours.
     acyclic = {m: {t for t in e if not m.startswith(t + ".")} for m, e in graph.items()}
-    assert [c for c in cycles(acyclic) if c not in KNOWN_CYCLES] == []
+    assert cycles(acyclic) == []
 
 
 def test_the_finder_sees_a_cycle():
