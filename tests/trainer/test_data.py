@@ -113,3 +113,30 @@ def test_load_split_for_the_attention_tools(synthetic_dataset, cache_dir):
         pre.std, dtype=np.float32
     )[None, :, None, None]
     np.testing.assert_allclose(data.inputs.numpy(), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_gain_alignment_takes_a_brighter_warmer_line_out_of_the_difference():
+    from pinscope_trainer.features.inputs import compute_inputs, matched_reference
+
+    rng = np.random.default_rng(0)
+    reference = rng.uniform(0.1, 0.6, (16, 24, 3)).astype(np.float32)
+    # the line is brighter and warmer than its unit space (per-channel gain and offset), plus one defect
+    line = reference * np.array([1.3, 1.1, 0.9]) + np.array([0.05, 0.02, 0.0])
+    defect = line.copy()
+    defect[6:9, 10:13] = 0.95
+    images = (np.clip(np.stack([line, defect]), 0, 1) * 255).round().astype(np.uint8)
+    plain = compute_inputs(images, reference, "diff")
+    aligned = compute_inputs(images, reference, "diff", align="gain")
+    assert np.abs(plain[0]).mean() > 0.05  # without alignment the lighting fills the difference
+    assert np.abs(aligned[0]).mean() < 0.005  # with it only 8-bit rounding is left
+    inside, away = np.abs(aligned[1][:, 6:9, 10:13]).mean(), np.abs(aligned[1][:, :4, :]).mean()
+    assert inside > 20 * away  # the defect stands out of what is left
+    matched = matched_reference(images[:1].astype(np.float32) / 255, reference[None])
+    assert matched.shape == (1, 16, 24, 3)
+
+
+def test_preprocess_carries_the_alignment_through_its_info():
+    pre = Preprocess(labels=("ok", "bad"), input_mode="diff", align="gain", image_size=(8, 8))
+    assert Preprocess.from_info(pre.to_info()).align == "gain"
+    older = {k: v for k, v in pre.to_info().items() if k != "align"}  # a checkpoint from before the option
+    assert Preprocess.from_info(older).align == "none"

@@ -42,6 +42,7 @@ class Preprocess:
     reference: str = "unit"
     image_size: tuple = (96, 288)  # (H, W)
     soart3: Soart3Options = field(default_factory=Soart3Options)
+    align: str = "none"  # features.inputs.ALIGNMENTS: the reference matched to each image first
     mean: tuple | None = None
     std: tuple | None = None
 
@@ -62,6 +63,7 @@ class Preprocess:
             "reference": self.reference if self.input_mode != "rgb" else "none",
             "image_size": list(self.image_size),
             "soart3": self.soart3.to_dict(),
+            "align": self.align,
             "channels": self.channels,
             "normalisation": {
                 "mean": None if self.mean is None else list(self.mean),
@@ -81,6 +83,7 @@ class Preprocess:
             reference="unit" if ref == "none" else ref,
             image_size=tuple(info["image_size"]),
             soart3=Soart3Options(**info.get("soart3", {})),
+            align=info.get("align", "none"),
             mean=None if norm.get("mean") is None else tuple(norm["mean"]),
             std=None if norm.get("std") is None else tuple(norm["std"]),
         )
@@ -231,7 +234,7 @@ class PinDataset:
     def inputs(self, split: str, pre: Preprocess, normalised: bool = True) -> np.ndarray:
         """(N, C, H, W) float32 model inputs of a split (normalised with pre.mean/std when asked)."""
         renders = self.renders(split, pre.image_size)
-        out = compute_inputs(renders, self.references(split, pre), pre.input_mode, pre.soart3)
+        out = compute_inputs(renders, self.references(split, pre), pre.input_mode, pre.soart3, align=pre.align)
         if normalised:
             if pre.mean is None:
                 raise ValueError("normalisation not fitted yet (fit it on the train split first)")

@@ -281,7 +281,8 @@ def predict_batch(job: Job, batch: list, out: Path, pool, bar) -> list[dict]:
         if job.pre.input_mode != "rgb":
             refs.append(job.reference.view_for(job.views[i]))
     if good:
-        x = compute_inputs(np.stack(images), np.stack(refs) if refs else None, job.pre.input_mode, job.pre.soart3)
+        refs_array = np.stack(refs) if refs else None
+        x = compute_inputs(np.stack(images), refs_array, job.pre.input_mode, job.pre.soart3, align=job.pre.align)
         logits, attention = job.predictor(torch.from_numpy(normalise(x, job.pre.mean, job.pre.std)))
         for k, (i, native_hw) in enumerate(good):
             maps = None if attention is None else attention[k].mean(axis=0)

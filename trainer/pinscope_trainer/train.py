@@ -35,7 +35,7 @@ from .distill import check_teacher, distill_loss, teacher_logits_of
 from .distributed import init_world, wrap
 from .errors import UsageError
 from .evaluate import evaluate_run
-from .features.inputs import INPUT_MODES, REFERENCES, normalise
+from .features.inputs import ALIGNMENTS, INPUT_MODES, REFERENCES, normalise
 from .features.soart3 import BASES, CHANNEL_MODES, Soart3Options
 from .hardware import auto_bf16, auto_threads, check_device_name, resolve_device
 from .inference import predict_logits
@@ -91,6 +91,12 @@ class TrainOptions(Options):
         "unit",
         "twin (the sample's defect-free render) or unit (per-view mean of reference/)",
         choices=REFERENCES,
+        group="data",
+    )
+    align: str = option(
+        "none",
+        "match the reference to each image before diff/rgb-diff: none, or gain (per channel a * ref + b)",
+        choices=ALIGNMENTS,
         group="data",
     )
     image_size: list | None = option(
@@ -303,6 +309,7 @@ def unfitted_preprocess(opts: TrainOptions, ds: PinDataset) -> Preprocess:
         reference=opts.reference,
         image_size=tuple(opts.image_size) if opts.image_size else ds.render_size,
         soart3=opts.soart3_options(),
+        align=opts.align,
     )
 
 

@@ -20,6 +20,22 @@ from .soart3 import Soart3Options, soart3_maps, upsample_to
 
 INPUT_MODES = ("rgb", "diff", "rgb-diff", "soart3")
 REFERENCES = ("twin", "unit")
+# How the reference is matched to each image before the difference: none, or `gain` -- per image and
+# channel the affine a * reference + b closest to the image (least squares over all pixels), what a
+# template comparison does before subtracting: a line brighter, warmer or with a lighter housing than its
+# unit space then leaves the defect, not the lighting, in the difference.
+ALIGNMENTS = ("none", "gain")
+
+
+def matched_reference(y: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Per image and channel a * x + b closest to y (least squares). y (N, H, W, 3); x (N or 1, H, W, 3)."""
+    x = np.broadcast_to(x, y.shape)
+    mean_x, mean_y = x.mean(axis=(1, 2), keepdims=True), y.mean(axis=(1, 2), keepdims=True)
+    dx = x - mean_x
+    var = (dx * dx).mean(axis=(1, 2), keepdims=True)
+    cov = (dx * (y - mean_y)).mean(axis=(1, 2), keepdims=True)
+    gain = cov / np.maximum(var, 1e-8)
+    return gain * dx + mean_y
 
 
 def input_channels(mode: str, soart3: Soart3Options, in_channels: int = 3) -> int:
@@ -38,10 +54,12 @@ def compute_inputs(
     mode: str,
     soart3: Soart3Options = Soart3Options(),
     chunk: int = 64,
+    align: str = "none",
 ) -> np.ndarray:
     """(N, H, W, 3) uint8 renders (+ reference, float in [0, 1], (N, H, W, 3) or (H, W, 3)) -> (N, C, H, W) float32.
 
-    Works in chunks so the float64 SOART3 intermediates stay small.
+    Works in chunks so the float64 SOART3 intermediates stay small. `align` (ALIGNMENTS) matches the
+    reference to each image before diff / rgb-diff.
     """
     n, h, w, _ = images_u8.shape
     out = np.empty((n, input_channels(mode, soart3), h, w), dtype=np.float32)
@@ -52,6 +70,8 @@ def compute_inputs(
             out[start:stop] = y.transpose(0, 3, 1, 2)
             continue
         x = reference if reference.ndim == 3 else reference[start:stop]
+        if align == "gain" and mode in ("diff", "rgb-diff"):
+            x = matched_reference(y, x[None] if x.ndim == 3 else x)
         if mode == "diff":
             out[start:stop] = (y - x).transpose(0, 3, 1, 2)
         elif mode == "rgb-diff":
