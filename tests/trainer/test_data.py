@@ -140,3 +140,36 @@ def test_preprocess_carries_the_alignment_through_its_info():
     assert Preprocess.from_info(pre.to_info()).align == "gain"
     older = {k: v for k, v in pre.to_info().items() if k != "align"}  # a checkpoint from before the option
     assert Preprocess.from_info(older).align == "none"
+
+
+def _pin_scene(h=48, w=144, shift=(0.0, 0.0), angle=0.0, scale=1.0, gain=1.0) -> np.ndarray:
+    """A row of bright soft-edged pins on a dark ground, seen by a camera moved by (dx, dy) px, roll, zoom
+    (drawn analytically, so a sub-pixel move is one)."""
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    cx, cy, rad = w / 2, h / 2, np.radians(angle)
+    u = ((xs - cx) * np.cos(rad) + (ys - cy) * np.sin(rad)) / scale + cx - shift[0]
+    v = (-(xs - cx) * np.sin(rad) + (ys - cy) * np.cos(rad)) / scale + cy - shift[1]
+    soft = lambda d: 1.0 / (1.0 + np.exp(-1.5 * d))  # noqa: E731 -- an edge about 2 px wide
+    image = 0.1 + 0.6 * soft(4 - np.abs((u % 16) - 8)) * soft(10 - np.abs(v - cy))
+    return np.clip(gain * np.repeat(image[..., None], 3, axis=2), 0, 1)
+
+
+def test_registration_takes_the_camera_jitter_out_of_the_difference():
+    from pinscope_trainer.features.inputs import compute_inputs, view_means
+
+    reference = _pin_scene()
+    moved = _pin_scene(shift=(1.6, -0.8), angle=0.8, scale=1.02, gain=1.15)
+    defect = moved.copy()
+    defect[14:34, 60:76] = 0.1  # one pin gone
+    images = (np.stack([moved, defect]) * 255).round().astype(np.uint8)
+    gain = compute_inputs(images, reference, "diff", align="gain")
+    register = compute_inputs(images, reference, "diff", align="register")
+    border = (slice(None), slice(6, -6), slice(6, -6))  # the warp replicates the edge: judge the inside
+    assert np.abs(gain[0][border]).mean() > 10 * np.abs(register[0][border]).mean()
+    inside = np.abs(register[1][:, 14:34, 60:76]).mean()
+    assert inside > 50 * np.abs(register[1][:, 6:12, 6:50]).mean()  # the missing pin stands out
+    # the unit space of jittered references is sharper registered than plain
+    jittered = np.stack([_pin_scene(shift=(dx, dy)) for dx, dy in [(-1.5, 0.5), (1.5, -0.5), (0.0, 1.0)]])
+    u8 = (jittered * 255).round().astype(np.uint8)
+    plain, sharp = view_means(u8, ["a"] * 3)["a"], view_means(u8, ["a"] * 3, register=True)["a"]
+    assert np.abs(np.diff(sharp, axis=1)).max() > 1.3 * np.abs(np.diff(plain, axis=1)).max()

@@ -196,8 +196,9 @@ class PinDataset:
             progress=f"{split} {role}s",
         )
 
-    def unit_reference(self, size) -> dict[str, np.ndarray]:
-        """Per-view mean of the reference/ renders, float32 (H, W, 3) in [0, 1]: the unit space."""
+    def unit_reference(self, size, register: bool = False) -> dict[str, np.ndarray]:
+        """Per-view mean of the reference/ renders, float32 (H, W, 3) in [0, 1]: the unit space
+        (registered to each other first with `register`, as align=register compares)."""
         from pinscope_schema.io import REFERENCE
 
         rows = self.reference_rows
@@ -216,7 +217,7 @@ class PinDataset:
             self.cache_dir,
             progress="reference",
         )
-        return view_means(arr, [r.view for r in rows])
+        return view_means(arr, [r.view for r in rows], register)
 
     def references(self, split: str, pre: Preprocess) -> np.ndarray | None:
         """Reference image per sample (N, H, W, 3) float in [0, 1], or None for rgb input."""
@@ -224,7 +225,7 @@ class PinDataset:
             return None
         if pre.reference == "twin":
             return self.renders(split, pre.image_size, "twin").astype(np.float32) / 255.0
-        views = self.unit_reference(pre.image_size)
+        views = self.unit_reference(pre.image_size, pre.align == "register")
         rows = self.rows(split)
         missing = sorted({r.view for r in rows} - set(views))
         if missing:

@@ -96,7 +96,8 @@ def from_dataset(ds, pre, train_rows) -> PortableReference:
     """The portable reference of a run: its dataset's unit reference (when the input uses one) and pins."""
     render_h, render_w = ds.render_size
     scale = (pre.image_size[1] / render_w, pre.image_size[0] / render_h)
-    views = ds.unit_reference(pre.image_size) if pre.input_mode != "rgb" and ds.reference_rows else {}
+    uses_unit = pre.input_mode != "rgb" and ds.reference_rows
+    views = ds.unit_reference(pre.image_size, pre.align == "register") if uses_unit else {}
     return PortableReference(views, mean_pin_boxes(train_rows, scale), ds.manifest.spec.grid.cols, str(ds.root))
 
 
@@ -124,7 +125,7 @@ def reference_images(folder: Path) -> tuple[list[Path], list[str]]:
     return files, views
 
 
-def from_folder(folder, size) -> tuple[dict, tuple[int, int]]:
+def from_folder(folder, size, register: bool = False) -> tuple[dict, tuple[int, int]]:
     """({view: unit reference at `size`}, the references' own (H, W)) for predict --reference DIR."""
     folder = Path(folder)
     if not folder.is_dir():
@@ -146,7 +147,7 @@ def from_folder(folder, size) -> tuple[dict, tuple[int, int]]:
             )
         native = image.shape[:2]
         decoded.append(resized(image, tuple(size)))
-    return view_means(np.stack(decoded), views), native
+    return view_means(np.stack(decoded), views, register), native
 
 
 def describe(reference: PortableReference) -> str:

@@ -95,7 +95,8 @@ class TrainOptions(Options):
     )
     align: str = option(
         "none",
-        "match the reference to each image before diff/rgb-diff: none, or gain (per channel a * ref + b)",
+        "match the reference to each image before diff/rgb-diff: none, gain (per channel a * ref + b), "
+        "or register (the reference warped onto the image, then gain)",
         choices=ALIGNMENTS,
         group="data",
     )

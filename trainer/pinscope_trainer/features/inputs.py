@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .register import registered_mean, registered_references
 from .soart3 import Soart3Options, soart3_maps, upsample_to
 
 INPUT_MODES = ("rgb", "diff", "rgb-diff", "soart3")
@@ -23,8 +24,10 @@ REFERENCES = ("twin", "unit")
 # How the reference is matched to each image before the difference: none, or `gain` -- per image and
 # channel the affine a * reference + b closest to the image (least squares over all pixels), what a
 # template comparison does before subtracting: a line brighter, warmer or with a lighter housing than its
-# unit space then leaves the defect, not the lighting, in the difference.
-ALIGNMENTS = ("none", "gain")
+# unit space then leaves the defect, not the lighting, in the difference; or `register` -- the reference
+# first warped onto the image (features/register.py: the camera's shift, roll and distance undone), then
+# the gain match, and the unit space the mean of registered references.
+ALIGNMENTS = ("none", "gain", "register")
 
 
 def matched_reference(y: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -70,8 +73,10 @@ def compute_inputs(
             out[start:stop] = y.transpose(0, 3, 1, 2)
             continue
         x = reference if reference.ndim == 3 else reference[start:stop]
-        if align == "gain" and mode in ("diff", "rgb-diff"):
-            x = matched_reference(y, x[None] if x.ndim == 3 else x)
+        if align != "none" and mode in ("diff", "rgb-diff"):
+            x = x[None] if x.ndim == 3 else x
+            x = registered_references(y, x) if align == "register" else x
+            x = matched_reference(y, x)
         if mode == "diff":
             out[start:stop] = (y - x).transpose(0, 3, 1, 2)
         elif mode == "rgb-diff":
@@ -83,12 +88,14 @@ def compute_inputs(
     return out
 
 
-def view_means(images_u8: np.ndarray, views: list[str]) -> dict[str, np.ndarray]:
-    """Per-view mean of (N, H, W, 3) uint8 images as float32 (H, W, 3) in [0, 1]: the unit space."""
+def view_means(images_u8: np.ndarray, views: list[str], register: bool = False) -> dict[str, np.ndarray]:
+    """Per-view mean of (N, H, W, 3) uint8 images as float32 (H, W, 3) in [0, 1]: the unit space
+    (with `register`, the mean of the images registered to it: sharp where jitter blurred it)."""
     means = {}
     for view in sorted(set(views)):
         idx = [i for i, v in enumerate(views) if v == view]
-        means[view] = np.asarray(images_u8)[idx].astype(np.float32).mean(axis=0) / 255.0
+        images = np.asarray(images_u8)[idx].astype(np.float32)
+        means[view] = registered_mean(images / 255.0) if register else images.mean(axis=0) / 255.0
     return means
 
 
