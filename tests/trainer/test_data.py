@@ -140,3 +140,15 @@ def test_preprocess_carries_the_alignment_through_its_info():
     assert Preprocess.from_info(pre.to_info()).align == "gain"
     older = {k: v for k, v in pre.to_info().items() if k != "align"}  # a checkpoint from before the option
     assert Preprocess.from_info(older).align == "none"
+
+
+def test_okng_follows_the_tolerance_verdict_where_rows_carry_one():
+    from pinscope_schema import SampleRow
+    from pinscope_trainer.data import label_of
+
+    base = dict(file_name="images/000000.png", label="bent", mode="bend", pin=[0, 0])
+    inside = SampleRow(**base, ng=False, tolerance_margin=0.25)  # a defect class, but within its tolerance
+    outside = SampleRow(**base, ng=True, tolerance_margin=-0.5)
+    untoleranced = SampleRow(**base)
+    assert [label_of(r, "okng", {"ok"}) for r in (inside, outside, untoleranced)] == ["ok", "ng", "ng"]
+    assert label_of(SampleRow(file_name="images/000001.png", label="ok", mode="ok"), "okng", {"ok"}) == "ok"

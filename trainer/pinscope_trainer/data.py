@@ -11,7 +11,8 @@ API used by the attention tools (keep it stable):
     data.split_dir   Path of the split folder (row.mask_file is relative to it)
 
 Label fields: `label` (defect class, default), `pin` (which pin is defective, "ok" as its own class,
-names pinCR with 1-based column C and row R), `qeu_code` (the blog's sample code), `okng` (ok / ng).
+names pinCR with 1-based column C and row R), `qeu_code` (the blog's sample code), `okng` (ok / ng; by the
+rows' tolerance verdict `ng` where the spec gave a tolerance, else every defect class is ng).
 """
 
 from __future__ import annotations
@@ -103,6 +104,10 @@ def label_of(row, label_field: str, ok_labels: set[str]) -> str:
         return pin_name(row.pin)
     if label_field == "qeu_code":
         return row.qeu_code
+    # okng: rows rendered with a spec tolerance carry the verdict of their measured pins (a defect inside
+    # its tolerance is OK); without one, every defect class is NG.
+    if getattr(row, "tolerance_margin", None) is not None:
+        return "ng" if row.ng else "ok"
     return "ok" if row.label in ok_labels else "ng"
 
 
