@@ -6,15 +6,17 @@ changes exactly those three objects, records all three, and shows all three in i
 """
 
 import bpy
+import numpy as np
 import pytest
 from index_pass import object_index_pass
 
 from blender_addon.contract import schema
 from blender_addon.core import camera, mask, sampling
 from blender_addon.dataset.runner import pin_records
+from blender_addon.scene import pixels, region
 from blender_addon.scene.apply import DEFORMED, apply_plan, reset_defects
 from blender_addon.scene.build import build_scene, clear_scene
-from blender_addon.scene.render import geometry_outputs
+from blender_addon.scene.render import geometry_outputs, render_image
 
 NEW_MODES = {"bend": (25.0, 35.0), "twist": (30.0, 40.0), "tip": (0.2, 0.3)}
 
@@ -99,3 +101,26 @@ def test_three_defective_pins_are_rendered_recorded_and_masked():
         )
         again = schema.SampleRow.from_dict(row.to_dict())
         assert [d.pin for d in again.defects] == [list(d.pin) for d in plan.pins]
+
+
+def test_a_region_over_several_pins_matches_the_full_render(tmp_path):
+    """The region of a sample with several defective pins covers all of them (fixed pin near a neighbour so
+    the union stays small enough to be region-rendered)."""
+    spec = physics_spec(
+        count=(2, 2),
+        defects={"classes": [{"name": "bent", "mode": "bend", "low": 30, "high": 30, "count_low": 2, "count_high": 2}]},
+        grid={"cols": 2, "rows": 6},
+        render={"engine": "CYCLES", "samples": 4, "width": 128, "height": 48},
+    )
+    pin_scene = build_scene(spec)
+    plan = sampling.plan_sample(spec, "train", 0)
+    paths = {kind: tmp_path / f"{kind}.png" for kind in ("twin", "full", "region")}
+    apply_plan(pin_scene, sampling.ok_plan_like(plan))
+    render_image(pin_scene, paths["twin"], plan.render_seed)
+    apply_plan(pin_scene, plan)
+    render_image(pin_scene, paths["full"], plan.render_seed)
+    box = region.region_for(spec, plan, geometry_outputs(spec, plan)["defect_box"])
+    assert box is not None, "the two pins' region should be small enough to region-render"
+    region.render_region(pin_scene, paths["region"], plan.render_seed, box, paths["twin"])
+    full, composite, twin = (np.round(pixels.load_pixels(paths[k])[..., :3] * 255) for k in ("full", "region", "twin"))
+    assert region.psnr(full, composite) >= region.PSNR_TARGET_DB > region.psnr(full, twin)
