@@ -3,6 +3,7 @@
 import math
 from collections import Counter
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -180,3 +181,14 @@ def test_near_tolerance_draws_around_the_boundary():
     bends = [sampling.plan_sample(spec, "train", i).bend for i in range(50)]
     assert all(3.6 - 1e-9 <= b <= 4.4 + 1e-9 for b in bends)
     assert any(b < 4.0 for b in bends) and any(b > 4.0 for b in bends)
+
+
+def test_the_defects_spec_straddles_its_tolerance_in_every_defect_class():
+    """specs/defects.json: each defect class holds samples on both sides of the tolerance (OK and NG)."""
+    spec = schema.load_spec(Path(__file__).resolve().parents[2] / "specs" / "defects.json")
+    verdicts: dict = {}
+    for i in range(300):
+        plan = sampling.plan_sample(spec, "train", i)
+        verdicts.setdefault(plan.label, set()).add(plan.ng)
+    assert verdicts.pop("ok") == {False}
+    assert verdicts and all(v == {True, False} for v in verdicts.values()), verdicts
