@@ -16,7 +16,6 @@ the newer options draws what it always drew.
 from __future__ import annotations
 
 import functools
-import math
 from dataclasses import dataclass, field, replace
 
 from ..contract import schema
@@ -91,9 +90,8 @@ class SamplePlan:
             return list(self.pins)
         if self.pin is None:
             return []
-        amounts = {name: getattr(self, name) for name in ("dx", "dy", "dz", "tilt_x", "tilt_y", "twist", "bend")}
-        extra = dict(bend_dir=self.bend_dir, tip=self.tip, magnitude=self.magnitude)
-        return [PinDefect(self.pin[0], self.pin[1], self.mode, self.shape, **amounts, **extra)]
+        amounts = {name: getattr(self, name) for name in AMOUNTS}
+        return [PinDefect(self.pin[0], self.pin[1], self.mode, self.shape, **amounts, magnitude=self.magnitude)]
 
     @property
     def render_seed(self) -> int:
@@ -259,8 +257,8 @@ def draw_pin(spec, cls, rng, cell) -> PinDefect:
     if cls.near_tolerance > 0 and rng.random() < cls.near_tolerance:
         edge = tolerance.boundary(spec, PinDefect(cell[0], cell[1], cls.mode, shape))
         if edge is not None:
-            cap = tolerance.SEARCH_CAP.get(cls.mode, math.inf)
-            magnitude = min(cap, rng.uniform(edge * (1 - tolerance.NEAR_BAND), edge * (1 + tolerance.NEAR_BAND)))
+            near = rng.uniform(edge * (1 - tolerance.NEAR_BAND), edge * (1 + tolerance.NEAR_BAND))
+            magnitude = min(tolerance.magnitude_cap(spec, cls.mode), near)
     amounts = draw_defect(cls, rng, magnitude)
     return PinDefect(cell[0], cell[1], cls.mode, shape, **amounts)
 

@@ -19,8 +19,15 @@ from .deform import bent_tip
 
 ALWAYS_NG = -1.0  # margin of a missing or wrong pin
 NEAR_BAND = 0.1  # near_tolerance draws within +/- this share of the boundary magnitude
-# Largest magnitude per mode the boundary search tries (the spec refuses anything at or beyond it).
+# Largest magnitude per angle mode that boundary search and near-boundary draws use (the spec refuses more).
 SEARCH_CAP = {"tilt_x": 89.9, "tilt_y": 89.9, "bend": 89.9, "twist": 180.0}
+
+
+def magnitude_cap(spec, mode: str) -> float:
+    """The largest magnitude of `mode` the spec allows (a squashed tip: below a sixth of the pin height)."""
+    if mode in SEARCH_CAP:
+        return SEARCH_CAP[mode]
+    return spec.pins.height / 6.0 * 0.999 if mode == "tip" else spec.pins.height
 
 
 def tip_local(spec, defect: PinDefect) -> tuple:
@@ -67,8 +74,10 @@ def judge(spec, defects) -> tuple:
 
 def boundary(spec, defect: PinDefect) -> float | None:
     """The magnitude at which this pin's mode leaves the tolerance (bisection: every measure grows with
-    the magnitude), or None when nothing up to the mode's cap does."""
-    cap = SEARCH_CAP.get(defect.mode, spec.pins.height / 6.0 if defect.mode == "tip" else spec.pins.height)
+    the magnitude), or None when nothing up to the mode's cap does (or the mode has no magnitude)."""
+    if defect.mode in ("ok", "missing", "wrong_shape"):
+        return None
+    cap = magnitude_cap(spec, defect.mode)
 
     def margin_at(m):
         return pin_margin(spec, replace(defect, **magnitude_to_amounts(defect.mode, m, defect)))
