@@ -139,8 +139,8 @@ def bend_pieces(pins, shape: str, bend: float, bend_dir: float, bend_from: float
         across = (math.cos(mid) * u[0], math.cos(mid) * u[1], -math.sin(mid))  # u turned with the slice
         p0, p1 = _arc(bend_from, length, theta, u, a0), _arc(bend_from, length, theta, u, a1)
         p0 = tuple(p0[j] - overlap * axis[j] for j in range(3))
-        # The slice's own frame: `across` (u turned by mid) and k span its cross-section. The footprint's
-        # x, y are X and Y, so write them in (u, k) first: a rotation of the ring by -phi, then back.
+        # The slice is the straight pin turned by `mid` about k: u goes to `across`, k stays, so the
+        # footprint's X = cos(phi) u - sin(phi) k and Y = sin(phi) u + cos(phi) k go to fx and fy.
         fx = tuple(math.cos(phi) * across[j] - math.sin(phi) * k[j] for j in range(3))
         fy = tuple(math.sin(phi) * across[j] + math.cos(phi) * k[j] for j in range(3))
         pieces.append(_loft(ring, _ring_at(ring, p0, fx, fy), _ring_at(ring, p1, fx, fy), smooth))
