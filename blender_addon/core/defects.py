@@ -1,17 +1,21 @@
-"""Defect modes: what a class does to its pin, the QEU sample code, and the pin's placement.
+"""Defect modes: what a class does to its pins, the QEU sample code, and each pin's placement and pieces.
 
 A tilt turns the pin about the centre of its base (the seed rotated about the pin centre and then
 shifted it back by sin(angle) -- the same up to (1 - cos angle) * height/2 in z; pivoting on the base is
 exact and stays correct for any pin height). Tilt about X is applied first, then about Y, as in the seed.
+A twist turns the pin about its own (vertical) axis; a bend and a squashed tip change its shape
+(core.deform), so such a pin is drawn as convex pieces in its own frame, placed like any other pin.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 from ..contract import schema
+from .deform import pin_pieces
 from .geometry import Rigid, apply, euler_xyz, sub
-from .layout import other_shape, pin_base_z, pin_centre
+from .layout import housing_box, other_shape, pin_base_z, pin_centre
 
 QEU_LETTERS = schema.QEU_LETTERS  # the contract owns the code letters
 
@@ -26,7 +30,44 @@ EXAMPLE_AMOUNTS = {
     "tilt_y": 10.0,
     "missing": 0.0,
     "wrong_shape": 0.0,
+    "bend": 20.0,
+    "twist": 30.0,
+    "tip": 0.15,
 }
+# Modes whose magnitude is a length (QEU codes count it in tenths of a mm); the others' are degrees.
+LENGTH_MODES = ("retract", "raise", "shift", "tip")
+AMOUNTS = ("dx", "dy", "dz", "tilt_x", "tilt_y", "twist", "bend", "bend_dir", "tip")
+
+
+@dataclass(frozen=True)
+class PinDefect:
+    """What happens to one defective pin of a sample (lengths in mm, angles in degrees)."""
+
+    col: int
+    row: int
+    mode: str
+    shape: str
+    dx: float = 0.0
+    dy: float = 0.0
+    dz: float = 0.0
+    tilt_x: float = 0.0
+    tilt_y: float = 0.0
+    twist: float = 0.0  # about the pin's axis
+    bend: float = 0.0  # lean of the bent pin's tip axis from vertical
+    bend_dir: float = 0.0  # direction the pin bends toward, from +X in the board plane
+    tip: float = 0.0  # how far the tip is squashed (mushroomed)
+    magnitude: float = 0.0
+
+    @property
+    def pin(self) -> tuple:
+        return (self.col, self.row)
+
+    @property
+    def qeu_code(self) -> str:
+        return qeu_code(self.col, self.row, self.mode, self.magnitude)
+
+    def amounts(self) -> dict:
+        return {name: getattr(self, name) for name in AMOUNTS}
 
 
 def every_mode_classes(with_ok: bool = True) -> list[dict]:
@@ -38,14 +79,16 @@ def every_mode_classes(with_ok: bool = True) -> list[dict]:
     ]
 
 
-def draw_defect(defect_class, rng) -> dict:
-    """Draw the defect parameters of one sample: {dx, dy, dz, tilt_x, tilt_y, magnitude}."""
+def draw_defect(defect_class, rng, magnitude=None) -> dict:
+    """Draw the defect parameters of one pin: {dx, dy, dz, tilt_x, tilt_y, twist, bend, bend_dir, tip,
+    magnitude}; `magnitude` given (sampling near a tolerance boundary) replaces the class's range."""
     mode = defect_class.mode
-    values = dict(dx=0.0, dy=0.0, dz=0.0, tilt_x=0.0, tilt_y=0.0, magnitude=0.0)
+    values = dict.fromkeys((*AMOUNTS, "magnitude"), 0.0)
     if mode in ("ok", "missing", "wrong_shape"):
         return values
     lo, hi = defect_class.low, defect_class.high
-    magnitude = lo if lo == hi else rng.uniform(lo, hi)
+    if magnitude is None:
+        magnitude = lo if lo == hi else rng.uniform(lo, hi)
     sign = -1.0 if defect_class.random_sign and rng.random() < 0.5 else 1.0
     values["magnitude"] = magnitude
     if mode == "retract":
@@ -60,7 +103,32 @@ def draw_defect(defect_class, rng) -> dict:
         values["tilt_x"] = sign * magnitude
     elif mode == "tilt_y":
         values["tilt_y"] = sign * magnitude
+    elif mode == "twist":
+        values["twist"] = sign * magnitude
+    elif mode == "bend":
+        # A bend leans the pin toward any direction of the board plane (random_sign has nothing to flip).
+        values["bend"], values["bend_dir"] = magnitude, rng.uniform(0.0, 360.0)
+    elif mode == "tip":
+        values["tip"] = magnitude
     return values
+
+
+def magnitude_to_amounts(mode: str, magnitude: float, like: PinDefect | None = None) -> dict:
+    """The amounts `magnitude` means for `mode`, with the sign and direction of `like` (positive, +X without)."""
+    sign = -1.0 if like is not None and (like.tilt_x + like.tilt_y + like.twist) < 0 else 1.0
+    out = dict.fromkeys(AMOUNTS, 0.0)
+    if mode in ("retract", "raise"):
+        out["dz"] = -magnitude if mode == "retract" else magnitude
+    elif mode == "shift":
+        angle = 0.0 if like is None else math.atan2(like.dy, like.dx)
+        out["dx"], out["dy"] = magnitude * math.cos(angle), magnitude * math.sin(angle)
+    elif mode in ("tilt_x", "tilt_y", "twist"):
+        out[mode] = sign * magnitude
+    elif mode == "bend":
+        out["bend"], out["bend_dir"] = magnitude, 0.0 if like is None else like.bend_dir
+    elif mode == "tip":
+        out["tip"] = magnitude
+    return {**out, "magnitude": magnitude}
 
 
 def qeu_code(col: int, row: int, mode: str, magnitude: float) -> str:
@@ -71,7 +139,7 @@ def qeu_code(col: int, row: int, mode: str, magnitude: float) -> str:
     """
     if mode == "ok":
         return "OK"
-    amount = abs(magnitude) * (10.0 if mode in ("retract", "raise", "shift") else 1.0)
+    amount = abs(magnitude) * (10.0 if mode in LENGTH_MODES else 1.0)
     rounded = round(amount, 1)
     text = f"{int(rounded):02d}" if rounded == int(rounded) else f"{rounded:04.1f}"
     return f"{col + 1}{row + 1}{QEU_LETTERS[mode]}{text}"
@@ -82,15 +150,38 @@ def rendered_shape(spec, col: int, row: int, mode: str) -> str:
     return other_shape(nominal) if mode == "wrong_shape" else nominal
 
 
-def pin_placement(spec, col: int, row: int, dx=0.0, dy=0.0, dz=0.0, tilt_x=0.0, tilt_y=0.0) -> Rigid:
+def pin_placement(spec, col: int, row: int, dx=0.0, dy=0.0, dz=0.0, tilt_x=0.0, tilt_y=0.0, twist=0.0) -> Rigid:
     """Location and XYZ Euler rotation of a pin object whose origin is the pin's centre.
 
     The base centre b (local (0, 0, -h/2)) must land on centre + shift + b, so the location is
-    centre + shift + b - R b.
+    centre + shift + b - R b. A twist is the Euler Z angle: applied last, it turns about the world's
+    vertical, which is the pin's axis (the modes do not combine a twist with a tilt).
     """
-    euler = (math.radians(tilt_x), math.radians(tilt_y), 0.0)
+    euler = (math.radians(tilt_x), math.radians(tilt_y), math.radians(twist))
     base = (0.0, 0.0, pin_base_z(spec))
     cx, cy, cz = pin_centre(spec, col, row)
     rb = apply(euler_xyz(*euler), base)
     pivot = sub(base, rb)
     return Rigid(euler, (cx + dx + pivot[0], cy + dy + pivot[1], cz + dz + pivot[2]))
+
+
+def defect_placement(spec, defect: PinDefect) -> Rigid:
+    return pin_placement(
+        spec, defect.col, defect.row, defect.dx, defect.dy, defect.dz, defect.tilt_x, defect.tilt_y, defect.twist
+    )
+
+
+def bend_from(spec) -> float:
+    """Local height where a bent pin starts to curve: the board's top (it is held straight below), else its base."""
+    box = housing_box(spec)
+    return pin_base_z(spec) if box is None else box.zmax
+
+
+def is_deformed(defect: PinDefect) -> bool:
+    """Does the pin change shape (a mesh of its own pieces) rather than just move?"""
+    return defect.bend > 0.0 or defect.tip > 0.0
+
+
+def defect_pieces(spec, defect: PinDefect) -> list:
+    """The convex pieces (core.deform.Piece, pin frame) the defective pin is rendered and masked as."""
+    return pin_pieces(spec.pins, defect.shape, defect.bend, defect.bend_dir, defect.tip, bend_from(spec))

@@ -11,8 +11,9 @@ Boxes: with the seed's block (or no housing) a pin's box is the pixel box [x0, y
 the pin above the housing's lowest top point, projected through the camera; every mask pixel of the pin
 lies inside it. Walls and hole rims (shroud, cavities) can hide part of a pin, so there a pin's box is the
 box of its pixels in the mask: what is visible, and [0, 0, 0, 0] (listed in `hidden_pins`) when nothing is.
-The defect box is the union of the defective pin's box as rendered and its box where it belongs (a
-shifted, tilted or missing pin changes the image in both places).
+The defect box is the union of the defective pins' boxes as rendered and where they belong (a
+shifted, tilted or missing pin changes the image in both places). A bent or squashed pin is several
+convex pieces (core.deform) with one mask value: the nearest piece a ray enters is what it shows.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .defects import pin_placement
+from .defects import defect_pieces, defect_placement, is_deformed, pin_placement
 from .housing import housing_parts, occludes_pins, pin_floor
 from .layout import housing_box, pin_cells, pin_index
 from .shapes import prism_edges, prism_mesh, prism_planes
@@ -54,10 +55,25 @@ def pin_solid(spec, col: int, row: int, shape: str, placement) -> Solid:
     )
 
 
+def defect_solids(spec, defect) -> list:
+    """The solids of one defective pin (core.defects.PinDefect) as rendered: one, or its pieces."""
+    col, row = defect.col, defect.row
+    shape = defect.shape or spec.grid.shape_at(col, row)
+    placement = defect_placement(spec, defect)
+    if not is_deformed(defect):
+        return [pin_solid(spec, col, row, shape, placement)]
+    value = pin_index(spec, col, row) + 1
+    return [
+        Solid(value, [placement.plane(p) for p in piece.planes], placement.points(piece.corners), piece.edges)
+        for piece in defect_pieces(spec, defect)
+    ]
+
+
 def placement_for(spec, plan, col: int, row: int):
-    """The pin's placement in this plan: displaced if it is the defective pin, nominal otherwise."""
-    if plan is not None and plan.pin is not None and tuple(plan.pin) == (col, row):
-        return pin_placement(spec, col, row, plan.dx, plan.dy, plan.dz, plan.tilt_x, plan.tilt_y)
+    """The pin's placement in this plan: displaced if it is a defective pin, nominal otherwise."""
+    for defect in plan.defective_pins() if plan is not None else []:
+        if defect.pin == (col, row):
+            return defect_placement(spec, defect)
     return pin_placement(spec, col, row)
 
 
@@ -65,44 +81,47 @@ _NOMINAL: dict = {}  # spec fingerprint -> (pin solids, their visible corners, h
 
 
 def _nominal(spec):
-    """Defect-free solids of a spec, built once: a sample only replaces its defective pin."""
+    """Defect-free solids of a spec, built once: a sample only replaces its defective pins.
+    Pins are lists of solids (a deformed pin has several pieces)."""
     key = spec.fingerprint()
     cached = _NOMINAL.get(key)
     if cached is None:
         pins = [
-            pin_solid(spec, col, row, spec.grid.shape_at(col, row), pin_placement(spec, col, row))
+            [pin_solid(spec, col, row, spec.grid.shape_at(col, row), pin_placement(spec, col, row))]
             for col, row in pin_cells(spec)
         ]
-        for solid in pins:
+        for (solid,) in pins:
             solid.visible = _visible_part(spec, solid)
         housing = [Solid(0, part.planes, part.verts, []) for part in housing_parts(spec)]
         if len(_NOMINAL) >= 8:
             _NOMINAL.clear()
-        cached = _NOMINAL[key] = (pins, [s.visible for s in pins], housing)
+        cached = _NOMINAL[key] = (pins, [s.visible for (s,) in pins], housing)
     return cached
 
 
 def _frame(spec, plan):
-    """(pin solids as rendered, with None for a missing pin; visible corners per pin; housing solids)."""
+    """(per pin its solids as rendered, [] for a missing pin; visible corners per pin; housing solids)."""
     pins, visible, housing = _nominal(spec)
-    if plan is None or plan.pin is None:
+    defects = [] if plan is None else plan.defective_pins()
+    if not defects:
         return pins, visible, housing
-    col, row = plan.pin
-    index = pin_index(spec, col, row)
     pins, visible = list(pins), list(visible)
-    if plan.mode == "missing":
-        pins[index] = None  # gone from the render; its box stays where it belongs
-    else:
-        shape = plan.shape or spec.grid.shape_at(col, row)
-        pins[index] = pin_solid(spec, col, row, shape, placement_for(spec, plan, col, row))
-        visible[index] = pins[index].visible = _visible_part(spec, pins[index])
+    for defect in defects:
+        index = pin_index(spec, defect.col, defect.row)
+        if defect.mode == "missing":
+            pins[index] = []  # gone from the render; its box stays where it belongs
+            continue
+        pins[index] = defect_solids(spec, defect)
+        for solid in pins[index]:
+            solid.visible = _visible_part(spec, solid)
+        visible[index] = [v for solid in pins[index] for v in solid.visible]
     return pins, visible, housing
 
 
 def scene_solids(spec, plan) -> list:
     """All solids as rendered for `plan` (None = defect-free): visible pins, then the housing parts."""
     pins, _visible, housing = _frame(spec, plan)
-    return [s for s in pins if s is not None] + list(housing)
+    return [s for solids in pins for s in solids] + list(housing)
 
 
 def _bounds(pose, vert_lists) -> list:
@@ -333,7 +352,7 @@ def _nominal_mask_box(spec, pose, index: int) -> list:
     """Where pin `index` shows when nothing is wrong with it (itself and the housing; its neighbours do not
     move, so they cannot cover it more than in the defect-free scene)."""
     pins, _visible, housing = _nominal(spec)
-    mask = rasterise(pose, [pins[index]] + list(housing))
+    mask = rasterise(pose, list(pins[index]) + list(housing))
     return boxes_of_mask(mask, spec.grid.pin_count)[index]
 
 
@@ -346,9 +365,10 @@ def pin_boxes(spec, pose, plan, mask=None) -> list:
     if mask is None:
         mask = rasterise(pose, scene_solids(spec, plan))
     boxes = boxes_of_mask(mask, spec.grid.pin_count)
-    if plan is not None and plan.pin is not None and plan.mode == "missing":
-        index = pin_index(spec, *plan.pin)
-        boxes[index] = _nominal_mask_box(spec, pose, index)
+    for defect in [] if plan is None else plan.defective_pins():
+        if defect.mode == "missing":
+            index = pin_index(spec, defect.col, defect.row)
+            boxes[index] = _nominal_mask_box(spec, pose, index)
     return boxes
 
 
@@ -357,14 +377,29 @@ def hidden_pins(boxes) -> list:
     return [i for i, box in enumerate(boxes) if is_empty(box)]
 
 
-def defect_box(spec, pose, plan, boxes=None):
-    """Union of the defective pin's rendered and nominal boxes; None for an OK plan."""
-    if plan is None or plan.pin is None:
-        return None
-    index = pin_index(spec, *plan.pin)
+def defect_boxes(spec, pose, plan, boxes=None) -> list:
+    """Per defective pin (plan order): the union of its box as rendered and its box where it belongs."""
+    defects = [] if plan is None else plan.defective_pins()
+    if not defects:
+        return []
     boxes = boxes if boxes is not None else pin_boxes(spec, pose, plan)
-    if occludes_pins(spec):
-        nominal = _nominal_mask_box(spec, pose, index)
-    else:
-        nominal = pixel_box(pose, _nominal(spec)[1][index])
-    return union_box(boxes[index], nominal)
+    out = []
+    for defect in defects:
+        index = pin_index(spec, defect.col, defect.row)
+        if occludes_pins(spec):
+            nominal = _nominal_mask_box(spec, pose, index)
+        else:
+            nominal = pixel_box(pose, _nominal(spec)[1][index])
+        out.append(union_box(boxes[index], nominal))
+    return out
+
+
+def defect_box(spec, pose, plan, boxes=None):
+    """Union of the defective pins' rendered and nominal boxes; None for an OK plan."""
+    per_pin = defect_boxes(spec, pose, plan, boxes)
+    if not per_pin:
+        return None
+    out = list(EMPTY_BOX)
+    for box in per_pin:
+        out = union_box(out, box)
+    return out

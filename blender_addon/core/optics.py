@@ -18,6 +18,7 @@ import math
 from dataclasses import dataclass
 
 from ..contract import schema
+from .deform import TIP_FLARE
 from .housing import part_top
 from .layout import housing_box, pin_base_z
 from .projection import ORTHOGRAPHIC, CameraPose
@@ -100,20 +101,24 @@ def part_box(spec) -> PartBox:
 
 
 def defect_room(spec) -> PartBox:
-    """The part plus where a defective pin can get to: an edge pin leaning out by height * sin(tilt) or
-    shifted, a pin raised. The camera keeps this inside the image (REACH_FILL), backing off only if the
-    part itself at `fill` would let a defect leave it."""
+    """The part plus where a defective pin can get to: an edge pin leaning out by height * sin(tilt or bend)
+    or shifted, a pin raised, turned (twist) or squashed wider (tip). The camera keeps this inside the
+    image (REACH_FILL), backing off only if the part itself at `fill` would let a defect leave it."""
     g, pins, part = spec.grid, spec.pins, part_box(spec)
-    reach, rise = 0.0, 0.0
+    reach, rise, grow = 0.0, 0.0, 1.0
     for cls in spec.defects.classes:
         big = max(abs(cls.low), abs(cls.high))
-        if cls.mode in ("tilt_x", "tilt_y"):
+        if cls.mode in ("tilt_x", "tilt_y", "bend"):  # a bent tip moves less than one tilted as far
             reach = max(reach, pins.height * math.sin(math.radians(big)))
         elif cls.mode == "shift":
             reach = max(reach, big)
         elif cls.mode == "raise":
             rise = max(rise, big)
-    half = max(pins.footprint(shape) for shape in set(g.shapes())) / 2.0 + reach
+        elif cls.mode == "twist":  # a turned pin reaches out to its corners
+            grow = max(grow, math.sqrt(2.0))
+        elif cls.mode == "tip":
+            grow = max(grow, math.sqrt(2.0) * TIP_FLARE)
+    half = max(pins.footprint(shape) for shape in set(g.shapes())) / 2.0 * grow + reach
     field_x, field_y = (g.cols - 1) * g.pitch / 2.0 + half, (g.rows - 1) * g.pitch / 2.0 + half
     return PartBox(
         min(part.xmin, -field_x),

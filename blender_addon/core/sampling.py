@@ -1,4 +1,4 @@
-"""What each sample shows: label, defective pin, defect amounts, view and jitter.
+"""What each sample shows: label, defective pins, defect amounts, OK/NG, view and jitter.
 
 Everything derives from (spec seed, split, index) through the contract's `derive_seed` / `rng_for`, so
 a sample is the same whatever order, worker or shard renders it. The shot (view, jitter, render seed)
@@ -7,6 +7,10 @@ defect (pin, amounts) from the sample's own index. Classes are balanced per spli
 stratified allocation (largest remainder of the quotas) followed by a seeded permutation of the split;
 with twin groups (K > 1) the classes are dealt across groups so that a group holds no class twice
 while no class has more samples than there are groups (see `_class_sequence`).
+
+Defective pins: the first pin and its amounts are drawn exactly as before several pins existed, then
+(only when the class's count range is not 1) the count and the other, distinct, pins: a spec without
+the newer options draws what it always drew.
 """
 
 from __future__ import annotations
@@ -15,20 +19,39 @@ import functools
 from dataclasses import dataclass, field, replace
 
 from ..contract import schema
-from . import randomize
-from .defects import draw_defect, qeu_code, rendered_shape
-from .layout import pin_index
+from . import randomize, tolerance
+from .defects import AMOUNTS, PinDefect, draw_defect, rendered_shape
+from .layout import pin_cells, pin_index
 
 SPLIT_NAMES = ("train", "validation", "test")
 
 
 # The SamplePlan fields of a sample without a defect (reference renders and twins).
-NO_DEFECT = dict(mode="ok", pin=None, pin_index=-1, shape="", dx=0.0, dy=0.0, dz=0.0, tilt_x=0.0, tilt_y=0.0)
+NO_DEFECT = dict(
+    mode="ok",
+    pin=None,
+    pin_index=-1,
+    shape="",
+    dx=0.0,
+    dy=0.0,
+    dz=0.0,
+    tilt_x=0.0,
+    tilt_y=0.0,
+    twist=0.0,
+    bend=0.0,
+    bend_dir=0.0,
+    tip=0.0,
+    pins=(),
+    pin_ok=(),
+    ng=False,
+    tolerance_margin=None,
+)
 
 
 @dataclass
 class SamplePlan:
-    """One render to make. `pin` is (col, row) or None for an OK sample."""
+    """One render to make. `pin` is (col, row) or None for an OK sample; `pins` holds every defective pin
+    (core.defects.PinDefect; the single-pin fields repeat the first), `pin_ok` their (ng, margin)."""
 
     split: str
     index: int
@@ -48,10 +71,27 @@ class SamplePlan:
     conditions: dict = field(default_factory=dict)  # drawn choices: plating, lighting preset (core.randomize)
     qeu_code: str = "OK"
     magnitude: float = 0.0
+    twist: float = 0.0
+    bend: float = 0.0
+    bend_dir: float = 0.0
+    tip: float = 0.0
+    pins: tuple = ()
+    pin_ok: tuple = ()
+    ng: bool = False
+    tolerance_margin: float | None = None
 
     @property
     def is_defective(self) -> bool:
         return self.mode != "ok"
+
+    def defective_pins(self) -> list:
+        """Every defective pin; a plan made with the single-pin fields only (tests, tools) has that one pin."""
+        if self.pins:
+            return list(self.pins)
+        if self.pin is None:
+            return []
+        amounts = {name: getattr(self, name) for name in AMOUNTS}
+        return [PinDefect(self.pin[0], self.pin[1], self.mode, self.shape, **amounts, magnitude=self.magnitude)]
 
     @property
     def render_seed(self) -> int:
@@ -165,36 +205,62 @@ def plan_sample(spec, split: str, index: int) -> SamplePlan:
     view = views[shot.randrange(len(views))]
     jitter, conditions = draw_shot(spec, shot)
     rng = schema.rng_for(spec.seed, split, index, "defect")
-    if cls.mode == "ok":
-        pin, shape = None, ""
-        amounts = draw_defect(cls, rng)
-    else:
-        if spec.defects.pin is not None:
-            pin = tuple(spec.defects.pin)
-        else:
-            pin = (rng.randrange(spec.grid.cols), rng.randrange(spec.grid.rows))
-        shape = rendered_shape(spec, pin[0], pin[1], cls.mode)
-        amounts = draw_defect(cls, rng)
+    pins = [] if cls.mode == "ok" else draw_pins(spec, cls, rng)
+    lead = pins[0] if pins else None
+    per_pin, ng, margin = tolerance.judge(spec, pins)
+    single = dict.fromkeys(AMOUNTS, 0.0)
+    if lead is not None:
+        single = lead.amounts()
     return SamplePlan(
         split=split,
         index=index,
         label=cls.name,
         mode=cls.mode,
-        pin=pin,
-        pin_index=-1 if pin is None else pin_index(spec, *pin),
-        shape=shape,
-        dx=amounts["dx"],
-        dy=amounts["dy"],
-        dz=amounts["dz"],
-        tilt_x=amounts["tilt_x"],
-        tilt_y=amounts["tilt_y"],
+        pin=None if lead is None else lead.pin,
+        pin_index=-1 if lead is None else pin_index(spec, *lead.pin),
+        shape="" if lead is None else lead.shape,
         view=view,
         seed=schema.derive_seed(spec.seed, split, first),
         jitter=jitter,
         conditions=conditions,
-        qeu_code="OK" if pin is None else qeu_code(pin[0], pin[1], cls.mode, amounts["magnitude"]),
-        magnitude=amounts["magnitude"],
+        qeu_code="OK" if lead is None else lead.qeu_code,
+        magnitude=0.0 if lead is None else lead.magnitude,
+        pins=tuple(pins),
+        pin_ok=tuple(per_pin),
+        ng=ng,
+        tolerance_margin=margin,
+        **single,
     )
+
+
+def draw_pins(spec, cls, rng) -> list:
+    """The defective pins of a sample of class `cls`: the first as the seed drew it (fixed by `defects.pin`
+    or uniform), then -- for a count range other than 1 -- the count and the others, distinct, uniform."""
+    if spec.defects.pin is not None:
+        first = tuple(spec.defects.pin)
+    else:
+        first = (rng.randrange(spec.grid.cols), rng.randrange(spec.grid.rows))
+    pins = [draw_pin(spec, cls, rng, first)]
+    low, high = cls.count_low, cls.count_high
+    count = low if low == high else rng.randint(low, high)
+    if count > 1:
+        others = [cell for cell in pin_cells(spec) if cell != first]
+        pins += [draw_pin(spec, cls, rng, cell) for cell in rng.sample(others, count - 1)]
+    return pins
+
+
+def draw_pin(spec, cls, rng, cell) -> PinDefect:
+    """One pin's defect; with `near_tolerance` that share of pins is drawn within NEAR_BAND of the magnitude
+    where the tolerance is crossed (the class's range otherwise, and when nothing crosses it)."""
+    shape = rendered_shape(spec, cell[0], cell[1], cls.mode)
+    magnitude = None
+    if cls.near_tolerance > 0 and rng.random() < cls.near_tolerance:
+        edge = tolerance.boundary(spec, PinDefect(cell[0], cell[1], cls.mode, shape))
+        if edge is not None:
+            near = rng.uniform(edge * (1 - tolerance.NEAR_BAND), edge * (1 + tolerance.NEAR_BAND))
+            magnitude = min(tolerance.magnitude_cap(spec, cls.mode), near)
+    amounts = draw_defect(cls, rng, magnitude)
+    return PinDefect(cell[0], cell[1], cls.mode, shape, **amounts)
 
 
 def plan_reference(spec, index: int) -> SamplePlan:

@@ -21,6 +21,7 @@ from pathlib import Path
 import bpy
 
 from ..contract import schema
+from ..core.layout import pin_index
 from ..core.sampling import plan_reference, plan_sample, shot_index
 from ..core.sensor import wanted as sensor_wanted
 from ..scene.apply import apply_plan
@@ -99,6 +100,7 @@ def render_one(pin_scene, plan, paths: dict) -> dict:
     return {
         "pin_boxes": geometry["pin_boxes"],
         "defect_box": geometry["defect_box"],
+        "defect_boxes": geometry["defect_boxes"],
         "hidden_pins": geometry["hidden_pins"],
         "camera": geometry["camera"],
         "render_s": render_s,
@@ -113,7 +115,29 @@ def _hashes(paths: dict) -> dict:
     return {role: schema.file_digest(paths[key]) for key, role in roles.items() if paths.get(key) is not None}
 
 
-def sample_row(plan, rel: dict, result: dict, hashes: dict):
+def pin_records(spec, plan, boxes: list) -> list:
+    """One contract PinRecord per defective pin: what was done to it, its box, its tolerance verdict."""
+    records = []
+    for i, defect in enumerate(plan.pins):
+        ng, margin = plan.pin_ok[i]
+        records.append(
+            schema.PinRecord(
+                pin=list(defect.pin),
+                pin_index=pin_index(spec, *defect.pin),
+                mode=defect.mode,
+                shape=defect.shape,
+                magnitude=defect.magnitude,
+                qeu_code=defect.qeu_code,
+                box=boxes[i],
+                ng=ng,
+                tolerance_margin=margin,
+                **defect.amounts(),
+            )
+        )
+    return records
+
+
+def sample_row(spec, plan, rel: dict, result: dict, hashes: dict):
     return schema.SampleRow(
         file_name=rel["image"],
         label=plan.label,
@@ -127,6 +151,13 @@ def sample_row(plan, rel: dict, result: dict, hashes: dict):
         dz=plan.dz,
         tilt_x=plan.tilt_x,
         tilt_y=plan.tilt_y,
+        twist=plan.twist,
+        bend=plan.bend,
+        bend_dir=plan.bend_dir,
+        tip=plan.tip,
+        defects=pin_records(spec, plan, result["defect_boxes"]),
+        ng=plan.ng,
+        tolerance_margin=plan.tolerance_margin,
         view=plan.view,
         split=plan.split,
         index=plan.index,
@@ -252,7 +283,7 @@ def render_sample(pin_scene, writer, part: str, index: int) -> dict:
         if part == REFERENCE:
             writer.add_reference(reference_row(plan, files["rel"], result, hashes))
         else:
-            writer.add_sample(sample_row(plan, files["rel"], result, hashes))
+            writer.add_sample(sample_row(spec, plan, files["rel"], result, hashes))
     except OSError:  # disk full mid-sample: leave the folder as it was after the last whole sample
         undo()
         raise

@@ -41,7 +41,7 @@ class PinScene:
     pin_material: object
     housing_material: object
     base_camera: dict = field(default_factory=dict)  # view -> (location, euler) before jitter
-    dirty_pin: int | None = None  # index of the pin a defect changed (reset_defects restores it)
+    dirty_pins: list = field(default_factory=list)  # pins a defect changed (reset_defects restores them)
     pin_meshes: list = field(default_factory=list)  # each pin's own (nominal) mesh, pin-index order
 
 
@@ -278,6 +278,6 @@ def build_scene(spec, scene=None) -> PinScene:
         pin_material,
         housing_material,
         base_camera,
-        None,
+        [],
         [obj.data for obj in pins],
     )

@@ -2,7 +2,7 @@
 
 A sample differs from its defect-free twin (same camera, lights and Cycles seed) only near the
 defective pin. So the twin is rendered in full, and the sample only inside a border (region) render:
-the defect box (the pin where it is and where it belongs, `core.mask.defect_box`) grown by
+the defect box (the defective pins where they are and where they belong, `core.mask.defect_box`) grown by
 `render.region_margin` pitches so the pin's shadow and nearby reflections are inside too. The region's
 pixels replace the twin's; outside it the twin *is* the sample's render up to what the defect casts
 beyond the margin. Cycles samples every pixel from (seed, pixel) alone, so pixels inside the region
@@ -62,7 +62,9 @@ def region_box(spec, pose, plan, defect_box, margin: float | None = None) -> lis
     if defect_box[2] <= defect_box[0] or defect_box[3] <= defect_box[1]:
         return None  # the housing hides the defect: nothing of it reaches a pixel, render in full
     if margin is None:
-        margin = margin_pitches(spec, light_preset(spec, plan.conditions), plan.pin)
+        # Several defective pins: measure the shadow's reach from the part's farthest point (a bound for all).
+        at = plan.pin if len(plan.defective_pins()) == 1 else None
+        margin = margin_pitches(spec, light_preset(spec, plan.conditions), at)
     if not math.isfinite(margin):
         return None  # light from below the pin tips: a shadow can fall anywhere, render in full
     grow = int(math.ceil(margin * pitch_pixels(spec, pose, plan)))

@@ -208,9 +208,11 @@ def geometry_outputs(spec, plan, mask_path=None) -> dict:
     if mask_path is not None or occludes_pins(spec):
         pixels = mask_core.rasterise(pose, mask_core.scene_solids(spec, plan))
     boxes = mask_core.pin_boxes(spec, pose, plan, pixels)
+    per_pin = mask_core.defect_boxes(spec, pose, plan, boxes)
     out = {
         "pin_boxes": boxes,
         "defect_box": mask_core.defect_box(spec, pose, plan, boxes),
+        "defect_boxes": per_pin,
         "hidden_pins": mask_core.hidden_pins(boxes),
         "camera": camera_record(pose),
     }

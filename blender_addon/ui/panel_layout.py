@@ -25,7 +25,7 @@ class SubPanel:
 SUB_PANELS = (
     SubPanel("grid", "Grid & Shapes", ("grid", "pins"), open=True),
     SubPanel("housing", "Housing", ("housing",)),
-    SubPanel("defects", "Defects", ("defects",)),
+    SubPanel("defects", "Defects", ("defects", "tolerance")),
     SubPanel("camera", "Camera & Lights", ("camera", "lights")),
     SubPanel("randomize", "Randomisation", ("randomize",)),
     SubPanel("render", "Render", ("render",)),

@@ -18,7 +18,7 @@ from .io import (  # noqa: E402
     scan_rows,
     temp_path_for,
 )
-from .records import Manifest, ReferenceRow, SampleRow  # noqa: E402
+from .records import Manifest, PinRecord, ReferenceRow, SampleRow  # noqa: E402
 from .seeds import derive_seed, rng_for  # noqa: E402
 from .spec import (  # noqa: E402
     DEFECT_MODES,
@@ -42,6 +42,7 @@ from .spec import (  # noqa: E402
     PinSpec,
     RandomizeSpec,
     RenderSpec,
+    ToleranceSpec,
     load_spec,
 )
 from .validate import check_dataset, validate_dataset  # noqa: E402
@@ -65,6 +66,7 @@ __all__ = [
     "Manifest",
     "ReferenceRow",
     "SampleRow",
+    "PinRecord",
     "derive_seed",
     "rng_for",
     "DEFECT_MODES",
@@ -88,6 +90,7 @@ __all__ = [
     "PinSpec",
     "RandomizeSpec",
     "RenderSpec",
+    "ToleranceSpec",
     "load_spec",
     "check_dataset",
     "validate_dataset",

@@ -168,6 +168,8 @@ def parse_value(meta: dict, value: Any, path: str) -> Any:
             raise ContractError(path, f"{_range_text(meta['lo'], meta['hi'], 'an integer')}, got {show(value)}")
         return value
     if kind == "float":
+        if value is None and meta.get("nullable"):
+            return None
         if not _is_number(value) or not meta["lo"] <= value <= meta["hi"]:
             raise ContractError(path, f"{_range_text(meta['lo'], meta['hi'], 'a number')}, got {show(value)}")
         return float(value)

@@ -30,7 +30,8 @@ def _value_schema(meta: dict) -> dict:
     if kind == "int":
         return {"type": "integer", "minimum": meta["lo"], "maximum": meta["hi"]}
     if kind == "float":
-        return {"type": "number", "minimum": meta["lo"], "maximum": meta["hi"]}
+        out = {"type": "number", "minimum": meta["lo"], "maximum": meta["hi"]}
+        return {"oneOf": [out, {"type": "null"}]} if meta.get("nullable") else out
     if kind == "enum":
         return {"enum": list(meta["choices"])}
     if kind == "str":

@@ -22,12 +22,14 @@ from .fields import (
     any_value,
     box_list,
     choice,
+    flag,
     index_list,
     int_list,
     integer,
     join,
     matrix,
     nested,
+    nested_list,
     number,
     number_map,
     show,
@@ -61,6 +63,39 @@ def check_relative_file(value: str, path: str) -> None:
 
 
 @dataclass
+class PinRecord(Record):
+    """One defective pin of a sample: where, what, how much, and how it stands against the tolerance."""
+
+    PATH = "pin"
+    pin: list = int_list([0, 0], 0, 63, "The pin [col, row], 0-based.")
+    pin_index: int = integer(0, 0, 4095, "row * cols + col (mask value - 1).")
+    mode: str = text("ok", "Defect mode.")
+    shape: str = text("", "Shape the pin was rendered with.")
+    magnitude: float = number(0.0, -1000.0, 1000.0, "The drawn magnitude (mm or degrees, as the mode's low/high).")
+    qeu_code: str = text("OK", "The pin's QEU sample code.", pattern=r"OK|[0-9]+[A-Z][0-9]+(\.[0-9]+)?")
+    dx: float = number(0.0, -1000.0, 1000.0, "Shift along X (mm).")
+    dy: float = number(0.0, -1000.0, 1000.0, "Shift along Y (mm).")
+    dz: float = number(0.0, -1000.0, 1000.0, "Shift along Z (mm).")
+    tilt_x: float = number(0.0, -90.0, 90.0, "Tilt about X (degrees, about the pin's base).")
+    tilt_y: float = number(0.0, -90.0, 90.0, "Tilt about Y (degrees, about the pin's base).")
+    twist: float = number(0.0, -180.0, 180.0, "Rotation about the pin's axis (degrees).")
+    bend: float = number(0.0, 0.0, 90.0, "Lean of the bent pin's tip axis from vertical (degrees).")
+    bend_dir: float = number(0.0, 0.0, 360.0, "Direction the pin bends toward, degrees from +X in the board plane.")
+    tip: float = number(0.0, 0.0, 1000.0, "How far the tip is squashed into a mushroom (mm).")
+    box: list = int_list(
+        None, -100000, 100000, "Pixel box of this pin (as rendered and where it belongs).", lengths=(4,), nullable=True
+    )
+    ng: bool = flag(True, "Out of tolerance (always, when the spec gives no tolerance).")
+    tolerance_margin: float = number(
+        None,
+        -1e9,
+        1e9,
+        "Smallest (limit - measure) / limit over the tolerances: < 0 is NG; null: none given.",
+        nullable=True,
+    )
+
+
+@dataclass
 class SampleRow(Record):
     """One labelled render. Defect parameters are in millimetres and degrees (0 for OK).
 
@@ -86,6 +121,25 @@ class SampleRow(Record):
     dz: float = number(0.0, -1000.0, 1000.0, "Shift along Z in mm (negative = pushed in).")
     tilt_x: float = number(0.0, -90.0, 90.0, "Tilt about X in degrees (about the pin's base).")
     tilt_y: float = number(0.0, -90.0, 90.0, "Tilt about Y in degrees (about the pin's base).")
+    twist: float = number(0.0, -180.0, 180.0, "Twist of the (first) defective pin about its axis, degrees.")
+    bend: float = number(0.0, 0.0, 90.0, "Bend of the (first) defective pin, degrees from vertical at the tip.")
+    bend_dir: float = number(0.0, 0.0, 360.0, "Direction of that bend, degrees from +X in the board plane.")
+    tip: float = number(0.0, 0.0, 1000.0, "Squash of the (first) defective pin's tip (mm).")
+    defects: list = nested_list(
+        PinRecord,
+        list,
+        "Every defective pin (the single-pin fields above repeat the first).",
+        min_items=0,
+        max_items=4096,
+    )
+    ng: bool = flag(False, "NG by the spec's tolerance (without one: any defect class but ok).")
+    tolerance_margin: float = number(
+        None,
+        -1e9,
+        1e9,
+        "Smallest pin margin (limit - measure) / limit: < 0 is NG; null: no tolerance given.",
+        nullable=True,
+    )
     view: str = text("centre", "Camera name.")
     split: str = choice("train", SPLITS, "Split the row belongs to.")
     index: int = integer(0, 0, 2**40, "Sample index inside the split.")
@@ -116,6 +170,11 @@ class SampleRow(Record):
         if (self.pin is None) != (self.mode == "ok"):
             raise ContractError(
                 join(path, "pin"), f"must be null exactly when mode is ok (mode {self.mode!r}), got {show(self.pin)}"
+            )
+        if self.defects and (self.pin is None or self.defects[0].pin != self.pin):
+            raise ContractError(
+                join(join(path, "defects"), 0) + ".pin",
+                f"must be the row's pin {show(self.pin)} (the first defective pin)",
             )
         if self.defect_box is not None and (
             self.defect_box[2] < self.defect_box[0] or self.defect_box[3] < self.defect_box[1]

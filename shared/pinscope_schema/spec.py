@@ -41,9 +41,20 @@ from .spec_randomize import PLATINGS, RandomizeSpec  # noqa: F401
 # Additive revisions keep version 1: a field added later carries `since` and its default renders what the
 # spec rendered before, so old files read, validate and keep their hash (fields.dump_record).
 SCHEMA_VERSION = 1
-DEFECT_MODES = ("ok", "retract", "raise", "shift", "tilt_x", "tilt_y", "missing", "wrong_shape")
+DEFECT_MODES = ("ok", "retract", "raise", "shift", "tilt_x", "tilt_y", "missing", "wrong_shape", "bend", "twist", "tip")
 # Modes whose `low`/`high` magnitude is meaningful, and its unit.
-MODE_UNITS = {"retract": "mm", "raise": "mm", "shift": "mm", "tilt_x": "deg", "tilt_y": "deg"}
+MODE_UNITS = {
+    "retract": "mm",
+    "raise": "mm",
+    "shift": "mm",
+    "tilt_x": "deg",
+    "tilt_y": "deg",
+    "bend": "deg",
+    "twist": "deg",
+    "tip": "mm",
+}
+# Modes whose magnitude cannot be negative (a direction, where there is one, is drawn apart from it).
+MAGNITUDE_MODES = ("retract", "raise", "shift", "bend", "tip")
 # Mode letters of QEU sample codes (`31D05` = column 3, row 1, retracted 0.5); OK samples are "OK".
 QEU_LETTERS = {
     "retract": "D",
@@ -53,6 +64,9 @@ QEU_LETTERS = {
     "tilt_y": "Y",
     "missing": "M",
     "wrong_shape": "W",
+    "bend": "B",
+    "twist": "T",
+    "tip": "C",  # a crushed (mushroomed) tip
 }
 ENGINES = ("CYCLES", "WORKBENCH", "EEVEE")
 SPLITS = ("train", "validation", "test")
@@ -63,21 +77,37 @@ NAME_PATTERN = r"[a-z][a-z0-9_]{0,31}"
 class DefectClass(Record):
     PATH = "defect"
     name: str = text("ok", "Label name written to the dataset (lower case, digits, '_').", pattern=NAME_PATTERN)
-    mode: str = choice("ok", DEFECT_MODES, "What happens to the defective pin.")
-    low: float = number(0.0, -1000.0, 1000.0, "Smallest magnitude (mm for retract/raise/shift, degrees for tilts).")
+    mode: str = choice("ok", DEFECT_MODES, "What happens to the defective pins.")
+    low: float = number(
+        0.0, -1000.0, 1000.0, "Smallest magnitude (mm for retract/raise/shift/tip, degrees for tilts/bend/twist)."
+    )
     high: float = number(0.0, -1000.0, 1000.0, "Largest magnitude (a fixed value when low == high).")
-    random_sign: bool = flag(False, "Draw the sign at random (tilts and shifts both ways).")
+    random_sign: bool = flag(False, "Draw the sign at random (tilts, twists and shifts both ways).")
     quota: float = number(1.0, 0.0, 1000.0, "Relative share of this class in every split.")
+    count_low: int = integer(1, 1, 4096, "Fewest defective pins per sample of this class.", since=2)
+    count_high: int = integer(1, 1, 4096, "Most defective pins per sample (drawn uniformly in between).", since=2)
+    near_tolerance: float = number(
+        0.0, 0.0, 1.0, "Share of the pins whose magnitude is drawn near the tolerance boundary (+/-10 %).", since=2
+    )
 
     def check(self, path):
         if self.low > self.high:
             raise ContractError(join(path, "low"), f"must be <= high ({self.high}), got {self.low}")
+        if self.count_low > self.count_high:
+            raise ContractError(
+                join(path, "count_low"), f"must be <= count_high ({self.count_high}), got {self.count_low}"
+            )
         if self.mode in ("tilt_x", "tilt_y") and max(abs(self.low), abs(self.high)) >= 90.0:
             raise ContractError(
                 join(path, "high"), f"tilt must be within -90..90 degrees (exclusive), got {self.low}..{self.high}"
             )
-        if self.mode in ("retract", "raise", "shift") and self.low < 0:
+        if self.mode in MAGNITUDE_MODES and self.low < 0:
             raise ContractError(join(path, "low"), f"is a magnitude for {self.mode}: must be >= 0, got {self.low}")
+        if self.mode == "bend" and self.high >= 90.0:
+            raise ContractError(join(path, "high"), f"bend must be 0 <= bend < 90 degrees, got {self.high}")
+        if self.mode == "twist" and max(abs(self.low), abs(self.high)) > 180.0:
+            name = "low" if abs(self.low) > 180.0 else "high"
+            raise ContractError(join(path, name), f"twist must be within -180..180 degrees, got {getattr(self, name)}")
 
     def qeu_mode(self) -> str:
         """Mode letters of the QEU sample code (D05 = retract 0.5, X10 = tilt about X 10 deg)."""
@@ -111,6 +141,23 @@ class DefectSpec(Record):
     @property
     def labels(self) -> list[str]:
         return [c.name for c in self.classes]
+
+
+@dataclass
+class ToleranceSpec(Record):
+    """What a line calls OK: a pin is NG when any measure leaves its tolerance (missing and wrong pins always)."""
+
+    enabled: bool = flag(False, "Label samples OK/NG by these tolerances (off: every defect class is NG).")
+    position: float = number(0.05, 0.0, 1000.0, "True-position radius of the pin tip in mm.", unit="LENGTH")
+    height: float = number(0.1, 0.0, 1000.0, "Tip height tolerance in mm (+/-).", unit="LENGTH")
+    tilt: float = number(3.0, 0.0, 90.0, "Largest tilt of the pin axis from vertical, degrees.")
+    bend: float = number(3.0, 0.0, 90.0, "Largest bend (lean of the tip axis), degrees.")
+    twist: float = number(10.0, 0.0, 180.0, "Largest twist about the pin axis, degrees.")
+
+    def check(self, path):
+        for name in ("position", "height", "tilt", "bend", "twist"):
+            if getattr(self, name) <= 0:
+                raise ContractError(join(path, name), f"must be above 0 (a tolerance), got {getattr(self, name)}")
 
 
 @dataclass
@@ -155,6 +202,7 @@ class GenerationSpec(Record):
     pins: PinSpec = nested(PinSpec, "Pin dimensions and material.")
     housing: HousingSpec = nested(HousingSpec, "The housing the pins stand in.")
     defects: DefectSpec = nested(DefectSpec, "Defect classes and quotas.")
+    tolerance: ToleranceSpec = nested(ToleranceSpec, "OK/NG by tolerance: true position, height, angles.", since=2)
     camera: CameraSpec = nested(CameraSpec, "Camera rig, lens and sensor, fitting, per-shot jitter.")
     lights: LightSpec = nested(LightSpec, "Lighting preset, level and jitter.")
     randomize: RandomizeSpec = nested(
@@ -194,6 +242,21 @@ class GenerationSpec(Record):
                 raise ContractError(
                     f"{path}.defects.classes[{i}].mode", "wrong_shape needs a grid of square and/or round pins only"
                 )
+            self._check_class(f"{path}.defects.classes[{i}]", cls)
+
+    def _check_class(self, where, cls):
+        if cls.mode == "tip" and cls.high >= self.pins.height / 6.0:
+            raise ContractError(
+                f"{where}.high",
+                f"tip must be below a sixth of the pin height ({self.pins.height / 6.0:.4g} mm: the flare spans "
+                f"3 x the squash), got {cls.high}",
+            )
+        if cls.count_high > self.grid.pin_count:
+            raise ContractError(
+                f"{where}.count_high", f"must be at most the pin count ({self.grid.pin_count}), got {cls.count_high}"
+            )
+        if cls.near_tolerance > 0 and not self.tolerance.enabled:
+            raise ContractError(f"{where}.near_tolerance", "needs spec.tolerance.enabled: true (a boundary to be near)")
 
     def _check_housing(self, housing):
         if self.housing.kind == "none":

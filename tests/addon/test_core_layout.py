@@ -84,6 +84,9 @@ def test_shift_and_retract_move_the_pin_rigidly():
         (2, 8, "tilt_y", -10.0, "39Y10"),
         (1, 1, "missing", 0.0, "22M00"),
         (0, 0, "tilt_x", 7.5, "11X07.5"),
+        (2, 0, "bend", 20.0, "31B20"),
+        (0, 1, "twist", -30.0, "12T30"),
+        (1, 2, "tip", 0.2, "23C02"),
         (0, 0, "ok", 0.0, "OK"),
     ],
 )

@@ -58,9 +58,12 @@ def test_plan_fields_match_their_class():
         {"name": "tx", "mode": "tilt_x", "low": 5, "high": 15, "random_sign": True},
         {"name": "gone", "mode": "missing"},
         {"name": "swap", "mode": "wrong_shape"},
+        {"name": "bent", "mode": "bend", "low": 10, "high": 30},
+        {"name": "turn", "mode": "twist", "low": 20, "high": 20, "random_sign": True},
+        {"name": "crush", "mode": "tip", "low": 0.1, "high": 0.2},
     ]
-    spec = spec_with(defects={"classes": classes}, dataset={"train": 140})
-    plans = [sampling.plan_sample(spec, "train", i) for i in range(140)]
+    spec = spec_with(defects={"classes": classes}, dataset={"train": 200})
+    plans = [sampling.plan_sample(spec, "train", i) for i in range(200)]
     signs = set()
     for p in plans:
         if p.mode == "ok":
@@ -78,12 +81,19 @@ def test_plan_fields_match_their_class():
             signs.add(p.tilt_x > 0)
         if p.mode == "wrong_shape":
             assert p.shape != spec.grid.shape_at(*p.pin) and p.shape in ("square", "round")
+        if p.mode == "bend":
+            assert 10 <= p.bend <= 30 and 0 <= p.bend_dir < 360 and p.tilt_x == p.tilt_y == p.dx == 0
+        if p.mode == "twist":
+            assert abs(p.twist) == pytest.approx(20) and p.tilt_x == p.tilt_y == p.bend == 0
+            signs.add(("twist", p.twist > 0))
+        if p.mode == "tip":
+            assert 0.1 <= p.tip <= 0.2 and p.dz == 0
         if p.mode in ("ok", "missing", "wrong_shape"):
-            assert p.dx == p.dy == p.dz == p.tilt_x == p.tilt_y == 0
+            assert p.dx == p.dy == p.dz == p.tilt_x == p.tilt_y == p.twist == p.bend == p.tip == 0
         assert p.view in ("left", "centre", "right")
         assert set(p.jitter) >= {"cam_dx", "cam_dy", "cam_roll", "light_a", "light_b"}
         assert abs(p.jitter["cam_dx"]) <= 0.025 and 350 <= p.jitter["light_a"] <= 400
-    assert signs == {True, False}
+    assert signs == {True, False, ("twist", True), ("twist", False)}
 
 
 def test_reference_plans_are_ok_and_cover_every_view():

@@ -10,13 +10,13 @@ from mathutils import Vector
 
 from blender_addon.contract import schema
 from blender_addon.core import camera, mask, sampling
-from blender_addon.core.defects import pin_placement
+from blender_addon.core.defects import defect_pieces, pin_placement
 from blender_addon.core.png import read_png
-from blender_addon.scene.apply import apply_plan, reset_defects
+from blender_addon.scene.apply import DEFORMED, apply_plan, reset_defects
 from blender_addon.scene.build import build_scene, clear_scene
 from blender_addon.scene.render import render_image
 
-MODES = ["ok", "retract", "raise", "shift", "tilt_x", "tilt_y", "missing", "wrong_shape"]
+MODES = ["ok", "retract", "raise", "shift", "tilt_x", "tilt_y", "missing", "wrong_shape", "bend", "twist", "tip"]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -36,6 +36,9 @@ def all_modes_spec(**render):
                 "shift": {"low": 0.2, "high": 0.2},
                 "tilt_x": {"low": 10, "high": 10, "random_sign": True},
                 "tilt_y": {"low": 12, "high": 12},
+                "bend": {"low": 25, "high": 25},
+                "twist": {"low": 30, "high": 30, "random_sign": True},
+                "tip": {"low": 0.2, "high": 0.2},
             }.get(c["mode"], {})
         )
     return schema.GenerationSpec.from_dict(
@@ -45,13 +48,13 @@ def all_modes_spec(**render):
             "defects": {"classes": classes},
             "camera": {"lens": 42},
             "render": {"engine": "WORKBENCH", "width": 96, "height": 48, **render},
-            "dataset": {"train": 16, "validation": 0, "test": 0, "reference": 0},
+            "dataset": {"train": 22, "validation": 0, "test": 0, "reference": 0},
         }
     )
 
 
 def plan_for(spec, mode):
-    return next(p for p in (sampling.plan_sample(spec, "train", i) for i in range(16)) if p.mode == mode)
+    return next(p for p in (sampling.plan_sample(spec, "train", i) for i in range(22)) if p.mode == mode)
 
 
 def nominal(spec, pin_scene, index):
@@ -110,7 +113,7 @@ def test_each_mode_changes_exactly_its_pin(mode):
         assert tuple(obj.scale) == (0.0, 0.0, 0.0) and not (m == plan.pin_index + 1).any()
     else:
         assert not nominal(spec, pin_scene, plan.pin_index)
-        moved = pin_placement(spec, col, row, plan.dx, plan.dy, plan.dz, plan.tilt_x, plan.tilt_y)
+        moved = pin_placement(spec, col, row, plan.dx, plan.dy, plan.dz, plan.tilt_x, plan.tilt_y, plan.twist)
         pin_scene.scene.view_layers[0].update()
         assert np.allclose(np.array(obj.matrix_world), np.array(moved.matrix4()), atol=1e-5)
     if mode in ("retract", "raise"):
@@ -124,6 +127,11 @@ def test_each_mode_changes_exactly_its_pin(mode):
         assert abs(math.degrees(obj.rotation_euler[axis])) == pytest.approx(10 if axis == 0 else 12, abs=1e-4)
     if mode == "wrong_shape":
         assert obj.data == pin_scene.meshes[plan.shape] and plan.shape != spec.grid.shape_at(col, row)
+    if mode == "twist":
+        assert abs(math.degrees(obj.rotation_euler.z)) == pytest.approx(30, abs=1e-4)
+    if mode in ("bend", "tip"):  # its own mesh, made of the pieces the mask uses
+        pieces = defect_pieces(spec, plan.defective_pins()[0])
+        assert obj.data.name.startswith(DEFORMED) and len(obj.data.vertices) == sum(len(p.verts) for p in pieces)
     # The geometric defect box covers the defective pin's mask pixels (or its empty place).
     x0, y0, x1, y1 = mask.defect_box(spec, pose, plan)
     ys, xs = np.nonzero(m == plan.pin_index + 1)
@@ -158,7 +166,7 @@ def _decode_ids(image):
     return np.where((level == 0).all(-1), 0, ids)
 
 
-@pytest.mark.parametrize("mode", ["tilt_x", "shift", "missing", "wrong_shape", "raise"])
+@pytest.mark.parametrize("mode", ["tilt_x", "shift", "missing", "wrong_shape", "raise", "bend", "twist", "tip"])
 def test_mask_equals_an_unaliased_object_colour_render(tmp_path, mode):
     """Workbench with flat object colours and anti-aliasing off shows which object each pixel centre sees."""
     spec = all_modes_spec()

@@ -18,7 +18,11 @@ import blender_addon
 from blender_addon.ui import properties, spec_props
 
 # Fields no other valid value exists for (so they cannot be varied), with the reason.
-UNVARIABLE = {"schema_version": "only version 1 exists"}
+UNVARIABLE = {
+    "schema_version": "only version 1 exists",
+    "count_low": "above 1 only with count_high raised too (test_defect_options_round_trip_together)",
+    "near_tolerance": "above 0 only with tolerance.enabled (test_defect_options_round_trip_together)",
+}
 
 
 @pytest.fixture(scope="module")
@@ -122,6 +126,16 @@ def test_each_field_varied_alone_round_trips(scene):
             unvaried.append(path[-1])
     assert sorted(unvaried) == sorted(UNVARIABLE)
     assert len(varied) >= 50
+
+
+def test_defect_options_round_trip_together(scene):
+    """The options valid only together with another field, set together, come back exactly."""
+    data = schema.GenerationSpec().to_dict()
+    data["tolerance"] = {"enabled": True, "position": 0.07, "height": 0.12, "tilt": 2.5, "bend": 4.0, "twist": 8.0}
+    data["defects"]["classes"][1].update(mode="bend", low=2.0, high=20.0, count_low=2, count_high=4, near_tolerance=0.3)
+    spec = schema.GenerationSpec.from_dict(data)
+    back = _round_trip(scene, spec)
+    assert back.to_dict() == spec.to_dict() and back.fingerprint() == spec.fingerprint()
 
 
 def test_a_whole_custom_spec_round_trips(scene):

@@ -60,7 +60,50 @@ SPEC_CASES = [
     ({"grid": {"rowz": 9}}, "spec.grid.rowz: unknown field; allowed: cols, rows, pitch, pattern, cells"),
     ({"schema_version": 2}, "spec.schema_version: version 2 is newer than this PinScope supports"),
     ({"defects": {"classes": []}}, "spec.defects.classes: must be a list of 1..32 objects"),
-    ({"defects": {"classes": [{"name": "a", "mode": "bend"}]}}, "spec.defects.classes[0].mode: must be one of ok,"),
+    ({"defects": {"classes": [{"name": "a", "mode": "wobble"}]}}, "spec.defects.classes[0].mode: must be one of ok,"),
+    # defect physics: bend, twist, tip, several pins, tolerance
+    (
+        {"defects": {"classes": [{"name": "b", "mode": "bend", "low": 80, "high": 90}]}},
+        "spec.defects.classes[0].high: bend must be 0 <= bend < 90 degrees, got 90.0",
+    ),
+    (
+        {"defects": {"classes": [{"name": "b", "mode": "bend", "low": -5, "high": 5}]}},
+        "spec.defects.classes[0].low: is a magnitude for bend: must be >= 0, got -5.0",
+    ),
+    (
+        {"defects": {"classes": [{"name": "t", "mode": "twist", "low": 10, "high": 181}]}},
+        "spec.defects.classes[0].high: twist must be within -180..180 degrees, got 181.0",
+    ),
+    (
+        {"defects": {"classes": [{"name": "t", "mode": "twist", "low": -200, "high": 10}]}},
+        "spec.defects.classes[0].low: twist must be within -180..180 degrees, got -200.0",
+    ),
+    (
+        {"defects": {"classes": [{"name": "c", "mode": "tip", "low": 0.1, "high": 0.4}]}},
+        "spec.defects.classes[0].high: tip must be below a sixth of the pin height (0.3333 mm",
+    ),
+    (
+        {"defects": {"classes": [{"name": "r", "mode": "retract", "count_low": 2, "count_high": 28}]}},
+        "spec.defects.classes[0].count_high: must be at most the pin count (27), got 28",
+    ),
+    (
+        {"defects": {"classes": [{"name": "r", "mode": "retract", "count_low": 0}]}},
+        "spec.defects.classes[0].count_low: must be an integer 1..4096, got 0",
+    ),
+    (
+        {"defects": {"classes": [{"name": "r", "mode": "retract", "count_low": 3, "count_high": 2}]}},
+        "spec.defects.classes[0].count_low: must be <= count_high (2), got 3",
+    ),
+    (
+        {"defects": {"classes": [{"name": "r", "mode": "retract", "near_tolerance": 0.5}]}},
+        "spec.defects.classes[0].near_tolerance: needs spec.tolerance.enabled: true",
+    ),
+    (
+        {"tolerance": {"enabled": True, "position": 0}},
+        "spec.tolerance.position: must be above 0 (a tolerance), got 0.0",
+    ),
+    ({"tolerance": {"height": -0.1}}, "spec.tolerance.height: must be a number 0.0..1000.0, got -0.1"),
+    ({"tolerance": {"bend": 0}}, "spec.tolerance.bend: must be above 0 (a tolerance), got 0.0"),
     ({"defects": {"classes": [{"name": "Bad Name"}]}}, "spec.defects.classes[0].name: must match"),
     (
         {"defects": {"classes": [{"name": "t", "mode": "tilt_y", "low": 80, "high": 95}]}},

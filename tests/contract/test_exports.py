@@ -14,8 +14,10 @@ from pathlib import Path
 import pytest
 from conftest import REPO
 from export_helpers import HEIGHT, WIDTH, draw_mask, make_export_dataset, pin_box
+from pinscope_schema import PinRecord, SampleRow
 from pinscope_schema.exports import ExportOptions, run_export
-from pinscope_schema.exports.png import decode_grey, read_grey
+from pinscope_schema.exports.common import Sample, defect_pixels, pin_annotations
+from pinscope_schema.exports.png import decode_grey, encode_grey8, read_grey
 
 FORMATS = ("coco", "yolo", "mvtec", "anomalib-csv")
 
@@ -247,3 +249,32 @@ def test_sixteen_bit_masks_give_the_same_regions_as_a_plain_count():
         counts.append(run)
         assert region.counts() == counts
         assert binary_mask(img, pin + 1) == bytes(255 if v == pin + 1 else 0 for v in values)
+
+
+def test_every_defective_pin_of_a_row_is_annotated_and_in_the_ground_truth(tmp_path):
+    """A row with several defective pins (`defects`): each gets the defect class, a missing one its box."""
+    moved, gone = 4, 11
+    mask = bytearray(draw_mask(moved, "tilt_x"))
+    mask = mask.replace(bytes([gone + 1]), b"\x00")  # the second pin is missing: no pixels of its own
+    (tmp_path / "masks").mkdir()
+    (tmp_path / "masks" / "000000.png").write_bytes(encode_grey8(WIDTH, HEIGHT, bytes(mask)))
+    boxes = [pin_box(i, 1 if i == moved else 0) for i in range(27)]
+    records = [
+        PinRecord(pin=[moved % 3, moved // 3], pin_index=moved, box=[*pin_box(moved)[:2], *boxes[moved][2:]]),
+        PinRecord(pin=[gone % 3, gone // 3], pin_index=gone, box=pin_box(gone)),
+    ]
+    row = SampleRow(
+        file_name="images/000000.png", label="tilt_x", mode="tilt_x", pin=records[0].pin, pin_index=moved,
+        mask_file="masks/000000.png", pin_boxes=boxes, defect_box=records[0].box, defects=records,
+    )  # fmt: skip
+    sample = Sample("test", row, tmp_path)
+    found = {a.pin_index: a for a in pin_annotations(sample, (WIDTH, HEIGHT))}
+    assert found[moved].category == found[gone].category == "tilt_x"
+    assert found[moved].visible and not found[gone].visible
+    assert sum(a.category == "tilt_x" for a in found.values()) == 2
+    truth = defect_pixels(sample, (WIDTH, HEIGHT))
+    x0, y0, x1, y1 = pin_box(gone)
+    expected = {i for i, v in enumerate(mask) if v == moved + 1} | {
+        y * WIDTH + x for y in range(y0, y1) for x in range(x0, x1)
+    }
+    assert {i for i, v in enumerate(truth) if v} == expected and set(truth) == {0, 255}

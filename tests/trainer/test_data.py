@@ -173,3 +173,15 @@ def test_registration_takes_the_camera_jitter_out_of_the_difference():
     u8 = (jittered * 255).round().astype(np.uint8)
     plain, sharp = view_means(u8, ["a"] * 3)["a"], view_means(u8, ["a"] * 3, register=True)["a"]
     assert np.abs(np.diff(sharp, axis=1)).max() > 1.3 * np.abs(np.diff(plain, axis=1)).max()
+
+
+def test_okng_follows_the_tolerance_verdict_where_rows_carry_one():
+    from pinscope_schema import SampleRow
+    from pinscope_trainer.data import label_of
+
+    base = dict(file_name="images/000000.png", label="bent", mode="bend", pin=[0, 0])
+    inside = SampleRow(**base, ng=False, tolerance_margin=0.25)  # a defect class, but within its tolerance
+    outside = SampleRow(**base, ng=True, tolerance_margin=-0.5)
+    untoleranced = SampleRow(**base)
+    assert [label_of(r, "okng", {"ok"}) for r in (inside, outside, untoleranced)] == ["ok", "ng", "ng"]
+    assert label_of(SampleRow(file_name="images/000001.png", label="ok", mode="ok"), "okng", {"ok"}) == "ok"

@@ -11,7 +11,9 @@ API used by the attention tools (keep it stable):
     data.split_dir   Path of the split folder (row.mask_file is relative to it)
 
 Label fields: `label` (defect class, default), `pin` (which pin is defective, "ok" as its own class,
-names pinCR with 1-based column C and row R), `qeu_code` (the blog's sample code), `okng` (ok / ng).
+names pinCR with 1-based column C and row R), `qeu_code` (the blog's sample code), `okng` (ok / ng; by the
+rows' tolerance verdict `ng` where the spec gave a tolerance, else every defect class is ng), `pins`
+(multi-label: one NG bit per pin, from the rows' per-pin records; see multilabel.py).
 """
 
 from __future__ import annotations
@@ -25,8 +27,9 @@ from .cache import decoded_images
 from .errors import UsageError
 from .features.inputs import compute_inputs, fit_normalisation, input_channels, normalise, view_means
 from .features.soart3 import Soart3Options
+from .multilabel import PINS, ng_pins, pin_targets
 
-LABEL_FIELDS = ("label", "pin", "qeu_code", "okng")
+LABEL_FIELDS = ("label", "pin", "qeu_code", "okng", PINS)
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,12 @@ def label_of(row, label_field: str, ok_labels: set[str]) -> str:
         return pin_name(row.pin)
     if label_field == "qeu_code":
         return row.qeu_code
+    if label_field == PINS:  # the image's NG pins, for display (the targets are bits: multilabel.pin_targets)
+        return "+".join(pin_name(p) for p in ng_pins(row)) or "ok"
+    # okng: rows rendered with a spec tolerance carry the verdict of their measured pins (a defect inside
+    # its tolerance is OK); without one, every defect class is NG.
+    if getattr(row, "tolerance_margin", None) is not None:
+        return "ng" if row.ng else "ok"
     return "ok" if row.label in ok_labels else "ng"
 
 
@@ -155,9 +164,10 @@ class PinDataset:
             return list(self.manifest.labels)
         if label_field == "okng":
             return ["ok", "ng"]
-        if label_field == "pin":
+        if label_field in ("pin", PINS):  # pins: one bit each, no "ok" class
             g = self.manifest.spec.grid
-            return ["ok"] + [pin_name([c, r]) for r in range(g.rows) for c in range(g.cols)]
+            names = [pin_name([c, r]) for r in range(g.rows) for c in range(g.cols)]
+            return ["ok", *names] if label_field == "pin" else names
         codes = {r.qeu_code for rows in self._rows.values() for r in rows}
         return sorted(codes, key=lambda c: (c != "OK", c))
 
@@ -167,6 +177,14 @@ class PinDataset:
         return sorted({label_of(r, label_field, self.ok_labels) for r in rows})
 
     def label_ids(self, split: str, pre: Preprocess) -> np.ndarray:
+        """Class ids (N,) int64, or for --label pins the NG bits (N, pins) float32."""
+        if pre.label_field == PINS:
+            g = self.manifest.spec.grid
+            if len(pre.labels) != g.pin_count:
+                raise UsageError(
+                    "--label", f"pins: the model knows {len(pre.labels)} pins, {self.root} has {g.pin_count}"
+                )
+            return pin_targets(self.rows(split), g.cols, g.pin_count)
         index = {name: i for i, name in enumerate(pre.labels)}
         names = [label_of(r, pre.label_field, self.ok_labels) for r in self.rows(split)]
         missing = sorted({n for n in names if n not in index})
@@ -246,7 +264,7 @@ class PinDataset:
 @dataclass
 class SplitData:
     inputs: object  # torch.FloatTensor (N, C, H, W)
-    labels: object  # torch.LongTensor (N,)
+    labels: object  # torch.LongTensor (N,), or FloatTensor (N, pins) for --label pins
     rows: list
     raw_images: np.ndarray
     split_dir: Path

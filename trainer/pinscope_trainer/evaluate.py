@@ -10,11 +10,13 @@ from pathlib import Path
 
 from pinscope_schema import atomic_file, atomic_write, write_json_atomic
 
+from . import multilabel
 from .checkpoints import checkpoint_root, load_checkpoint, read_run_config
 from .data import PinDataset, Preprocess, label_of, load_split
 from .errors import UsageError
 from .inference import predict_logits
 from .metrics import classification_report
+from .multilabel import is_multilabel, pin_mistakes, pin_report
 from .options import Options, option
 
 CHECKPOINT_NAME = re.compile(r"^(best|last|epoch-\d{4,})$")
@@ -98,7 +100,9 @@ def split_tensors(dataset, info: dict, cache_dir, field: str) -> tuple[dict, dic
         split_rows = ds.rows(split, required=False)
         if not split_rows:
             continue
-        unknown = sorted({label_of(r, pre.label_field, ds.ok_labels) for r in split_rows} - known)
+        # pins: every row's bits are known once the grid matches (label_ids checks the pin count)
+        names = {label_of(r, pre.label_field, ds.ok_labels) for r in split_rows}
+        unknown = [] if is_multilabel(pre.label_field) else sorted(names - known)
         if unknown:
             raise UsageError(
                 field,
@@ -122,6 +126,12 @@ def score(model, info: dict, tensors: dict, rows: dict, checkpoint: str) -> tupl
             continue
         x, y = tensors[split]
         logits = predict_logits(model, x, bf16=bool(info.get("bf16")))
+        if is_multilabel(info.get("label_field", "label")):  # one NG bit per pin
+            probs = torch.sigmoid(logits.float()).numpy()
+            report = pin_report(y.numpy(), probs > 0.5, info["labels"])
+            results[split] = {"loss": multilabel.loss(logits, y), **report}
+            wrong += pin_mistakes(split, rows[split], y.numpy(), probs, info["labels"])
+            continue
         loss = torch.nn.functional.cross_entropy(logits, y).item()
         report = classification_report(y.numpy(), logits.argmax(1).numpy(), info["labels"])
         results[split] = {"loss": loss, **report}
@@ -136,11 +146,11 @@ def write_eval_files(eval_dir: Path, results: dict, wrong: list, info: dict, his
     write_mistakes(eval_dir / "mistakes.csv", wrong)
     write_json_atomic(eval_dir / "metrics.json", results)
     main = "test" if "test" in results else "validation"
-    matrix = results[main]["confusion"]
-    confusion = {"split": main, "labels": info["labels"], "rows": "true", "columns": "predicted", "matrix": matrix}
+    matrix, labels = results[main]["confusion"], results[main]["labels"]  # --label pins: images OK/NG
+    confusion = {"split": main, "labels": labels, "rows": "true", "columns": "predicted", "matrix": matrix}
     write_json_atomic(eval_dir / "confusion.json", confusion)
     title = f"{main} ({results['checkpoint']}, epoch {info.get('epoch')})"
-    plot_confusion(matrix, info["labels"], eval_dir / "confusion.png", title)
+    plot_confusion(matrix, labels, eval_dir / "confusion.png", title)
     plot_curves(history, eval_dir / "curves.png")
 
 

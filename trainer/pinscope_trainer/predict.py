@@ -37,6 +37,7 @@ from .features.inputs import compute_inputs, normalise
 from .hardware import auto_threads
 from .images import BadImage, expand, read_image, resized
 from .inference import OnnxPredictor, TorchPredictor
+from .multilabel import is_multilabel
 from .options import Options, check_output_folder, option
 from .portable import ANY_VIEW, PortableReference, from_folder
 from .rows import RowIndex
@@ -186,6 +187,8 @@ def checkpoint_info(folder: Path) -> dict:
         raise UsageError("--checkpoint", f"{folder} has an unreadable preprocess.json/config.json ({err})") from None
     if not info.get("labels") or (info.get("normalisation") or {}).get("mean") is None:
         raise UsageError("--checkpoint", f"{folder}/preprocess.json lacks the labels or the normalisation")
+    if is_multilabel(info.get("label_field", "label")):
+        raise UsageError("--checkpoint", f"{folder} is a --label pins (multi-label) model: score it with evaluate")
     return info
 
 

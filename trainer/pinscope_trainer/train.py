@@ -19,7 +19,7 @@ from pathlib import Path
 
 from pinscope_schema import atomic_file, derive_seed, write_json_atomic
 
-from . import models
+from . import models, multilabel
 from .anomaly.run import train_anomaly
 from .augment import AugmentOptions, augment_batch
 from .checkpoints import (
@@ -41,6 +41,7 @@ from .hardware import auto_bf16, auto_threads, check_device_name, resolve_device
 from .inference import predict_logits
 from .loop import optimiser, progress, say, step
 from .models import ARCHS, PRESETS, forward_logits
+from .multilabel import is_multilabel
 from .options import (
     Options,
     as_json_values,
@@ -173,6 +174,9 @@ class TrainOptions(Options):
                 raise UsageError("--heads", f"must divide the hidden size ({hidden}), got {heads}")
         if self.token_loss and self.arch != "vit":
             raise UsageError("--token-loss", f"needs --arch vit (patch tokens), got {self.arch!r}; use --token-loss 0")
+        if is_multilabel(self.label) and (self.token_loss or self.teacher):
+            name = "--token-loss" if self.token_loss else "--teacher"
+            raise UsageError(name, "trains one class per image; --label pins is multi-label: leave it out")
         if self.input == "soart3":
             self.soart3_options().check()
         check_device_name(self.device)
@@ -375,7 +379,10 @@ def build_losses(opts: TrainOptions, ds: PinDataset, pre: Preprocess, model, tra
     train_x, train_y = train
     token_targets, ok_id = patch_supervision(opts, ds, pre, model, train_y)
     teacher_logits = teacher_logits_of(teacher, train_x, opts.bf16) if teacher is not None else None
-    cross_entropy = torch.nn.CrossEntropyLoss(label_smoothing=opts.label_smoothing)
+    if is_multilabel(pre.label_field):  # one NG bit per pin
+        cross_entropy = torch.nn.BCEWithLogitsLoss()
+    else:
+        cross_entropy = torch.nn.CrossEntropyLoss(label_smoothing=opts.label_smoothing)
     return Losses(opts, cross_entropy, token_targets, ok_id, teacher_logits)
 
 
@@ -433,7 +440,7 @@ def train_epoch(run: Run, epoch: int) -> dict:
         step(run.optimizer, run.scheduler, loss)
         seen += len(y)
         loss_sum += loss.item() * len(y)
-        correct += (logits.argmax(1) == y).sum().item()
+        correct += multilabel.correct(logits, y)
         bar.set_postfix(loss=f"{loss.item():.3f}")
     seconds = time.perf_counter() - t0
     return {"train_loss": loss_sum / seen, "train_acc": correct / seen, "seconds": seconds, "img_per_s": seen / seconds}
@@ -441,12 +448,11 @@ def train_epoch(run: Run, epoch: int) -> dict:
 
 # --- epoch end: validation, best, checkpoints, metrics ----------------------------------------------
 def end_epoch(run: Run, epoch: int, trained: dict) -> None:
-    import torch
 
     val_x, val_y = run.tensors["validation"]
     val_logits = predict_logits(run.model, val_x, bf16=run.opts.bf16)
-    val_loss = torch.nn.functional.cross_entropy(val_logits, val_y.cpu()).item()
-    val_acc = (val_logits.argmax(1) == val_y.cpu()).float().mean().item()
+    val_loss = multilabel.loss(val_logits, val_y.cpu())
+    val_acc = multilabel.correct(val_logits, val_y.cpu()) / len(val_y)
     row = {
         "epoch": epoch,
         "step": epoch * run.steps_per_epoch,

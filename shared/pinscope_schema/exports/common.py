@@ -2,9 +2,10 @@
 
 Categories (COCO ids; YOLO class = COCO id - 1): `pin` first, then each defect class of the spec that
 is not an OK class, in spec order. A pin is annotated when it shows: its box in the row is not empty
-and, where the dataset has masks, it has mask pixels. The defective pin is annotated with its defect
-class instead of `pin`; a defective pin with no pixels of its own (a `missing` pin) is annotated with
-its defect box, where the pin belongs.
+and, where the dataset has masks, it has mask pixels. The defective pins (every one the row lists in
+`defects`; the row's one pin in rows written before those) are annotated with the defect class instead
+of `pin`; a defective pin with no pixels of its own (a `missing` pin) is annotated with its defect box,
+where the pin belongs.
 """
 
 from __future__ import annotations
@@ -67,13 +68,21 @@ def _box_xywh(box) -> list[int] | None:
     return [x0, y0, x1 - x0, y1 - y0] if x1 > x0 and y1 > y0 else None
 
 
+def defective_pins(row: SampleRow) -> dict:
+    """Pin index -> defect box of each defective pin of a row (its per-pin records, else its one pin)."""
+    if row.defects:
+        return {d.pin_index: d.box for d in row.defects}
+    return {row.pin_index: row.defect_box} if row.pin_index >= 0 else {}
+
+
 def pin_annotations(sample: Sample, size: tuple[int, int]) -> list[PinAnnotation]:
     """The sample's annotations in pin-index order (see the module docstring for the rules)."""
     row = sample.row
     regions = pin_regions(read_grey(sample.mask)) if sample.mask else None
+    defective = defective_pins(row)
     found = []
     for index, box in enumerate(row.pin_boxes):
-        category = row.label if index == row.pin_index else PIN
+        category = row.label if index in defective else PIN
         xywh = _box_xywh(box)
         if xywh is None:
             continue  # fully hidden pin: nothing to annotate
@@ -82,21 +91,22 @@ def pin_annotations(sample: Sample, size: tuple[int, int]) -> list[PinAnnotation
         elif index in regions:
             region = regions[index]
             found.append(PinAnnotation(index, category, region.bbox(), region.area, region, True))
-    if row.pin_index >= 0 and row.defect_box and not any(a.pin_index == row.pin_index for a in found):
-        found += _unseen_defect(row, size, regions is not None)
+    for index, box in defective.items():
+        if box and not any(a.pin_index == index for a in found):
+            found += _unseen_defect(row.label, index, box, size, regions is not None)
     return found
 
 
-def _unseen_defect(row: SampleRow, size: tuple[int, int], masks: bool) -> list[PinAnnotation]:
+def _unseen_defect(label: str, index: int, box, size: tuple[int, int], masks: bool) -> list[PinAnnotation]:
     """A defective pin that shows no pixels of its own (missing): its defect box, as a filled region."""
     width, height = size
-    x0, y0 = max(0, row.defect_box[0]), max(0, row.defect_box[1])
-    x1, y1 = min(width, row.defect_box[2]), min(height, row.defect_box[3])
+    x0, y0 = max(0, box[0]), max(0, box[1])
+    x1, y1 = min(width, box[2]), min(height, box[3])
     xywh = _box_xywh([x0, y0, x1, y1])
     if xywh is None:
         return []
     region = box_region([x0, y0, x1, y1], width, height) if masks else None
-    return [PinAnnotation(row.pin_index, row.label, xywh, xywh[2] * xywh[3], region, False)]
+    return [PinAnnotation(index, label, xywh, xywh[2] * xywh[3], region, False)]
 
 
 def box_region(box, width: int, height: int) -> Region:
@@ -106,14 +116,16 @@ def box_region(box, width: int, height: int) -> Region:
 
 
 def defect_pixels(sample: Sample, size: tuple[int, int]) -> bytes:
-    """Binary (0/255) row-major ground truth of the defect: the defective pin's mask pixels, or its
+    """Binary (0/255) row-major ground truth of the defect: every defective pin's mask pixels, or its
     defect box where the pin shows no pixels of its own (a missing pin)."""
     width, height = size
-    row = sample.row
-    pixels = binary_mask(read_grey(sample.mask), row.pin_index + 1)
-    if b"\xff" not in pixels and row.defect_box:
-        pixels = fill_box(width, height, row.defect_box)
-    return pixels
+    grey, union = read_grey(sample.mask), 0
+    for index, box in defective_pins(sample.row).items():
+        pixels = binary_mask(grey, index + 1)
+        if b"\xff" not in pixels and box:
+            pixels = fill_box(width, height, box)
+        union |= int.from_bytes(pixels, "big")  # 0/255 bytes: a bitwise or is the union
+    return union.to_bytes(width * height, "big")
 
 
 def copy_file(source: Path, target: Path) -> None:

@@ -13,6 +13,7 @@ from pinscope_schema import atomic_write, write_json_atomic
 from ..checkpoints import check_weights, load_checkpoint, read_info, read_run_config
 from ..data import PinDataset, Preprocess, label_of, load_split
 from ..errors import UsageError
+from ..multilabel import is_multilabel
 from . import curation, maps, report
 from .runner import (
     AttentionOptions,
@@ -98,6 +99,8 @@ def plan_report(settings: AttentionOptions) -> Plan:
     infos, splits, by_preprocess = {}, {}, {}
     for name, _epoch, path in chosen:
         infos[name] = info = read_info(path, field="--ckpts")
+        if is_multilabel(info.get("label_field", "label")):
+            raise UsageError("--ckpts", f"{path} is a --label pins (multi-label) model: attention maps need one class")
         check_vit(name, path)
         check_weights(path, "--ckpts")
         pre = Preprocess.from_info(info)
