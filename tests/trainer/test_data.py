@@ -185,3 +185,19 @@ def test_okng_follows_the_tolerance_verdict_where_rows_carry_one():
     untoleranced = SampleRow(**base)
     assert [label_of(r, "okng", {"ok"}) for r in (inside, outside, untoleranced)] == ["ok", "ng", "ng"]
     assert label_of(SampleRow(file_name="images/000001.png", label="ok", mode="ok"), "okng", {"ok"}) == "ok"
+
+
+def test_tone_matching_follows_a_clipping_brighter_line_that_one_gain_cannot():
+    from pinscope_trainer.features.inputs import compute_inputs
+
+    reference = _pin_scene()
+    # a brighter line whose pin tops clip while the dark ground barely moves: a monotone curve, not a gain
+    line = np.clip(0.1 + 2.2 * (reference - 0.1), 0, 0.8)
+    defect = line.copy()
+    defect[14:34, 60:76] = 0.1
+    images = (np.stack([line, defect]) * 255).round().astype(np.uint8)
+    gain = compute_inputs(images, reference, "diff", align="register")
+    tones = compute_inputs(images, reference, "diff", align="register-tones")
+    assert np.abs(gain[0]).mean() > 5 * np.abs(tones[0]).mean()
+    inside = np.abs(tones[1][:, 14:34, 60:76]).mean()
+    assert inside > 20 * np.abs(tones[1][:, 6:12, 6:50]).mean()

@@ -243,7 +243,7 @@ class PinDataset:
             return None
         if pre.reference == "twin":
             return self.renders(split, pre.image_size, "twin").astype(np.float32) / 255.0
-        views = self.unit_reference(pre.image_size, pre.align == "register")
+        views = self.unit_reference(pre.image_size, pre.align.startswith("register"))
         rows = self.rows(split)
         missing = sorted({r.view for r in rows} - set(views))
         if missing:

@@ -97,7 +97,7 @@ def from_dataset(ds, pre, train_rows) -> PortableReference:
     render_h, render_w = ds.render_size
     scale = (pre.image_size[1] / render_w, pre.image_size[0] / render_h)
     uses_unit = pre.input_mode != "rgb" and ds.reference_rows
-    views = ds.unit_reference(pre.image_size, pre.align == "register") if uses_unit else {}
+    views = ds.unit_reference(pre.image_size, pre.align.startswith("register")) if uses_unit else {}
     return PortableReference(views, mean_pin_boxes(train_rows, scale), ds.manifest.spec.grid.cols, str(ds.root))
 
 

@@ -196,7 +196,7 @@ def checkpoint_reference(folder: Path, opts: PredictOptions, pre: Preprocess) ->
     """The checkpoint's portable reference, with --reference images in place of its own if given."""
     own = PortableReference.load(folder)
     if opts.reference:
-        views, size = from_folder(opts.reference, pre.image_size, pre.align == "register")
+        views, size = from_folder(opts.reference, pre.image_size, pre.align.startswith("register"))
         base = own or PortableReference()
         return base.with_views(views, str(opts.reference), size)
     if pre.input_mode == "rgb":

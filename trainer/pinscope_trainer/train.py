@@ -97,7 +97,8 @@ class TrainOptions(Options):
     align: str = option(
         "none",
         "match the reference to each image before diff/rgb-diff: none, gain (per channel a * ref + b), "
-        "or register (the reference warped onto the image, then gain)",
+        "register (the reference warped onto the image, then gain) or register-tones (warped, then each "
+        "channel's tone curve matched)",
         choices=ALIGNMENTS,
         group="data",
     )

@@ -26,8 +26,12 @@ REFERENCES = ("twin", "unit")
 # template comparison does before subtracting: a line brighter, warmer or with a lighter housing than its
 # unit space then leaves the defect, not the lighting, in the difference; or `register` -- the reference
 # first warped onto the image (features/register.py: the camera's shift, roll and distance undone), then
-# the gain match, and the unit space the mean of registered references.
-ALIGNMENTS = ("none", "gain", "register")
+# the gain match, and the unit space the mean of registered references; or `register-tones` -- registered,
+# then each channel's tone curve matched (the reference's quantiles mapped onto the image's): a monotone
+# curve follows what one gain cannot, such as highlights clipping on a brighter line while the dark
+# housing barely moves.
+ALIGNMENTS = ("none", "gain", "register", "register-tones")
+TONE_QUANTILES = np.linspace(0.0, 1.0, 129)  # 128 steps: finer than 8-bit levels where it matters
 
 
 def matched_reference(y: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -39,6 +43,19 @@ def matched_reference(y: np.ndarray, x: np.ndarray) -> np.ndarray:
     cov = (dx * (y - mean_y)).mean(axis=(1, 2), keepdims=True)
     gain = cov / np.maximum(var, 1e-8)
     return gain * dx + mean_y
+
+
+def tone_matched_reference(y: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Per image and channel x mapped through the monotone curve taking its quantiles onto y's."""
+    x = np.broadcast_to(x, y.shape)
+    out = np.empty(y.shape, dtype=np.float32)
+    # a tiny ramp keeps the reference's quantiles strictly increasing (np.interp needs it on flat stretches)
+    ramp = np.arange(len(TONE_QUANTILES)) * 1e-7
+    for i in range(len(y)):
+        for c in range(y.shape[3]):
+            source = np.maximum.accumulate(np.quantile(x[i, ..., c], TONE_QUANTILES) + ramp)
+            out[i, ..., c] = np.interp(x[i, ..., c], source, np.quantile(y[i, ..., c], TONE_QUANTILES))
+    return out
 
 
 def input_channels(mode: str, soart3: Soart3Options, in_channels: int = 3) -> int:
@@ -75,8 +92,8 @@ def compute_inputs(
         x = reference if reference.ndim == 3 else reference[start:stop]
         if align != "none" and mode in ("diff", "rgb-diff"):
             x = x[None] if x.ndim == 3 else x
-            x = registered_references(y, x) if align == "register" else x
-            x = matched_reference(y, x)
+            x = registered_references(y, x) if align.startswith("register") else x
+            x = tone_matched_reference(y, x) if align == "register-tones" else matched_reference(y, x)
         if mode == "diff":
             out[start:stop] = (y - x).transpose(0, 3, 1, 2)
         elif mode == "rgb-diff":
