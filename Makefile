@@ -115,9 +115,11 @@ check-anomalib: $(ANOMALIB_STAMP)
 	PYTHONPATH=shared $(ANOMALIB_PY) tools/check_anomalib.py --data $(DATA) --out exports/$(notdir $(DATA))-mvtec $(ANOMALIB_ARGS)
 
 # The recommended recipe (docs/trainer.md): ViT tiny on diff against the unit reference, with patch-token
-# supervision from the defect boxes; epochs 5/10/15 kept for the attention evolution. --resume: a second
+# supervision from the defect boxes, the reference registered and tone-matched to each image (the default
+# data randomises light, housing and camera pose: docs/trainer.md#matching-the-reference-to-each-image);
+# epochs 5/10/15 kept for the attention evolution. --resume: a second
 # `make train` (or one after `make demo`) finishes or reuses the run in RUN instead of refusing the folder.
-DEFAULT_TRAIN_ARGS := --epochs 15 --save-epochs 5,10,15 --token-loss 1.0
+DEFAULT_TRAIN_ARGS := --epochs 15 --save-epochs 5,10,15 --token-loss 1.0 --align register-tones
 TRAIN_ARGS ?= $(DEFAULT_TRAIN_ARGS)
 
 train: $(TRAIN_STAMP)
@@ -158,9 +160,9 @@ demo: setup
 	echo "demo wall time (after set-up): $$(( $$(date +%s) - start )) s"
 
 # The robustness suite (bench/robustness.py): shift sets beyond the training spec's randomised ranges, scored
-# with evaluate --data; the demo runs a quick version (100 test images a set), the docs' table the full one.
+# with evaluate --data; the demo runs a quick version (40 test images and 20 references a set), the docs' table the full one.
 ROBUSTNESS_ARGS ?=
-DEMO_ROBUSTNESS_ARGS ?= --test 100 --quiet --out reports/robustness/$(notdir $(DEMO_RUN))-quick
+DEMO_ROBUSTNESS_ARGS ?= --test 40 --reference 20 --quiet --out reports/robustness/$(notdir $(DEMO_RUN))-quick
 robustness: setup
 	$(TRAIN_PY) bench/robustness.py --run $(RUN) $(ROBUSTNESS_ARGS)
 
