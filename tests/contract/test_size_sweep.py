@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import csv
+import dataclasses
 import json
 import sys
 from pathlib import Path
 
 import pytest
-from pinscope_schema import GenerationSpec
+from conftest import sample_row, tiny_spec, write_png
+from pinscope_schema import DatasetWriter, GenerationSpec
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "bench"))
@@ -114,3 +117,52 @@ def test_unknown_lighting_is_refused_naming_the_presets():
     with pytest.raises(size_sweep.Refused, match="^--lights: unknown lighting 'sun'; allowed: train, seed, ring"):
         size_sweep.parse_lights("train,sun")
     assert size_sweep.parse_lights("train, ring,low_angle") == ["train", "ring", "low_angle"]
+
+
+def test_summary_pools_every_view_and_the_table_shows_each_row():
+    samples = {
+        "ring": [
+            (1.0, "left", "tilt_x", "ok"),
+            (1.0, "right", "tilt_x", "tilt_x"),
+            (2.0, "left", "tilt_x", "tilt_y"),
+            (2.0, "right", "tilt_x", "tilt_x"),
+            (2.0, "right", "ok", "ok"),
+        ]
+    }
+    summary = size_sweep.summarise(samples, {"ok"})
+    assert set(summary["ring"]) == {"left", "right", "all"}
+    assert summary["ring"]["all"]["detection"] == {1.0: 0.5, 2.0: 1.0}
+    assert summary["ring"]["all"]["magnitude_at_90"] == pytest.approx(1.8)
+    assert summary["ring"]["left"]["magnitude_at_90"] == pytest.approx(1.9)
+    text = size_sweep.table(summary, [1.0, 2.0], "deg")
+    assert "| ring | all | 50 % | 100 % | 1.80 deg | 0.0 % of 1 |" in text.splitlines()
+    assert "| ring | left | 0 % | 100 % | 1.90 deg | - |" in text.splitlines()
+    points = size_sweep.as_json(summary)["ring"]["right"]["points"]
+    assert points == [{"magnitude": 1.0, "detection": 1.0, "n": 1}, {"magnitude": 2.0, "detection": 1.0, "n": 1}]
+
+
+def test_scored_samples_join_the_rows_views_with_the_runs_mistakes(tmp_path):
+    # a real test split (rows through the contract's writer) and the mistakes.csv evaluate writes
+    writer = DatasetWriter(tmp_path / "set", tiny_spec(train=0, validation=0, test=4), blender_version="test")
+    views = {0: ("ok", "left"), 1: ("retract", "left"), 2: ("retract", "right"), 3: ("ok", "right")}
+    for index, (label, view) in views.items():
+        row = dataclasses.replace(sample_row("test", index, label), view=view)
+        for rel in row.files():
+            write_png(writer.split_dir("test") / rel)
+        writer.add_sample(row)
+    writer.flush()
+    eval_dir = tmp_path / "run" / "eval" / "sweep-x"
+    eval_dir.mkdir(parents=True)
+    with open(eval_dir / "mistakes.csv", "w", newline="") as f:
+        out = csv.DictWriter(f, fieldnames=["split", "index", "true", "predicted"])
+        out.writeheader()
+        out.writerow({"split": "test", "index": 1, "true": "retract", "predicted": "ok"})  # missed
+        out.writerow({"split": "test", "index": 3, "true": "ok", "predicted": "tilt_x"})  # a false alarm
+    config = {"preprocess": {"label_field": "label"}}
+    samples = size_sweep.scored_samples(tmp_path / "run", writer.root, "sweep-x", 0.5, config)
+    assert sorted(samples) == [
+        (0.5, "left", "ok", "ok"),
+        (0.5, "left", "retract", "ok"),
+        (0.5, "right", "ok", "tilt_x"),
+        (0.5, "right", "retract", "retract"),
+    ]
