@@ -283,7 +283,8 @@ def table(summary: dict, magnitudes: list, unit: str) -> str:
     lines = [head, "|" + "---|" * (4 + len(magnitudes))]
     for light, views in summary.items():
         for name, v in views.items():
-            cells = [f"{100 * v['detection'][m]:.0f} %" if m in v["detection"] else "-" for m in magnitudes]
+            # the count beside each rate: views are drawn per shot, so a point may rest on few samples
+            cells = [f"{100 * v['detection'][m]:.0f} % ({v['n'][m]})" if m in v["n"] else "-" for m in magnitudes]
             alarms = "-" if v["false_alarm"] is None else f"{100 * v['false_alarm']:.1f} % of {v['ok_n']}"
             lines.append(f"| {light} | {name} | " + " | ".join(cells) + f" | {at_90_text(v, unit)} | {alarms} |")
     return "\n".join(lines)

@@ -135,8 +135,8 @@ def test_summary_pools_every_view_and_the_table_shows_each_row():
     assert summary["ring"]["all"]["magnitude_at_90"] == pytest.approx(1.8)
     assert summary["ring"]["left"]["magnitude_at_90"] == pytest.approx(1.9)
     text = size_sweep.table(summary, [1.0, 2.0], "deg")
-    assert "| ring | all | 50 % | 100 % | 1.80 deg | 0.0 % of 1 |" in text.splitlines()
-    assert "| ring | left | 0 % | 100 % | 1.90 deg | - |" in text.splitlines()
+    assert "| ring | all | 50 % (2) | 100 % (2) | 1.80 deg | 0.0 % of 1 |" in text.splitlines()
+    assert "| ring | left | 0 % (1) | 100 % (1) | 1.90 deg | - |" in text.splitlines()
     points = size_sweep.as_json(summary)["ring"]["right"]["points"]
     assert points == [{"magnitude": 1.0, "detection": 1.0, "n": 1}, {"magnitude": 2.0, "detection": 1.0, "n": 1}]
 
