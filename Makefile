@@ -183,3 +183,11 @@ $(BPROC_ENV)/.pinscope-ready: Makefile requirements/blenderproc.txt
 
 peer-bench: $(BPROC_ENV)/.pinscope-ready
 	unshare -rn env USE_EXTERNAL_BPY_MODULE=1 $(BPROC_ENV)/bin/python bench/peer_bench.py $(PEER_ARGS)
+
+# The defect-size sweep (bench/size_sweep.py): test sets of one defect class at a series of fixed magnitudes,
+# scored with evaluate --data; detection rate per camera view vs magnitude, and the magnitude at 90 %.
+SWEEP_MODE ?= tilt_x
+SWEEP_ARGS ?=
+.PHONY: sweep
+sweep: setup
+	$(TRAIN_PY) bench/size_sweep.py --run $(RUN) --mode $(SWEEP_MODE) $(SWEEP_ARGS)
