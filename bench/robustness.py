@@ -56,7 +56,7 @@ def _dimmer(d):
 
 def _housing_colour(d):
     value = _range(d, "housing_value", [0.1, 0.1])
-    _randomize(d).update(housing_value=_rounded([min(1.0, value[1] + 0.1), min(1.0, value[1] + 0.3)]))
+    _randomize(d).update(housing_value=_rounded([min(1.0, value[1] + 0.15), min(1.0, value[1] + 0.4)]))
 
 
 def _plating(d):
@@ -93,7 +93,7 @@ def _housing_kind(d):
 SHIFTS = {
     "brighter": ("light level 1.3-1.65 x the top of the range, +0.1-0.3 EV past it", _brighter),
     "dimmer": ("light level 0.55-0.8 x the bottom of the range, -0.1-0.3 EV past it", _dimmer),
-    "housing_colour": ("lighter housings: HSV value 0.1-0.3 above the range", _housing_colour),
+    "housing_colour": ("lighter housings: HSV value 0.15-0.4 above the range", _housing_colour),
     "plating": ("a plating the training spec does not draw (gold first)", _plating),
     "jitter": ("twice the camera shift and roll, 2.3 x the distance spread", _jitter),
     "noise_blur": ("shot noise 1.5-2.2x, read noise 1.7-2.7x, blur 1.2-1.8x the range's top", _noise_blur),
