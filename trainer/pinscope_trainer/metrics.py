@@ -12,6 +12,19 @@ def confusion_matrix(y_true, y_pred, n_classes: int) -> np.ndarray:
     return cm
 
 
+def per_class_table(labels, precision, recall, f1, support) -> dict:
+    """{label: {precision, recall, f1, support}} from per-label arrays (the one shape every report uses)."""
+    return {
+        name: {
+            "precision": float(precision[i]),
+            "recall": float(recall[i]),
+            "f1": float(f1[i]),
+            "support": int(support[i]),
+        }
+        for i, name in enumerate(labels)
+    }
+
+
 def classification_report(y_true, y_pred, labels: list[str]) -> dict:
     cm = confusion_matrix(y_true, y_pred, len(labels))
     tp = np.diag(cm).astype(float)
@@ -22,15 +35,7 @@ def classification_report(y_true, y_pred, labels: list[str]) -> dict:
     denom = precision + recall
     f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(tp), where=denom > 0)
     present = actual > 0
-    per_class = {
-        name: {
-            "precision": float(precision[i]),
-            "recall": float(recall[i]),
-            "f1": float(f1[i]),
-            "support": int(actual[i]),
-        }
-        for i, name in enumerate(labels)
-    }
+    per_class = per_class_table(labels, precision, recall, f1, actual)
     return {
         "accuracy": float(tp.sum() / max(1, cm.sum())),
         "macro_f1": float(f1[present].mean()) if present.any() else 0.0,

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .metrics import per_class_table
+
 PINS = "pins"
 
 
@@ -63,15 +65,7 @@ def pin_report(y_true, y_pred, labels: list[str]) -> dict:
         "micro_recall": micro_r,
         "micro_f1": float(_ratio(2 * micro_p * micro_r, micro_p + micro_r)),
         "n": int(len(t)),
-        "per_class": {
-            name: {
-                "precision": float(precision[i]),
-                "recall": float(recall[i]),
-                "f1": float(f1[i]),
-                "support": int(support[i]),
-            }
-            for i, name in enumerate(labels)
-        },
+        "per_class": per_class_table(labels, precision, recall, f1, support),
         "confusion": confusion,
         "labels": ["ok", "ng"],
     }
