@@ -68,11 +68,27 @@ def ok_renders(n=12, seed=0):
     return np.clip(images, 0, 255).astype(np.uint8), base
 
 
-def test_unit_space_points_at_the_defect_and_ignores_a_brightness_change(tmp_path):
-    images, base = ok_renders()
-    model = UnitSpace.fit(images, ["centre"] * len(images), UnitSpaceOptions())
+def pin_row_renders(n=12, seed=0, shift=0):
+    """OK renders of a row of five bright pins, each a little brighter or darker and `shift` px off."""
+    rng = np.random.default_rng(seed)
+    base = np.zeros((24, 64, 3), np.float32) + 40
+    for x0 in range(4, 60, 12):
+        base[8:16, x0 + shift : x0 + shift + 6] = 180
+    gains = 0.8 + 0.4 * rng.random(n)
+    images = base[None] * gains[:, None, None, None] + rng.normal(0, 4, (n, 24, 64, 3))
+    return np.clip(images, 0, 255).astype(np.uint8), base
+
+
+@pytest.mark.parametrize("register", [False, True])
+def test_unit_space_points_at_the_defect_and_ignores_a_brightness_change(tmp_path, register):
+    # registration warps each render onto the OK mean: a part of several pins, so that one damaged pin
+    # cannot be explained away by the warp (a lone pin, half of it dark, would be: it could shrink onto
+    # the bright half)
+    images, base = pin_row_renders() if register else ok_renders()
+    opts = UnitSpaceOptions(register=register)
+    model = UnitSpace.fit(images, ["centre"] * len(images), opts)
     defect = base.copy()
-    defect[8:16, 16:24] = 90  # half the pin darkened
+    defect[8:16, 16:22] = 90  # one pin darkened (in the lone-pin scene: half the pin)
     brighter = np.clip(base * 1.15, 0, 255)
     tests = np.stack([defect, brighter]).astype(np.uint8)
     scores, maps = model.score(tests, ["centre", "centre"])
@@ -80,10 +96,18 @@ def test_unit_space_points_at_the_defect_and_ignores_a_brightness_change(tmp_pat
     assert 8 <= y < 16 and 16 <= x < 24
     assert scores[0] > 5 * scores[1]
     model.save(tmp_path / "m.npz")
-    again = UnitSpace.load(tmp_path / "m.npz", UnitSpaceOptions()).score(tests, ["centre", "centre"])
+    again = UnitSpace.load(tmp_path / "m.npz", opts).score(tests, ["centre", "centre"])
     assert np.array_equal(again[0], scores) and np.array_equal(again[1], maps)
     with pytest.raises(KeyError, match="left"):
         model.score(tests[:1], ["left"])
+
+
+def test_registration_takes_a_camera_shift_out_of_the_unit_space():
+    images, _ = pin_row_renders()
+    moved, _ = pin_row_renders(n=2, seed=1, shift=2)  # the camera 2 px off: every pin edge moves
+    plain = UnitSpace.fit(images, ["centre"] * len(images), UnitSpaceOptions(register=False))
+    registered = UnitSpace.fit(images, ["centre"] * len(images), UnitSpaceOptions())
+    assert plain.score(moved, ["centre"] * 2)[0].min() > 3 * registered.score(moved, ["centre"] * 2)[0].max()
 
 
 def test_a_run_learns_from_ok_renders_only_and_scores_the_test_split(synthetic_dataset, tmp_path, cache_dir):
