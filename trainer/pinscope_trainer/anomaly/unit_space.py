@@ -1,8 +1,8 @@
 """The unit space of the QEU/MT method, per pixel: how far a render lies from the OK renders of its view.
 
 Fit: for every camera view, the OK renders (slightly blurred: a half-pixel edge shift is then a smooth
-change, not aliasing noise) are scaled, channel by channel, to the view's mean brightness (the
-lights' level and colour are a gain, not a defect), and each pixel gets the mean and the 3 x 3
+change, not aliasing noise) are moved, channel by channel, to the view's mean brightness (the
+lights' level, colour and ambient are a gain and an offset, not a defect), and each pixel gets the mean and the 3 x 3
 covariance of its RGB values. Score: a pixel's Mahalanobis distance to its mean under that covariance
 (plus a small floor `eps` so a pixel that never varies does not divide by zero) -- the MT distance,
 one pixel at a time. The map is smoothed (a defect covers many neighbouring pixels, noise does not);
@@ -34,7 +34,7 @@ class UnitSpaceOptions:
     blur: float = 1.0  # Gaussian sigma (pixels) on renders before the statistics
     smooth: float = 4.0  # sigma of the pixel map (chosen on the validation split: docs/results.md)
     image_smooth: float = 1.0  # sigma of the map whose maximum is the image score (keeps a small peak)
-    eps: float = 0.03  # floor of each pixel's standard deviation, in [0, 1] intensity units
+    eps: float = 0.01  # floor of each pixel's standard deviation (in units where a channel spreads SPREAD)
     register: bool = True  # warp each render onto its view's plain OK mean before statistics and scores
 
     def to_dict(self) -> dict:
@@ -52,11 +52,18 @@ def _prepared(images_u8: np.ndarray, opts: UnitSpaceOptions) -> np.ndarray:
     return blur(images_u8.astype(np.float32) / 255.0, opts.blur)
 
 
+# Each channel of a render is standardised and placed at the view's mean brightness with this spread:
+# the level, the colour and the ambient light of a shot then are not anomalies (eps counts in these units).
+SPREAD = 0.1
+
+
 def _gain(images: np.ndarray, brightness: float) -> np.ndarray:
-    """Scale each colour channel of each image to the view's mean brightness: a gain per channel, since a
-    line's light moves in colour temperature as well as in level (the default spec draws both per shot)."""
+    """Each colour channel of each image moved to the view's mean brightness with a fixed spread: a gain
+    and an offset per channel, since a line's light moves in level, colour temperature and ambient (the
+    default spec draws all three per shot)."""
     means = images.mean(axis=(1, 2), keepdims=True)
-    return images * (brightness / np.maximum(means, 1e-6))
+    spread = images.std(axis=(1, 2), keepdims=True)
+    return (images - means) * (SPREAD / np.maximum(spread, 1e-6)) + brightness
 
 
 @dataclass
