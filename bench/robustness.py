@@ -148,12 +148,23 @@ def score(run_dir: Path, folder: Path, name: str, quiet: bool) -> dict:
     return json.loads((run_dir / "eval" / name / "metrics.json").read_text())["test"]
 
 
+def own_line(folder: Path) -> dict:
+    """OK / NG on the set with no model at all: the unit space of its own 30 reference renders."""
+    sys.path[:0] = [str(REPO / "trainer"), str(REPO / "shared")]
+    from pinscope_trainer.anomaly.run import own_line_scores  # noqa: PLC0415 -- the trainer env's package
+
+    return own_line_scores(folder)
+
+
 def table(rows: list, labels: list) -> str:
-    head = "| set | what | images | accuracy | " + " | ".join(f"F1 {label}" for label in labels) + " |"
-    lines = [head, "|" + "---|" * (4 + len(labels))]
+    head = "| set | what | images | accuracy | " + " | ".join(f"F1 {label}" for label in labels)
+    head += " | OK-only image AUROC | pixel AUROC |"
+    lines = [head, "|" + "---|" * (6 + len(labels))]
     for name, what, metrics in rows:
         f1 = " | ".join(f"{metrics['per_class'][label]['f1']:.3f}" for label in labels)
-        lines.append(f"| {name} | {what} | {metrics['n']} | {100 * metrics['accuracy']:.1f} % | {f1} |")
+        line = metrics.get("own_line", {})
+        ok_only = f"{line.get('image_auroc', float('nan')):.4f} | {line.get('pixel_auroc', float('nan')):.4f}"
+        lines.append(f"| {name} | {what} | {metrics['n']} | {100 * metrics['accuracy']:.1f} % | {f1} | {ok_only} |")
     return "\n".join(lines)
 
 
@@ -214,8 +225,12 @@ def main(argv=None) -> int:
         start = time.time()
         render(spec, out / "data" / name, args.workers, args.quiet)
         metrics = score(run_dir, out / "data" / name, f"robustness-{name}", args.quiet)
+        metrics["own_line"] = own_line(out / "data" / name)
         rows.append((name, what, metrics))
-        print(f"{name}: {100 * metrics['accuracy']:.1f} % on {metrics['n']} images ({time.time() - start:.0f} s)")
+        print(
+            f"{name}: {100 * metrics['accuracy']:.1f} % on {metrics['n']} images, OK-only image AUROC "
+            f"{metrics['own_line']['image_auroc']:.4f} ({time.time() - start:.0f} s)"
+        )
     labels = own["labels"] if "labels" in own else list(own["per_class"])
     text = table(rows, labels)
     line = summary(rows, own, args.floor)

@@ -141,6 +141,13 @@ def test_a_run_learns_from_ok_renders_only_and_scores_the_test_split(synthetic_d
     assert again["test"] == metrics["test"]
 
 
+def test_a_lines_own_references_are_a_unit_space_without_any_training(synthetic_dataset):
+    from pinscope_trainer.anomaly.run import own_line_scores
+
+    scores = own_line_scores(synthetic_dataset)  # the 4 reference renders only: no train split is read
+    assert scores["image_auroc"] >= 0.9 and scores["pixel_auroc"] >= 0.9 and 0 < scores["aupro"] <= 1
+
+
 def test_anomaly_run_refuses_another_image_size(synthetic_dataset, tmp_path, cache_dir):
     with pytest.raises(UsageError, match="render size"):
         train_anomaly(synthetic_dataset, tmp_path / "run", cache_dir=cache_dir, image_size=[16, 48], quiet=True)

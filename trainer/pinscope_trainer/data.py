@@ -214,9 +214,8 @@ class PinDataset:
             progress=f"{split} {role}s",
         )
 
-    def unit_reference(self, size, register: bool = False) -> dict[str, np.ndarray]:
-        """Per-view mean of the reference/ renders, float32 (H, W, 3) in [0, 1]: the unit space
-        (registered to each other first with `register`, as align=register compares)."""
+    def reference_renders(self, size) -> tuple[np.ndarray, list[str]]:
+        """The reference/ renders (N, H, W, 3) uint8 at `size` and their views: a line's OK parts."""
         from pinscope_schema.io import REFERENCE
 
         rows = self.reference_rows
@@ -235,7 +234,13 @@ class PinDataset:
             self.cache_dir,
             progress="reference",
         )
-        return view_means(arr, [r.view for r in rows], register)
+        return arr, [r.view for r in rows]
+
+    def unit_reference(self, size, register: bool = False) -> dict[str, np.ndarray]:
+        """Per-view mean of the reference/ renders, float32 (H, W, 3) in [0, 1]: the unit space
+        (registered to each other first with `register`, as align=register compares)."""
+        arr, views = self.reference_renders(size)
+        return view_means(arr, views, register)
 
     def references(self, split: str, pre: Preprocess) -> np.ndarray | None:
         """Reference image per sample (N, H, W, 3) float in [0, 1], or None for rgb input."""

@@ -82,6 +82,18 @@ def fit(ds: PinDataset, opts: UnitSpaceOptions) -> tuple[UnitSpace, int]:
     return UnitSpace.fit(images, views, opts), len(ok)
 
 
+def own_line_scores(data, split: str = "test", opts: UnitSpaceOptions | None = None) -> dict:
+    """Image AUROC, pixel AUROC and AUPRO of a unit space fitted on the dataset's own reference renders
+    (the OK parts a line records when it starts) and scored on `split`: no training data at all, so it
+    answers "does OK / NG hold on this line?" for any dataset (the robustness suite's shift sets)."""
+    ds = PinDataset(data)
+    images, views = ds.reference_renders(ds.render_size)
+    model = UnitSpace.fit(np.asarray(images), views, opts or UnitSpaceOptions())
+    scored = score_split(model, ds, split)
+    is_defect = np.array([r.label not in ds.ok_labels for r in scored["rows"]])
+    return anomaly_metrics(scored["scores"], is_defect, scored["maps"], scored["masks"])
+
+
 def score_split(model: UnitSpace, ds: PinDataset, split: str) -> dict:
     rows = ds.rows(split)
     images = np.asarray(ds.renders(split, ds.render_size))
