@@ -80,3 +80,19 @@ def resolve_device(name: str):
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise UsageError("--device", f"{name} asked for but no CUDA GPU is available; use cpu or auto")
     return torch.device(name)
+
+
+def background_thread() -> None:
+    """Lower the calling thread's scheduling priority (nice 10; Linux only, where a thread has its own).
+
+    For helper threads (decoding, overlay pictures) beside a model thread: on a machine with fewer free
+    cores than threads they yield to the model instead of slowing it down."""
+    import sys
+    import threading
+
+    if not sys.platform.startswith("linux"):
+        return  # elsewhere setpriority(PRIO_PROCESS, id) would lower the whole process
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+    except OSError:
+        pass  # not permitted here: run at the normal priority

@@ -132,8 +132,10 @@ def save_overlay(out: Path, job, i: int, image: np.ndarray, record: dict, patch_
         caption += f"  pin {record['pin']} ({record['pin_score']:.2f})"
     picture = report.captioned(picture, caption)
     name = overlay_name(job.files[i])
-    # compression level 1: a third of the default's encode time for a few % more bytes
-    ok, data = cv2.imencode(".png", cv2.cvtColor(picture, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    # zlib level 1 with run-length matching: a quarter of the default's encode time, and on these noisy
+    # renders smaller files than level 1's default matching (49 vs 55 kB at 288 x 96)
+    params = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE]
+    ok, data = cv2.imencode(".png", cv2.cvtColor(picture, cv2.COLOR_RGB2BGR), params)
     atomic_write(out / name, data.tobytes(), durable=False)  # made again on a rerun: an fsync each cost 2 ms
     return name
 

@@ -16,6 +16,7 @@ Caron et al. 2021 (DINO, last-layer CLS attention per head).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -152,6 +153,7 @@ class Placement:
         return cls(float(x0), float(y0), (x1 - x0) / input_hw[1], (y1 - y0) / input_hw[0])
 
 
+@lru_cache(maxsize=64)  # one per (axis, image size, placement): predict draws thousands of maps alike
 def _axis_weights(out_size: int, offset: float, scale: float, patch: int, cells: int, smooth: bool) -> np.ndarray:
     """(out_size, cells) weights that sample a 1-D patch axis at every output pixel centre.
 
@@ -173,6 +175,7 @@ def _axis_weights(out_size: int, offset: float, scale: float, patch: int, cells:
         index = np.clip(np.floor(centres / patch).astype(int), 0, cells - 1)
         weights[np.arange(out_size), index] = 1.0
     weights[~inside] = 0.0
+    weights.setflags(write=False)  # shared between calls
     return weights
 
 
