@@ -26,6 +26,7 @@ import numpy as np
 from .cache import decoded_images
 from .errors import UsageError
 from .features.inputs import compute_inputs, fit_normalisation, input_channels, normalise, view_means
+from .features.nearest import nearest_references
 from .features.soart3 import Soart3Options
 from .multilabel import PINS, ng_pins, pin_targets
 
@@ -46,6 +47,7 @@ class Preprocess:
     image_size: tuple = (96, 288)  # (H, W)
     soart3: Soart3Options = field(default_factory=Soart3Options)
     align: str = "none"  # features.inputs.ALIGNMENTS: the reference matched to each image first
+    nearest: int = 3  # reference=nearest: how many reference renders make each image's unit space
     mean: tuple | None = None
     std: tuple | None = None
 
@@ -67,6 +69,7 @@ class Preprocess:
             "image_size": list(self.image_size),
             "soart3": self.soart3.to_dict(),
             "align": self.align,
+            "nearest": self.nearest,
             "channels": self.channels,
             "normalisation": {
                 "mean": None if self.mean is None else list(self.mean),
@@ -87,6 +90,7 @@ class Preprocess:
             image_size=tuple(info["image_size"]),
             soart3=Soart3Options(**info.get("soart3", {})),
             align=info.get("align", "none"),
+            nearest=int(info.get("nearest", 3)),
             mean=None if norm.get("mean") is None else tuple(norm["mean"]),
             std=None if norm.get("std") is None else tuple(norm["std"]),
         )
@@ -248,11 +252,16 @@ class PinDataset:
             return None
         if pre.reference == "twin":
             return self.renders(split, pre.image_size, "twin").astype(np.float32) / 255.0
-        views = self.unit_reference(pre.image_size, pre.align.startswith("register"))
         rows = self.rows(split)
-        missing = sorted({r.view for r in rows} - set(views))
+        bank, bank_views = self.reference_renders(pre.image_size)
+        missing = sorted({r.view for r in rows} - set(bank_views))
         if missing:
-            raise UsageError("--reference", f"unit: no reference renders for view(s) {', '.join(missing)}")
+            raise UsageError("--reference", f"{pre.reference}: no reference renders for view(s) {', '.join(missing)}")
+        register = pre.align.startswith("register")
+        if pre.reference == "nearest":
+            images = self.renders(split, pre.image_size)
+            return nearest_references(images, [r.view for r in rows], bank, bank_views, pre.nearest, register)
+        views = view_means(bank, bank_views, register)
         return np.stack([views[r.view] for r in rows])
 
     def inputs(self, split: str, pre: Preprocess, normalised: bool = True) -> np.ndarray:

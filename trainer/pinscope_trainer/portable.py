@@ -2,6 +2,8 @@
 
     view.<name>   float32 (H, W, 3) in [0, 1]: the unit reference of that camera (per-view mean of the
                   dataset's reference/ renders, at the model's input size), for inputs that need one
+    bank.<name>   uint8 (N, H, W, 3): that camera's reference renders themselves, for --reference
+                  nearest (each image's unit space is chosen from them)
     pins.<name>   float32 (P, 4): where each pin's box lies in that camera's images (mean over the
                   training rows of that view, [x0, y0, x1, y1) in model-input pixels), pin index order
     metadata      grid_cols (pin index i is pin [i % cols, i // cols], as the rows' `pin`), source
@@ -44,12 +46,14 @@ class PortableReference:
     grid_cols: int = 0
     source: str = ""
     native_hw: tuple | None = None  # the size of --reference images (None: the checkpoint's own)
+    banks: dict = field(default_factory=dict)  # view -> (N, H, W, 3) uint8, for --reference nearest
 
     def save(self, folder: Path) -> None:
         """Write folder/reference.safetensors (the folder is a checkpoint being assembled)."""
         from safetensors.numpy import save_file
 
         tensors = {f"view.{v}": np.ascontiguousarray(a, dtype=np.float32) for v, a in self.views.items()}
+        tensors.update({f"bank.{v}": np.ascontiguousarray(b, dtype=np.uint8) for v, b in self.banks.items()})
         tensors.update({f"pins.{v}": np.ascontiguousarray(b, dtype=np.float32) for v, b in self.pins.items()})
         if tensors:
             meta = {"grid_cols": str(self.grid_cols), "source": self.source, "format": "np"}
@@ -70,20 +74,31 @@ class PortableReference:
         except (OSError, SafetensorError, ValueError) as err:
             raise UsageError("--checkpoint", f"cannot read {path} ({err})") from None
         views = {k[len("view.") :]: v for k, v in tensors.items() if k.startswith("view.")}
+        banks = {k[len("bank.") :]: v for k, v in tensors.items() if k.startswith("bank.")}
         pins = {k[len("pins.") :]: v for k, v in tensors.items() if k.startswith("pins.")}
-        return cls(views, pins, int(meta.get("grid_cols", 0) or 0), meta.get("source", ""))
+        return cls(views, pins, int(meta.get("grid_cols", 0) or 0), meta.get("source", ""), banks=banks)
 
-    def with_views(self, views: dict, source: str, native_hw) -> PortableReference:
+    def with_views(self, views: dict, banks: dict, source: str, native_hw) -> PortableReference:
         """The same pins with other reference images (predict --reference) of size native_hw."""
-        return PortableReference(views, self.pins, self.grid_cols, source, tuple(native_hw))
+        return PortableReference(views, self.pins, self.grid_cols, source, tuple(native_hw), banks)
+
+    def bank(self) -> tuple[np.ndarray, list[str]]:
+        """Every camera's reference renders in one stack, with their views (for nearest_references)."""
+        names = sorted(self.banks)
+        stack = np.concatenate([self.banks[v] for v in names]) if names else np.zeros((0, 1, 1, 3), np.uint8)
+        return stack, [v for v in names for _ in range(len(self.banks[v]))]
+
+    def view_key(self, view: str | None) -> str | None:
+        """Which of the reference's cameras serves an image of `view` (None: the only one, or the view-less one)."""
+        if ANY_VIEW in self.views:
+            return ANY_VIEW
+        if view is None and len(self.views) == 1:
+            return next(iter(self.views))
+        return view
 
     def view_for(self, view: str | None):
-        """The reference image for an image of `view` (None: the only view, or the view-less one)."""
-        if ANY_VIEW in self.views:
-            return self.views[ANY_VIEW]
-        if view is None and len(self.views) == 1:
-            return next(iter(self.views.values()))
-        return self.views.get(view)
+        """The reference image for an image of `view` (None when the reference has no such camera)."""
+        return self.views.get(self.view_key(view))
 
     def pins_for(self, view: str | None):
         """The pin boxes of a camera (None: the only camera there is), or None when unknown."""
@@ -98,7 +113,17 @@ def from_dataset(ds, pre, train_rows) -> PortableReference:
     scale = (pre.image_size[1] / render_w, pre.image_size[0] / render_h)
     uses_unit = pre.input_mode != "rgb" and ds.reference_rows
     views = ds.unit_reference(pre.image_size, pre.align.startswith("register")) if uses_unit else {}
-    return PortableReference(views, mean_pin_boxes(train_rows, scale), ds.manifest.spec.grid.cols, str(ds.root))
+    banks = {}
+    if uses_unit and pre.reference == "nearest":
+        images, image_views = ds.reference_renders(pre.image_size)
+        banks = by_view(images, image_views)
+    pins = mean_pin_boxes(train_rows, scale)
+    return PortableReference(views, pins, ds.manifest.spec.grid.cols, str(ds.root), banks=banks)
+
+
+def by_view(images: np.ndarray, views: list[str]) -> dict[str, np.ndarray]:
+    """{view: its images} of an (N, H, W, 3) stack."""
+    return {v: np.asarray(images)[[i for i, w in enumerate(views) if w == v]] for v in sorted(set(views))}
 
 
 def reference_images(folder: Path) -> tuple[list[Path], list[str]]:
@@ -125,8 +150,9 @@ def reference_images(folder: Path) -> tuple[list[Path], list[str]]:
     return files, views
 
 
-def from_folder(folder, size, register: bool = False) -> tuple[dict, tuple[int, int]]:
-    """({view: unit reference at `size`}, the references' own (H, W)) for predict --reference DIR."""
+def from_folder(folder, size, register: bool = False) -> tuple[dict, dict, tuple[int, int]]:
+    """({view: unit reference at `size`}, {view: its images at `size`}, the references' own (H, W)) for
+    predict --reference DIR."""
     folder = Path(folder)
     if not folder.is_dir():
         raise UsageError("--reference", f"{folder} is not a folder of reference images")
@@ -147,7 +173,8 @@ def from_folder(folder, size, register: bool = False) -> tuple[dict, tuple[int, 
             )
         native = image.shape[:2]
         decoded.append(resized(image, tuple(size)))
-    return view_means(np.stack(decoded), views, register), native
+    stack = np.stack(decoded)
+    return view_means(stack, views, register), by_view(stack, views), native
 
 
 def describe(reference: PortableReference) -> str:

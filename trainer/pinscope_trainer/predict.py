@@ -35,6 +35,7 @@ from .checkpoints import load_checkpoint, read_info
 from .data import Preprocess, label_of
 from .errors import UsageError
 from .features.inputs import compute_inputs, normalise
+from .features.nearest import nearest_references
 from .hardware import auto_threads, background_thread
 from .images import BadImage, expand, read_image, resized
 from .inference import OnnxPredictor, TorchPredictor
@@ -221,9 +222,9 @@ def checkpoint_reference(folder: Path, opts: PredictOptions, pre: Preprocess) ->
     """The checkpoint's portable reference, with --reference images in place of its own if given."""
     own = PortableReference.load(folder)
     if opts.reference:
-        views, size = from_folder(opts.reference, pre.image_size, pre.align.startswith("register"))
+        views, banks, size = from_folder(opts.reference, pre.image_size, pre.align.startswith("register"))
         base = own or PortableReference()
-        return base.with_views(views, str(opts.reference), size)
+        return base.with_views(views, banks, str(opts.reference), size)
     if pre.input_mode == "rgb":
         return own
     if pre.reference == "twin":
@@ -321,6 +322,11 @@ def load_batch(job: Job, batch: list, bar) -> LoadedBatch:
             refs.append(job.reference.view_for(job.views[i]))
     if loaded.good:
         refs_array = np.stack(refs) if refs else None
+        if job.pre.reference == "nearest" and refs:
+            bank, bank_views = job.reference.bank()
+            views = [job.reference.view_key(job.views[i]) for i, _ in loaded.good]
+            register = job.pre.align.startswith("register")
+            refs_array = nearest_references(np.stack(loaded.images), views, bank, bank_views, job.pre.nearest, register)
         x = compute_inputs(np.stack(loaded.images), refs_array, job.pre.input_mode, job.pre.soart3, align=job.pre.align)
         loaded.inputs = torch.from_numpy(normalise(x, job.pre.mean, job.pre.std))
     return loaded

@@ -176,6 +176,7 @@ def unfitted_preprocess(opts: TrainOptions, ds: PinDataset) -> Preprocess:
         image_size=tuple(opts.image_size) if opts.image_size else ds.render_size,
         soart3=opts.soart3_options(),
         align=opts.align,
+        nearest=opts.nearest,
     )
 
 

@@ -50,10 +50,12 @@ class TrainOptions(Options):
     )
     reference: str = option(
         "unit",
-        "twin (the sample's defect-free render) or unit (per-view mean of reference/)",
+        "twin (the sample's defect-free render), unit (per-view mean of reference/) or nearest (per image "
+        "the mean of the --nearest reference renders of its view nearest in tone: the line's conditions)",
         choices=REFERENCES,
         group="data",
     )
+    nearest: int = option(3, "reference renders per image for --reference nearest", at_least=1, group="data")
     align: str = option(
         "none",
         "match the reference to each image before diff/rgb-diff: none, gain (per channel a * ref + b), "

@@ -20,7 +20,7 @@ from .register import registered_mean, registered_references
 from .soart3 import Soart3Options, soart3_maps, upsample_to
 
 INPUT_MODES = ("rgb", "diff", "rgb-diff", "soart3")
-REFERENCES = ("twin", "unit")
+REFERENCES = ("twin", "unit", "nearest")
 # How the reference is matched to each image before the difference: none, or `gain` -- per image and
 # channel the affine a * reference + b closest to the image (least squares over all pixels), what a
 # template comparison does before subtracting: a line brighter, warmer or with a lighter housing than its
