@@ -57,7 +57,8 @@ def test_a_nearest_run_predicts_as_it_evaluates_and_carries_its_references(tmp_p
 
     data = make_dataset(tmp_path / "ds", train=32, validation=8, test=12, reference=6)
     run = tmp_path / "run"
-    args = ["train", "--data", str(data), "--out", str(run), "--cache-dir", str(tmp_path / "cache"), "--preset", "micro"]
+    args = ["train", "--data", str(data), "--out", str(run), "--cache-dir", str(tmp_path / "cache")]
+    args += ["--preset", "micro"]
     args += ["--patch", "8", "--epochs", "2", "--batch-size", "16", "--threads", "1", "--quiet", "--fp32"]
     args += ["--input", "diff", "--reference", "nearest", "--nearest", "2", "--align", "register"]
     assert main(args) == 0
