@@ -149,8 +149,7 @@ def score(run_dir: Path, folder: Path, name: str, quiet: bool) -> dict:
 
 
 def own_line(folder: Path) -> dict:
-    """OK / NG on the set with no model at all: the unit space of its own 30 reference renders."""
-    sys.path[:0] = [str(REPO / "trainer"), str(REPO / "shared")]
+    """OK / NG on the set with no model at all: the unit space of its own reference renders."""
     from pinscope_trainer.anomaly.run import own_line_scores  # noqa: PLC0415 -- the trainer env's package
 
     return own_line_scores(folder)

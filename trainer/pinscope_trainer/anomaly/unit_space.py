@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 from pinscope_schema import atomic_file
 
-from ..features.register import affine_to, warped
+from ..features.register import onto
 
 CHUNK = 64  # renders per step: memory stays flat however many OK renders a view has
 
@@ -77,7 +77,7 @@ class ViewModel:
 def _registered(images: np.ndarray, template: np.ndarray | None) -> np.ndarray:
     if template is None:
         return images
-    return np.stack([warped(x, affine_to(template, x)) for x in images])
+    return onto(template, images)
 
 
 def _plain_mean(images_u8: np.ndarray, brightness: float, opts: UnitSpaceOptions) -> np.ndarray:

@@ -60,10 +60,11 @@ def registered_references(images: np.ndarray, references: np.ndarray) -> np.ndar
     return out
 
 
+def onto(template: np.ndarray, images: np.ndarray) -> np.ndarray:
+    """Each of (N, H, W, 3) float32 images warped onto `template` (H, W, 3)."""
+    return np.stack([warped(image, affine_to(template, image)) for image in images])
+
+
 def registered_mean(images: np.ndarray) -> np.ndarray:
     """The mean of (N, H, W, 3) float32 images after registering each to their plain mean."""
-    plain = images.mean(axis=0)
-    total = np.zeros_like(plain)
-    for image in images:
-        total += warped(image, affine_to(plain, image))
-    return total / len(images)
+    return onto(images.mean(axis=0), images).mean(axis=0)
