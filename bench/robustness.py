@@ -127,24 +127,39 @@ def shift_specs(base: dict, test: int, reference: int) -> dict:
     return out
 
 
-def run(cmd: list, quiet: bool) -> None:
-    result = subprocess.run([str(c) for c in cmd], cwd=REPO, capture_output=quiet, text=True)
-    if result.returncode != 0:
-        tail = (result.stderr or "")[-2000:] if quiet else ""
-        raise SystemExit(f"error: {' '.join(map(str, cmd[:4]))}...: exit {result.returncode}\n{tail}")
+def started(cmd: list, quiet: bool) -> tuple:
+    """A command started in the background: (its process, its command) for finished()."""
+    out = subprocess.PIPE if quiet else None
+    return subprocess.Popen([str(c) for c in cmd], cwd=REPO, stdout=out, stderr=out, text=True), cmd
 
 
-def render(spec: dict, folder: Path, workers: int, quiet: bool) -> None:
+def finished(job: tuple) -> None:
+    """Wait for a started() command; stop the suite with its error if it failed."""
+    process, cmd = job
+    _out, err = process.communicate()
+    if process.returncode != 0:
+        tail = (err or "")[-2000:]
+        raise SystemExit(f"error: {' '.join(map(str, cmd[:4]))}...: exit {process.returncode}\n{tail}")
+
+
+def render(spec: dict, folder: Path, workers: int, quiet: bool) -> tuple:
+    """Start rendering a shift set (resumes what is there); finished() waits for it."""
     folder.parent.mkdir(parents=True, exist_ok=True)
     spec_path = folder.with_suffix(".json")
     spec_path.write_text(json.dumps(spec, indent=2) + "\n")
     cmd = [BLENDER_PY, "-m", "blender_addon.cli", "render", "--spec", spec_path, "--out", folder, "--workers", workers]
-    run(cmd + (["--quiet"] if quiet else []), quiet)
+    return started(cmd + (["--quiet"] if quiet else []), quiet)
 
 
-def score(run_dir: Path, folder: Path, name: str, quiet: bool) -> dict:
-    cmd = [TRAINER_PY, "-m", "pinscope_trainer.cli", "evaluate", "--run", run_dir, "--data", folder, "--name", name]
-    run(cmd, quiet)
+def score(run_dir: Path, folder: Path, name: str) -> dict:
+    """`evaluate --run RUN --data FOLDER --name NAME` in this process (the trainer env's package)."""
+    import contextlib
+    import io
+
+    from pinscope_trainer.evaluate import evaluate_run  # noqa: PLC0415
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        evaluate_run(run_dir, data=folder, name=name, quiet=True)
     return json.loads((run_dir / "eval" / name / "metrics.json").read_text())["test"]
 
 
@@ -219,16 +234,22 @@ def main(argv=None) -> int:
     )
     out = Path(args.out or REPO / "reports" / "robustness" / run_dir.name)
     own = json.loads((run_dir / "eval" / "metrics.json").read_text())["test"]
-    rows = []
-    for name, (what, spec) in shift_specs(base, args.test, args.reference).items():
+    rows, sets = [], list(shift_specs(base, args.test, args.reference).items())
+    # the next set renders (Blender, its own processes) while this one is scored (the model, here)
+    rendering = render(sets[0][1][1], out / "data" / sets[0][0], args.workers, args.quiet)
+    for number, (name, (what, _spec)) in enumerate(sets):
         start = time.time()
-        render(spec, out / "data" / name, args.workers, args.quiet)
-        metrics = score(run_dir, out / "data" / name, f"robustness-{name}", args.quiet)
+        finished(rendering)
+        if number + 1 < len(sets):
+            following, (_what, spec) = sets[number + 1]
+            rendering = render(spec, out / "data" / following, args.workers, args.quiet)
+        metrics = score(run_dir, out / "data" / name, f"robustness-{name}")
         metrics["own_line"] = own_line(out / "data" / name)
         rows.append((name, what, metrics))
         print(
             f"{name}: {100 * metrics['accuracy']:.1f} % on {metrics['n']} images, OK-only image AUROC "
-            f"{metrics['own_line']['image_auroc']:.4f} ({time.time() - start:.0f} s)"
+            f"{metrics['own_line']['image_auroc']:.4f} ({time.time() - start:.0f} s)",
+            flush=True,
         )
     labels = own["labels"] if "labels" in own else list(own["per_class"])
     text = table(rows, labels)
