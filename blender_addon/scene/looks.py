@@ -8,14 +8,11 @@ when the spec draws them, so an unrandomised scene has exactly the seed's node t
 
 from __future__ import annotations
 
-import math
-
 import bpy
 import numpy as np
 
 from ..core import randomize
-from ..core.lighting import light_power
-from ..core.optics import optics_for
+from ..core.lighting import light_power, shot_locations
 
 
 def _principled(material):
@@ -140,16 +137,15 @@ def _set_lights(pin_scene, plan) -> None:
     preset = randomize.light_preset(spec, plan.conditions)
     tint = randomize.kelvin_rgb(jitter["color_temperature"]) if "color_temperature" in jitter else None
     lit = [(obj, light) for obj, light in pin_scene.lights if light.preset == preset]
-    aim = optics_for(spec).aim
-    offsets = randomize.light_offsets(spec, jitter, len(lit))
+    # The same places scene.region grows its margin for (core.lighting.shadow_growth).
+    locations = shot_locations(spec, [light for _, light in lit], jitter)
     for obj, light in pin_scene.lights:  # the other presets' lights go dark (hiding them is not re-synced
         if light.preset != preset:  # by Cycles' persistent data: the next render kept them on)
             _set_power(obj, light, 0.0)
-    for (obj, light), offset in zip(lit, offsets, strict=True):
+    for (obj, light), location in zip(lit, locations, strict=True):
         _set_power(obj, light, light_power(spec, light, jitter), tint)
         if "light_offset" in jitter:
-            reach = math.dist(light.location, aim)
-            obj.location = tuple(c + o * reach for c, o in zip(light.location, offset, strict=True))
+            obj.location = location
 
 
 def uniform_world(world) -> None:
