@@ -149,7 +149,7 @@ def render_region(pin_scene, path, seed: int, box, twin_path, finish=None) -> fl
     region_tmp = path.with_name(f".region-{os.getpid()}{path.suffix}")
     try:
         try:
-            seconds = render_image(pin_scene, region_tmp, seed)
+            seconds = render_image(pin_scene, region_tmp, seed, stamp_free=False)  # pixels only: read and deleted
         finally:
             settings.use_border = False
         merged = composite(load_pixels(twin_path), load_pixels(region_tmp), box, height)
