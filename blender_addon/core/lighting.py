@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 
 from .housing import pin_floor
 from .optics import aim_euler, optics_for, part_box
-from .randomize import presets_in_use
+from .randomize import light_offsets, presets_in_use
 
 # The seed's bars: 4 mm aside, 0.2 mm along, 6 mm above the pins' centre = 5 mm above their tips.
 REFERENCE_DISTANCE = math.sqrt(4.0**2 + 0.2**2 + 5.0**2)
@@ -149,27 +149,62 @@ def light_power(spec, pose: LightPose, jitter: dict) -> float:
     return level * pose.share * PRESET_POWER[pose.preset] * (distance / REFERENCE_DISTANCE) ** 2
 
 
-def shadow_reach(spec, presets=None, at=None) -> float:
-    """How far (mm, in the board plane) a pin's shadow can fall from the pin: a pin standing hv above the
-    housing, lit by a light H above the housing and d away, casts a shadow hv * d / (H - hv) long. Long for
-    grazing light (low_angle), short from above (ring, coaxial); the backlight casts none the camera sees.
-    A defect moves its pin's shadow, so a region render must reach this far (scene.region). `presets`: the
-    ones to count (default every preset a shot can draw); `at`: the pin's (x, y), else the farthest point of
-    the part; lights moved by a randomised light_offset can drop by that share of their distance."""
+def _reach(spec, location, at) -> float:
+    """How far (mm, in the board plane) a pin's shadow can fall from a light at `location`: a pin standing hv
+    above the housing, lit by a light H above the housing and d away, casts a shadow hv * d / (H - hv) long.
+    `at`: the pin's (x, y), else the farthest point of the part."""
     optics, box = optics_for(spec), part_box(spec)
     floor = pin_floor(spec)
     floor = box.zmin if floor is None else floor
     hv = spec.pins.height / 2.0 - floor
+    height = location[2] - floor
+    if at is None:
+        d = math.hypot(location[0] - optics.aim[0], location[1] - optics.aim[1]) + box.long_side / 2
+    else:
+        d = math.hypot(location[0] - at[0], location[1] - at[1])
+    return math.inf if height <= hv else hv * d / (height - hv)
+
+
+def shadow_reach(spec, presets=None, at=None) -> float:
+    """How far (mm, in the board plane) a pin's shadow can fall from the pin (`_reach`): long for grazing
+    light (low_angle), short from above (ring, coaxial); the backlight casts none the camera sees.
+    A defect moves its pin's shadow, so a region render must reach this far (scene.region). `presets`: the
+    ones to count (default every preset a shot can draw); `at`: the pin's (x, y), else the farthest point of
+    the part; lights moved by a randomised light_offset can drop by that share of their distance."""
+    aim = optics_for(spec).aim
     drop = (spec.randomize.light_offset or [0.0, 0.0])[1]
     reach = 0.0
     for preset in presets or presets_in_use(spec):
         for pose in light_rig(spec, preset):
             if pose.shape == "PANEL":
                 continue
-            height = pose.location[2] - floor - drop * math.dist(pose.location, optics.aim)
-            if at is None:
-                d = math.hypot(pose.location[0] - optics.aim[0], pose.location[1] - optics.aim[1]) + box.long_side / 2
-            else:
-                d = math.hypot(pose.location[0] - at[0], pose.location[1] - at[1])
-            reach = max(reach, math.inf if height <= hv else hv * d / (height - hv))
+            dropped = (*pose.location[:2], pose.location[2] - drop * math.dist(pose.location, aim))
+            reach = max(reach, _reach(spec, dropped, at))
     return reach
+
+
+def shot_locations(spec, poses: list, jitter: dict) -> list:
+    """Where `poses` (one preset's lights, in rig order) stand in this shot: each moved by its drawn
+    light_offset (core.randomize.light_offsets, a share of its distance to the aim point)."""
+    aim = optics_for(spec).aim
+    offsets = light_offsets(spec, jitter, len(poses))
+    out = []
+    for pose, offset in zip(poses, offsets, strict=True):
+        reach = math.dist(pose.location, aim)
+        out.append(tuple(c + o * reach for c, o in zip(pose.location, offset, strict=True)))
+    return out
+
+
+def shadow_growth(spec, preset: str, jitter: dict, at=None) -> float:
+    """How many times longer (>= 1) a pin's shadow can fall in this shot than from the lights' own places:
+    the largest ratio of `_reach` from a light where the shot moved it to `_reach` from where it belongs.
+    A margin measured exact for the unmoved lights covers the moved ones when grown by this factor."""
+    poses = light_rig(spec, preset)
+    growth = 1.0
+    for pose, moved in zip(poses, shot_locations(spec, poses, jitter), strict=True):
+        if pose.shape == "PANEL":  # casts no shadow the camera sees
+            continue
+        nominal, shifted = _reach(spec, pose.location, at), _reach(spec, moved, at)
+        if shifted > nominal:
+            growth = max(growth, math.inf if nominal <= 0 else shifted / nominal)
+    return growth

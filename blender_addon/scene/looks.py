@@ -8,14 +8,11 @@ when the spec draws them, so an unrandomised scene has exactly the seed's node t
 
 from __future__ import annotations
 
-import math
-
 import bpy
 import numpy as np
 
 from ..core import randomize
-from ..core.lighting import light_power
-from ..core.optics import optics_for
+from ..core.lighting import light_power, shot_locations
 
 
 def _principled(material):
@@ -39,12 +36,13 @@ def add_pin_variation(material) -> None:
     tree.links.new(mix.outputs["Color"], bsdf.inputs["Base Color"])
 
 
-def _texture_image(name: str, pixels) -> object:
-    """A grey bpy image from a (H, W) numpy array in 0..1 (made in memory: nothing to download or ship)."""
-    height, width = pixels.shape
+def _texture_image(name: str, red, green) -> object:
+    """A bpy image from two (H, W) numpy arrays in 0..1 in its red and green channels (made in memory:
+    nothing to download or ship)."""
+    height, width = red.shape
     image = bpy.data.images.get(name) or bpy.data.images.new(name, width, height, alpha=False)
-    rgba = np.repeat(pixels[::-1, :, None], 4, axis=2).astype(np.float32)
-    rgba[..., 3] = 1.0
+    rgba = np.ones((height, width, 4), np.float32)
+    rgba[..., 0], rgba[..., 1], rgba[..., 2] = red[::-1], green[::-1], 0.0
     image.pixels.foreach_set(rgba.reshape(-1))
     image.use_fake_user = True  # kept for the scene's life; removed with the next build's PinScope data
     return image
@@ -53,7 +51,9 @@ def _texture_image(name: str, pixels) -> object:
 def add_housing_texture(material, part_size: float) -> None:
     """Mottled moulding and fine scratches mixed into the housing's base colour. The textures are images
     made once (core.randomize.mottle / scratch_lines) and shifted per shot: image lookups cost Cycles far
-    less than procedural noise evaluated at every shading point (measured 1.3x slower renders)."""
+    less than procedural noise evaluated at every shading point (measured 1.3x slower renders). Both sit
+    in one image (mottle red, scratches green) looked up once per shading point: two lookups of grey
+    images at the same point gave the same values at ~8 % more render time."""
     tree = material.node_tree
     bsdf = _principled(material)
     coords = tree.nodes.new("ShaderNodeTexCoord")
@@ -61,19 +61,21 @@ def add_housing_texture(material, part_size: float) -> None:
     mapping.name = "PinScope texture offset"
     mapping.inputs["Scale"].default_value = (1.0 / part_size,) * 3
     tree.links.new(coords.outputs["Object"], mapping.inputs["Vector"])
-    mottle_tex, lines_tex = tree.nodes.new("ShaderNodeTexImage"), tree.nodes.new("ShaderNodeTexImage")
-    mottle_tex.image = _texture_image("PinScope mottle", randomize.mottle(256, 8))
-    lines_tex.image = _texture_image("PinScope scratches", randomize.scratch_lines(256, 40))
-    for node in (mottle_tex, lines_tex):
-        node.extension = "REPEAT"
-        tree.links.new(mapping.outputs["Vector"], node.inputs["Vector"])
+    texture = tree.nodes.new("ShaderNodeTexImage")
+    texture.image = _texture_image(
+        "PinScope housing textures", randomize.mottle(256, 8), randomize.scratch_lines(256, 40)
+    )
+    texture.extension = "REPEAT"
+    tree.links.new(mapping.outputs["Vector"], texture.inputs["Vector"])
+    channels = tree.nodes.new("ShaderNodeSeparateColor")
+    tree.links.new(texture.outputs["Color"], channels.inputs[0])
     mottle = tree.nodes.new("ShaderNodeMixRGB")
     mottle.name, mottle.blend_type = "PinScope housing texture", "MULTIPLY"
-    tree.links.new(mottle_tex.outputs["Color"], mottle.inputs["Color2"])
+    tree.links.new(channels.outputs[0], mottle.inputs["Color2"])
     scratch = tree.nodes.new("ShaderNodeMixRGB")
     scratch.name, scratch.blend_type = "PinScope housing scratches", "SCREEN"
     tree.links.new(mottle.outputs["Color"], scratch.inputs["Color1"])
-    tree.links.new(lines_tex.outputs["Color"], scratch.inputs["Color2"])
+    tree.links.new(channels.outputs[1], scratch.inputs["Color2"])
     tree.links.new(scratch.outputs["Color"], bsdf.inputs["Base Color"])
 
 
@@ -140,16 +142,15 @@ def _set_lights(pin_scene, plan) -> None:
     preset = randomize.light_preset(spec, plan.conditions)
     tint = randomize.kelvin_rgb(jitter["color_temperature"]) if "color_temperature" in jitter else None
     lit = [(obj, light) for obj, light in pin_scene.lights if light.preset == preset]
-    aim = optics_for(spec).aim
-    offsets = randomize.light_offsets(spec, jitter, len(lit))
+    # The same places scene.region grows its margin for (core.lighting.shadow_growth).
+    locations = shot_locations(spec, [light for _, light in lit], jitter)
     for obj, light in pin_scene.lights:  # the other presets' lights go dark (hiding them is not re-synced
         if light.preset != preset:  # by Cycles' persistent data: the next render kept them on)
             _set_power(obj, light, 0.0)
-    for (obj, light), offset in zip(lit, offsets, strict=True):
+    for (obj, light), location in zip(lit, locations, strict=True):
         _set_power(obj, light, light_power(spec, light, jitter), tint)
         if "light_offset" in jitter:
-            reach = math.dist(light.location, aim)
-            obj.location = tuple(c + o * reach for c, o in zip(light.location, offset, strict=True))
+            obj.location = location
 
 
 def uniform_world(world) -> None:

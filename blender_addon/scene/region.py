@@ -21,7 +21,7 @@ import os
 
 from ..core.camera import camera_pose
 from ..core.layout import pin_centre
-from ..core.lighting import shadow_reach
+from ..core.lighting import shadow_growth, shadow_reach
 from ..core.randomize import light_preset, presets_in_use
 
 # Modes rendered in full even when region rendering is on. Measured per mode with
@@ -41,17 +41,23 @@ def pitch_pixels(spec, pose, plan) -> float:
     return math.hypot(ub - ua, vb - va)
 
 
-def margin_pitches(spec, preset: str | None = None, pin=None) -> float:
+def margin_pitches(spec, preset: str | None = None, pin=None, jitter: dict | None = None) -> float:
     """The region's border in pitches: `render.region_margin`, grown to where a moved pin's shadow can fall
     under the shot's lighting preset (every preset the spec can draw when None; core.lighting.shadow_reach),
     from the defective `pin` (col, row) when given.
     The seed's bars, not moved, keep the margin as set: measured exact (>= 53 dB) at 1 pitch
-    (docs/performance.md)."""
+    (docs/performance.md). Moved by the shot's light_offset (`jitter` given), that margin grows by as much
+    as the move lengthens a shadow (core.lighting.shadow_growth): the formula's bound is far wider than
+    what these bars' shadows were measured to need (1.0-1.6 pitches where 1 is exact), and the region
+    renders cost in proportion to their area."""
     margin = spec.render.region_margin
     presets = presets_in_use(spec) if preset is None else [preset]
-    if presets == ["seed"] and spec.randomize.light_offset is None:
-        return margin
     at = None if pin is None else pin_centre(spec, *pin)[:2]
+    if presets == ["seed"]:
+        if spec.randomize.light_offset is None:
+            return margin
+        if jitter is not None:
+            return margin * shadow_growth(spec, "seed", jitter, at)
     return max(margin, shadow_reach(spec, presets, at) / spec.grid.pitch)
 
 
@@ -64,7 +70,7 @@ def region_box(spec, pose, plan, defect_box, margin: float | None = None) -> lis
     if margin is None:
         # Several defective pins: measure the shadow's reach from the part's farthest point (a bound for all).
         at = plan.pin if len(plan.defective_pins()) == 1 else None
-        margin = margin_pitches(spec, light_preset(spec, plan.conditions), at)
+        margin = margin_pitches(spec, light_preset(spec, plan.conditions), at, plan.jitter)
     if not math.isfinite(margin):
         return None  # light from below the pin tips: a shadow can fall anywhere, render in full
     grow = int(math.ceil(margin * pitch_pixels(spec, pose, plan)))
@@ -125,9 +131,10 @@ def composite(twin, region, box, height: int):
     return out
 
 
-def render_region(pin_scene, path, seed: int, box, twin_path) -> float:
+def render_region(pin_scene, path, seed: int, box, twin_path, finish=None) -> float:
     """Render the scene only inside `box` (grown by a pixel against edge rounding), paste it over the twin
-    at `twin_path` and write the result to `path`. Returns the seconds spent inside the render call."""
+    at `twin_path` and write the result -- through `finish` (pixels -> pixels, e.g. the sensor) when given --
+    to `path`. Returns the seconds spent inside the render call."""
     from .pixels import load_pixels, save_pixels  # bpy: the pure part of this module imports without it
     from .render import render_image  # bpy (see above)
 
@@ -142,11 +149,11 @@ def render_region(pin_scene, path, seed: int, box, twin_path) -> float:
     region_tmp = path.with_name(f".region-{os.getpid()}{path.suffix}")
     try:
         try:
-            seconds = render_image(pin_scene, region_tmp, seed)
+            seconds = render_image(pin_scene, region_tmp, seed, stamp_free=False)  # pixels only: read and deleted
         finally:
             settings.use_border = False
         merged = composite(load_pixels(twin_path), load_pixels(region_tmp), box, height)
-        save_pixels(merged, path)
+        save_pixels(merged if finish is None else finish(merged), path)
     finally:  # also after a failed write (disk full): no stray temporary render is left behind
         region_tmp.unlink(missing_ok=True)
     return seconds

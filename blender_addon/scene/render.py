@@ -146,8 +146,10 @@ def stdout_silenced():
         os.close(devnull)
 
 
-def render_image(pin_scene, path, seed: int) -> float:
-    """Render the scene as it is now to `path` (PNG, via a temporary name). Returns render seconds."""
+def render_image(pin_scene, path, seed: int, stamp_free: bool = True) -> float:
+    """Render the scene as it is now to `path` (PNG, via a temporary name). Returns render seconds.
+    `stamp_free=False` keeps Cycles' text chunks: for a render only read back as pixels and deleted, where
+    the in-place rewrite made ext4 flush the file at once and the delete then waited on the disk."""
     scene = pin_scene.scene
     if scene.render.engine == "CYCLES":
         scene.cycles.seed = seed % (2**31 - 1)  # Cycles takes a 32-bit int
@@ -160,7 +162,8 @@ def render_image(pin_scene, path, seed: int) -> float:
     if "FINISHED" not in result or not os.path.exists(tmp):
         raise RuntimeError(f"Blender did not render {path} ({sorted(result)})")
     require_complete_png(tmp, path)
-    strip_text_chunks(tmp)  # Cycles' render-time stamp: without it, same sample -> same bytes
+    if stamp_free:
+        strip_text_chunks(tmp)  # Cycles' render-time stamp: without it, same sample -> same bytes
     os.replace(tmp, path)
     return seconds
 
