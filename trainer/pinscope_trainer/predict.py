@@ -22,7 +22,7 @@ import hashlib
 import json
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from pinscope_schema import write_json_atomic
@@ -37,7 +37,7 @@ from .inference import OnnxPredictor, TorchPredictor
 from .multilabel import is_multilabel
 from .options import Options, check_output_folder, option
 from .portable import ANY_VIEW, PortableReference, from_folder
-from .predict_batches import load_batch, predict_batch
+from .predict_batches import Job, load_batch, predict_batch
 from .rows import RowIndex
 
 BACKENDS = ("torch", "onnx")
@@ -75,23 +75,6 @@ class PredictOptions(Options):
         if not str(self.checkpoint).strip():
             raise UsageError("--checkpoint", "must name a checkpoint folder, got ''")
         check_output_folder("--out", self.out)
-
-
-@dataclass
-class Job:
-    """Everything predict checked before writing: files, model, reference, the view of each file."""
-
-    files: list
-    info: dict
-    pre: Preprocess
-    predictor: object
-    reference: PortableReference | None
-    views: list
-    found: list  # what the file's dataset knows about it (rows.Found)
-    truths: list  # the file's true class ('' when unknown)
-    patch: int
-    key: str
-    warned: set = field(default_factory=set)
 
 
 def predict(opts: PredictOptions) -> int:

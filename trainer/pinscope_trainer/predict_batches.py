@@ -1,24 +1,39 @@
 """One batch of `predict`: decode, check and build the model input (the reader thread), then run the
 model and describe each image (class, confidence, top-3, OK/NG, the pin its attention peak is on).
-`predict.run_batches` drives them; `job` is its `predict.Job`."""
+`predict.run_batches` drives them over the `Job` that `predict.prepare` checked."""
 
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import predict_outputs
 from .attention.scores import pin_at_peak
+from .data import Preprocess
 from .features.inputs import compute_inputs, normalise
 from .features.nearest import nearest_references
 from .images import BadImage, read_image, resized
+from .portable import PortableReference
 
-if TYPE_CHECKING:
-    from .predict import Job
+
+@dataclass
+class Job:
+    """Everything predict checked before writing: files, model, reference, the view of each file."""
+
+    files: list
+    info: dict
+    pre: Preprocess
+    predictor: object
+    reference: PortableReference | None
+    views: list
+    found: list  # what the file's dataset knows about it (rows.Found)
+    truths: list  # the file's true class ('' when unknown)
+    patch: int
+    key: str
+    warned: set = field(default_factory=set)
 
 
 @dataclass
