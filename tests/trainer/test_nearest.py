@@ -85,3 +85,27 @@ def test_a_nearest_run_predicts_as_it_evaluates_and_carries_its_references(tmp_p
     by_file = {r["file"].split("/test/")[1]: float(r["confidence"]) for r in rows}
     for row, value in zip(split.rows, confidence, strict=True):
         assert abs(by_file[row.file_name] - value) < 1e-3
+
+
+def test_a_nearest_checkpoint_without_its_reference_renders_is_bad_input(tmp_path, capsys):
+    """A nearest model's reference.safetensors with the renders stripped: one line naming --reference, exit 2."""
+    from pinscope_trainer.cli import main
+    from pinscope_trainer.portable import PortableReference
+    from pinscope_trainer.synthetic import make_dataset
+
+    data = make_dataset(tmp_path / "ds", train=16, validation=8, test=4, reference=3)
+    run = tmp_path / "run"
+    args = ["train", "--data", str(data), "--out", str(run), "--cache-dir", str(tmp_path / "cache")]
+    args += ["--preset", "micro", "--patch", "8", "--epochs", "1", "--batch-size", "16", "--threads", "1"]
+    args += ["--quiet", "--fp32", "--input", "diff", "--reference", "nearest", "--no-eval"]
+    assert main(args) == 0
+    best = run / "checkpoints" / "best"
+    carried = PortableReference.load(best)
+    carried.banks = {}
+    carried.save(best)
+    out = tmp_path / "pred"
+    capsys.readouterr()
+    assert main(["predict", "--checkpoint", str(best), str(data / "test"), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: --reference:") and "reference renders" in err[0]
+    assert not out.exists()

@@ -218,6 +218,13 @@ def checkpoint_reference(folder: Path, opts: PredictOptions, pre: Preprocess) ->
             f"{folder} carries no reference.safetensors (made before checkpoints carried their unit "
             "reference); pass --reference DATASET/reference",
         )
+    if pre.reference == "nearest" and set(own.banks) != set(own.views):
+        raise UsageError(
+            "--reference",
+            f"{folder}/reference.safetensors lacks the reference renders of a --reference nearest model "
+            f"(has {', '.join(sorted(own.banks)) or 'none'} of {', '.join(sorted(own.views))}); "
+            "pass --reference DATASET",
+        )
     return own
 
 
