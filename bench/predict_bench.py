@@ -104,6 +104,38 @@ def predictors(checkpoint: Path, threads: int):
     }, info
 
 
+def one_round(data: Path, root: Path, round_no: int, threads: int, align: str, results: dict) -> tuple:
+    """Train, then time every predictor and the predict command; append each side's images/s to `results`.
+    Returns (the test inputs, the checkpoint's preprocess info)."""
+    import torch
+    from pinscope_trainer.data import load_split
+
+    checkpoint, speed = train_two_epochs(data, root / f"run{round_no}", root / "cache", threads, align)
+    results.setdefault(TRAIN, []).append(speed)
+    found, info = predictors(checkpoint, threads)
+    inputs = load_split(data, "test", info, cache_dir=root / "cache").inputs
+    for name, predictor in found.items():
+        for batch in (1, 32):
+            results.setdefault(f"model  {name} batch {batch}", []).append(model_speed(predictor, inputs, batch))
+    torch.set_num_threads(threads)
+    for overlays in (False, True):
+        label = f"predict command, torch batch 32, {'with' if overlays else 'no'} overlays"
+        out = root / f"pred{round_no}{overlays}"
+        steady, whole = command_speed(checkpoint, data / "test" / "images", out, threads, overlays)
+        results.setdefault(label, []).append(steady)
+        results.setdefault(f"{label}, start-up included", []).append(whole)
+    return inputs, info
+
+
+def report(best: dict, info: dict) -> None:
+    """Each side's best images/s and its ratio to training's."""
+    train = best.pop(TRAIN)
+    kind = "training (bf16 autocast)" if info.get("bf16") else "training (fp32)"
+    print(f"{kind:52s} {train:8.1f} img/s  1.00x")
+    for name, value in best.items():
+        print(f"{name:52s} {value:8.1f} img/s  {value / train:5.2f}x training")
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", help="dataset folder (default: a synthetic 288x96 one in a temporary folder)")
@@ -117,7 +149,6 @@ def main() -> int:
     p.add_argument("--threads", type=int, help="CPU threads for every side (default: the free cores at start)")
     args = p.parse_args()
     import torch
-    from pinscope_trainer.data import load_split
     from pinscope_trainer.hardware import auto_threads
     from pinscope_trainer.synthetic import make_dataset
 
@@ -134,36 +165,18 @@ def main() -> int:
     )
     results: dict[str, list[float]] = {}
     for round_no in range(1, args.rounds + 1):
-        checkpoint, speed = train_two_epochs(data, root / f"run{round_no}", root / "cache", threads, args.align)
-        results.setdefault(TRAIN, []).append(speed)
-        found, info = predictors(checkpoint, threads)
-        inputs = load_split(data, "test", info, cache_dir=root / "cache").inputs
-        for name, predictor in found.items():
-            for batch in (1, 32):
-                results.setdefault(f"model  {name} batch {batch}", []).append(model_speed(predictor, inputs, batch))
-        torch.set_num_threads(threads)
-        for overlays in (False, True):
-            label = f"predict command, torch batch 32, {'with' if overlays else 'no'} overlays"
-            out = root / f"pred{round_no}{overlays}"
-            steady, whole = command_speed(checkpoint, data / "test" / "images", out, threads, overlays)
-            results.setdefault(label, []).append(steady)
-            results.setdefault(f"{label}, start-up included", []).append(whole)
+        inputs, info = one_round(data, root, round_no, threads, args.align, results)
         print(
             f"round {round_no}: " + ", ".join(f"{k.split('(')[0].strip()} {v[-1]:.0f}" for k, v in results.items()),
             file=sys.stderr,
             flush=True,
         )
-    best = {k: max(v) for k, v in results.items()}
-    train = best.pop(TRAIN)
     print(
         f"data: {data}, {len(inputs)} test images {info['image_size'][1]}x{info['image_size'][0]}, "
         f"ViT tiny patch 16, input {info['input_mode']}, --align {args.align}, {threads} threads, "
         f"best of {args.rounds} rounds"
     )
-    kind = "training (bf16 autocast)" if info.get("bf16") else "training (fp32)"
-    print(f"{kind:52s} {train:8.1f} img/s  1.00x")
-    for name, value in best.items():
-        print(f"{name:52s} {value:8.1f} img/s  {value / train:5.2f}x training")
+    report({k: max(v) for k, v in results.items()}, info)
     tmp.cleanup()
     return 0
 

@@ -240,12 +240,6 @@ class PinDataset:
         )
         return arr, [r.view for r in rows]
 
-    def unit_reference(self, size, register: bool = False) -> dict[str, np.ndarray]:
-        """Per-view mean of the reference/ renders, float32 (H, W, 3) in [0, 1]: the unit space
-        (registered to each other first with `register`, as align=register compares)."""
-        arr, views = self.reference_renders(size)
-        return view_means(arr, views, register)
-
     def references(self, split: str, pre: Preprocess) -> np.ndarray | None:
         """Reference image per sample (N, H, W, 3) float in [0, 1], or None for rgb input."""
         if pre.input_mode == "rgb":

@@ -111,12 +111,11 @@ def from_dataset(ds, pre, train_rows) -> PortableReference:
     """The portable reference of a run: its dataset's unit reference (when the input uses one) and pins."""
     render_h, render_w = ds.render_size
     scale = (pre.image_size[1] / render_w, pre.image_size[0] / render_h)
-    uses_unit = pre.input_mode != "rgb" and ds.reference_rows
-    views = ds.unit_reference(pre.image_size, pre.align.startswith("register")) if uses_unit else {}
-    banks = {}
-    if uses_unit and pre.reference == "nearest":
+    views, banks = {}, {}
+    if pre.input_mode != "rgb" and ds.reference_rows:
         images, image_views = ds.reference_renders(pre.image_size)
-        banks = by_view(images, image_views)
+        views = view_means(images, image_views, pre.align.startswith("register"))
+        banks = by_view(images, image_views) if pre.reference == "nearest" else {}
     pins = mean_pin_boxes(train_rows, scale)
     return PortableReference(views, pins, ds.manifest.spec.grid.cols, str(ds.root), banks=banks)
 

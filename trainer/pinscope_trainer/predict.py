@@ -31,6 +31,7 @@ from . import predict_outputs
 from .checkpoints import load_checkpoint, read_info
 from .data import Preprocess, label_of
 from .errors import UsageError
+from .features.nearest import NearestBank
 from .hardware import auto_threads, background_thread
 from .images import BadImage, expand, read_image
 from .inference import OnnxPredictor, TorchPredictor
@@ -167,7 +168,10 @@ def prepare(opts: PredictOptions) -> Job:
     predictor = load_predictor(folder, opts, info)
     key = run_key(folder, opts, info, reference)
     patch = int(json.loads((folder / "config.json").read_text()).get("patch_size", 0) or 0)
-    return Job(files, info, pre, predictor, reference, views, found, truths, patch, key)
+    job = Job(files, info, pre, predictor, reference, views, found, truths, patch, key)
+    if pre.input_mode != "rgb" and pre.reference == "nearest":
+        job.nearest = NearestBank(*reference.bank(), pre.nearest, pre.align.startswith("register"))
+    return job
 
 
 def first_image(files: list):

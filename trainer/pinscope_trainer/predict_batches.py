@@ -14,7 +14,7 @@ from . import predict_outputs
 from .attention.scores import pin_at_peak
 from .data import Preprocess
 from .features.inputs import compute_inputs, normalise
-from .features.nearest import nearest_references
+from .features.nearest import NearestBank
 from .images import BadImage, read_image, resized
 from .portable import PortableReference
 
@@ -34,6 +34,7 @@ class Job:
     patch: int
     key: str
     warned: set = field(default_factory=set)
+    nearest: NearestBank | None = None  # reference=nearest: the line's reference renders to choose from
 
 
 @dataclass
@@ -62,15 +63,13 @@ def load_batch(job: Job, batch: list, bar) -> LoadedBatch:
         warn_aspect(job, job.files[i], image.shape[:2], bar)
         loaded.good.append((i, image.shape[:2]))
         loaded.images.append(resized(image, job.pre.image_size))
-        if job.pre.input_mode != "rgb":
+        if job.pre.input_mode != "rgb" and job.nearest is None:
             refs.append(job.reference.view_for(job.views[i]))
     if loaded.good:
         refs_array = np.stack(refs) if refs else None
-        if job.pre.reference == "nearest" and refs:
-            bank, bank_views = job.reference.bank()
+        if job.nearest is not None:
             views = [job.reference.view_key(job.views[i]) for i, _ in loaded.good]
-            register = job.pre.align.startswith("register")
-            refs_array = nearest_references(np.stack(loaded.images), views, bank, bank_views, job.pre.nearest, register)
+            refs_array = job.nearest.references(np.stack(loaded.images), views)
         x = compute_inputs(np.stack(loaded.images), refs_array, job.pre.input_mode, job.pre.soart3, align=job.pre.align)
         loaded.inputs = torch.from_numpy(normalise(x, job.pre.mean, job.pre.std))
     return loaded

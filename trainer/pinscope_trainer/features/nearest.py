@@ -34,26 +34,40 @@ def nearest_choice(descriptors: np.ndarray, bank: np.ndarray, k: int) -> list[tu
     return [tuple(sorted(int(i) for i in row)) for row in order]
 
 
+class NearestBank:
+    """A line's reference renders, ready to choose from: their tone descriptors are computed once, and
+    the mean of each chosen set is kept (predict asks batch after batch; many images share a set)."""
+
+    def __init__(self, bank_u8: np.ndarray, bank_views: list, k: int, register: bool):
+        self.images = np.asarray(bank_u8)
+        self.views = np.asarray(bank_views)
+        self.k, self.register = k, register
+        self.descriptors = tone_descriptors(self.images)
+        self.means: dict[tuple, np.ndarray] = {}
+
+    def mean_of(self, chosen: tuple) -> np.ndarray:
+        if chosen not in self.means:
+            stack = self.images[list(chosen)].astype(np.float32) / 255.0
+            self.means[chosen] = registered_mean(stack) if self.register and len(stack) > 1 else stack.mean(axis=0)
+        return self.means[chosen]
+
+    def references(self, images_u8: np.ndarray, views: list) -> np.ndarray:
+        """(N, H, W, 3) float32 in [0, 1]: per image, the mean of the k references of its view nearest in
+        tone. Raises KeyError naming a view the bank has no references for."""
+        out = np.empty(np.shape(images_u8), dtype=np.float32)
+        wanted = tone_descriptors(images_u8)
+        for view in sorted(set(views)):
+            rows = [i for i, v in enumerate(views) if v == view]
+            own = np.flatnonzero(self.views == view)
+            if len(own) == 0:
+                raise KeyError(view)
+            for i, pick in zip(rows, nearest_choice(wanted[rows], self.descriptors[own], self.k), strict=True):
+                out[i] = self.mean_of(tuple(int(own[j]) for j in pick))
+        return out
+
+
 def nearest_references(
     images_u8: np.ndarray, views: list, bank_u8: np.ndarray, bank_views: list, k: int, register: bool
 ) -> np.ndarray:
-    """(N, H, W, 3) float32 in [0, 1]: per image, the mean of the k references of its view nearest in tone.
-
-    Raises KeyError naming a view the bank has no references for."""
-    out = np.empty(np.shape(images_u8), dtype=np.float32)
-    bank_views = np.asarray(bank_views)
-    wanted = tone_descriptors(images_u8)
-    bank = tone_descriptors(bank_u8)
-    means: dict[tuple, np.ndarray] = {}
-    for view in sorted(set(views)):
-        rows = [i for i, v in enumerate(views) if v == view]
-        own = np.flatnonzero(bank_views == view)
-        if len(own) == 0:
-            raise KeyError(view)
-        for i, pick in zip(rows, nearest_choice(wanted[rows], bank[own], k), strict=True):
-            chosen = tuple(int(own[j]) for j in pick)
-            if chosen not in means:
-                stack = np.asarray(bank_u8)[list(chosen)].astype(np.float32) / 255.0
-                means[chosen] = registered_mean(stack) if register and len(stack) > 1 else stack.mean(axis=0)
-            out[i] = means[chosen]
-    return out
+    """NearestBank(bank_u8, bank_views, k, register).references(images_u8, views), for one call."""
+    return NearestBank(bank_u8, bank_views, k, register).references(images_u8, views)
