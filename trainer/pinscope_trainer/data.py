@@ -26,6 +26,7 @@ import numpy as np
 from .cache import decoded_images
 from .errors import UsageError
 from .features.inputs import compute_inputs, fit_normalisation, input_channels, normalise, view_means
+from .features.line_scale import line_factor, residual_level, scaled_difference
 from .features.nearest import nearest_references
 from .features.soart3 import Soart3Options
 from .multilabel import PINS, ng_pins, pin_targets
@@ -48,6 +49,8 @@ class Preprocess:
     soart3: Soart3Options = field(default_factory=Soart3Options)
     align: str = "none"  # features.inputs.ALIGNMENTS: the reference matched to each image first
     nearest: int = 3  # reference=nearest: how many reference renders make each image's unit space
+    # the training line's OK residual (features/line_scale.py); None: differences are never line-scaled
+    residual_level: float | None = None
     mean: tuple | None = None
     std: tuple | None = None
 
@@ -70,6 +73,7 @@ class Preprocess:
             "soart3": self.soart3.to_dict(),
             "align": self.align,
             "nearest": self.nearest,
+            "residual_level": self.residual_level,
             "channels": self.channels,
             "normalisation": {
                 "mean": None if self.mean is None else list(self.mean),
@@ -91,6 +95,7 @@ class Preprocess:
             soart3=Soart3Options(**info.get("soart3", {})),
             align=info.get("align", "none"),
             nearest=int(info.get("nearest", 3)),
+            residual_level=info.get("residual_level"),
             mean=None if norm.get("mean") is None else tuple(norm["mean"]),
             std=None if norm.get("std") is None else tuple(norm["std"]),
         )
@@ -129,6 +134,7 @@ class PinDataset:
 
         self.root = Path(root)
         self.cache_dir = cache_dir
+        self._levels: dict = {}  # (size, align) -> residual level of the unit space (line_factor)
         if not self.root.is_dir():
             raise UsageError("--data", f"{self.root} is not a folder (render one with `make render`)")
         if validate:
@@ -258,10 +264,25 @@ class PinDataset:
         views = view_means(bank, bank_views, register)
         return np.stack([views[r.view] for r in rows])
 
+    def residual_level(self, pre: Preprocess) -> float | None:
+        """The OK residual level of this dataset's unit space at pre's size and alignment (line_scale.py)."""
+        key = (tuple(pre.image_size), pre.align)
+        if key not in self._levels:
+            self._levels[key] = residual_level(*self.reference_renders(pre.image_size), pre.align)
+        return self._levels[key]
+
+    def line_factor(self, pre: Preprocess) -> float:
+        """What this dataset's differences are multiplied by: 1 on the training line (or for a model that
+        does not line-scale), training's residual level over this line's on another."""
+        if pre.residual_level is None or pre.input_mode not in ("diff", "rgb-diff") or pre.reference == "twin":
+            return 1.0
+        return line_factor(pre.residual_level, self.residual_level(pre))
+
     def inputs(self, split: str, pre: Preprocess, normalised: bool = True) -> np.ndarray:
         """(N, C, H, W) float32 model inputs of a split (normalised with pre.mean/std when asked)."""
         renders = self.renders(split, pre.image_size)
         out = compute_inputs(renders, self.references(split, pre), pre.input_mode, pre.soart3, align=pre.align)
+        scaled_difference(out, pre.input_mode, self.line_factor(pre))
         if normalised:
             if pre.mean is None:
                 raise ValueError("normalisation not fitted yet (fit it on the train split first)")
@@ -280,11 +301,12 @@ class SplitData:
 
 
 def load_split(dataset_dir, split: str, info: dict, cache_dir=None) -> SplitData:
-    """Model-ready inputs of one split, with rows and raw renders (see the module docstring)."""
+    """Model-ready inputs of one split, with rows and raw renders (see the module docstring); `dataset_dir`
+    may be an open PinDataset (its decoded references and residual level are then reused)."""
     import torch
 
     pre = Preprocess.from_info(info)
-    ds = PinDataset(dataset_dir, cache_dir=cache_dir)
+    ds = dataset_dir if isinstance(dataset_dir, PinDataset) else PinDataset(dataset_dir, cache_dir=cache_dir)
     inputs = torch.from_numpy(ds.inputs(split, pre))
     labels = torch.from_numpy(ds.label_ids(split, pre))
     raw = np.asarray(ds.renders(split, pre.image_size))

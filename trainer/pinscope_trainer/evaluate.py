@@ -67,11 +67,15 @@ def evaluate_run(
     model, info = load_checkpoint(path)
     dataset = data or run_config["dataset"]["path"]
     if tensors is None:
-        tensors, rows = split_tensors(dataset, info, run_config["args"].get("cache_dir"), "--data" if data else "--run")
+        tensors, rows, factor = split_tensors(
+            dataset, info, run_config["args"].get("cache_dir"), "--data" if data else "--run"
+        )
     else:  # the training loop's tensors: read the rows that go with them once, for the mistakes list
         ds = PinDataset(dataset, validate=False)
         rows = {split: ds.rows(split, required=False) for split in SPLITS}
+        factor = 1.0  # the training line itself
     results, wrong = score(model, info, tensors, rows, checkpoint)
+    results["line_factor"] = round(factor, 4)
     eval_dir = run_dir / "eval" / name if name else run_dir / "eval"
     history = read_history(run_dir / "metrics.csv")
     write_eval_files(eval_dir, results, wrong, info, history)
@@ -90,8 +94,9 @@ def evaluate_run(
 SPLITS = ("validation", "test")
 
 
-def split_tensors(dataset, info: dict, cache_dir, field: str) -> tuple[dict, dict]:
-    """({split: (inputs, labels)}, {split: rows}) of the splits the dataset has, as the checkpoint needs them."""
+def split_tensors(dataset, info: dict, cache_dir, field: str) -> tuple[dict, dict, float]:
+    """({split: (inputs, labels)}, {split: rows}, the line factor) of the splits the dataset has, as the
+    checkpoint needs them (the factor: what the differences were multiplied by, features/line_scale.py)."""
     ds = PinDataset(dataset, cache_dir=cache_dir)
     known = set(info["labels"])
     pre = Preprocess.from_info(info)
@@ -108,11 +113,11 @@ def split_tensors(dataset, info: dict, cache_dir, field: str) -> tuple[dict, dic
                 field,
                 f"{ds.root} has classes the model does not know: {', '.join(unknown[:5])} (it knows {sorted(known)})",
             )
-        data = load_split(ds.root, split, info, cache_dir=cache_dir)
+        data = load_split(ds, split, info)
         tensors[split], rows[split] = (data.inputs, data.labels), data.rows
     if not tensors:
         raise UsageError(field, f"{ds.root} has no validation or test images to score")
-    return tensors, rows
+    return tensors, rows, ds.line_factor(pre)
 
 
 def score(model, info: dict, tensors: dict, rows: dict, checkpoint: str) -> tuple[dict, list]:

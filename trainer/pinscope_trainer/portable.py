@@ -22,6 +22,7 @@ import numpy as np
 
 from .errors import UsageError
 from .features.inputs import view_means
+from .features.line_scale import line_factor, residual_level
 from .images import SUFFIXES, BadImage, read_image, resized
 
 REFERENCE_FILE = "reference.safetensors"
@@ -47,6 +48,7 @@ class PortableReference:
     source: str = ""
     native_hw: tuple | None = None  # the size of --reference images (None: the checkpoint's own)
     banks: dict = field(default_factory=dict)  # view -> (N, H, W, 3) uint8, for --reference nearest
+    line_factor: float = 1.0  # what the differences are multiplied by (features/line_scale.py; 1: the own line)
 
     def save(self, folder: Path) -> None:
         """Write folder/reference.safetensors (the folder is a checkpoint being assembled)."""
@@ -78,9 +80,13 @@ class PortableReference:
         pins = {k[len("pins.") :]: v for k, v in tensors.items() if k.startswith("pins.")}
         return cls(views, pins, int(meta.get("grid_cols", 0) or 0), meta.get("source", ""), banks=banks)
 
-    def with_views(self, views: dict, banks: dict, source: str, native_hw) -> PortableReference:
-        """The same pins with other reference images (predict --reference) of size native_hw."""
-        return PortableReference(views, self.pins, self.grid_cols, source, tuple(native_hw), banks)
+    def with_views(self, views: dict, banks: dict, source: str, native_hw, pre) -> PortableReference:
+        """The same pins with other reference images (predict --reference) of size native_hw: another line,
+        whose differences are line-scaled where the model `pre` was trained so."""
+        other = PortableReference(views, self.pins, self.grid_cols, source, tuple(native_hw), banks)
+        if pre.residual_level is not None and pre.input_mode in ("diff", "rgb-diff"):
+            other.line_factor = line_factor(pre.residual_level, residual_level(*other.bank(), pre.align))
+        return other
 
     def bank(self) -> tuple[np.ndarray, list[str]]:
         """Every camera's reference renders in one stack, with their views (for nearest_references)."""

@@ -84,6 +84,8 @@ def predict(opts: PredictOptions) -> int:
     (out / "overlays").mkdir(parents=True, exist_ok=True)
     done = predict_outputs.resume(out, job.key, job.files)
     run = {"key": job.key, "checkpoint": str(opts.checkpoint), "images": len(job.files)}
+    if job.reference is not None:  # 1 on the model's own line (features/line_scale.py)
+        run["line_factor"] = round(job.reference.line_factor, 4)
     write_json_atomic(out / "predict.json", run)
     todo = [i for i, f in enumerate(job.files) if str(f) not in done]
     records = dict(done)
@@ -207,7 +209,7 @@ def checkpoint_reference(folder: Path, opts: PredictOptions, pre: Preprocess) ->
     if opts.reference:
         views, banks, size = from_folder(opts.reference, pre.image_size, pre.align.startswith("register"))
         base = own or PortableReference()
-        return base.with_views(views, banks, str(opts.reference), size)
+        return base.with_views(views, banks, str(opts.reference), size, pre)
     if pre.input_mode == "rgb":
         return own
     if pre.reference == "twin":

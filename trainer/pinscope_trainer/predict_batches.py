@@ -14,6 +14,7 @@ from . import predict_outputs
 from .attention.scores import pin_at_peak
 from .data import Preprocess
 from .features.inputs import compute_inputs, normalise
+from .features.line_scale import scaled_difference
 from .features.nearest import NearestBank
 from .images import BadImage, read_image, resized
 from .portable import PortableReference
@@ -71,6 +72,8 @@ def load_batch(job: Job, batch: list, bar) -> LoadedBatch:
             views = [job.reference.view_key(job.views[i]) for i, _ in loaded.good]
             refs_array = job.nearest.references(np.stack(loaded.images), views)
         x = compute_inputs(np.stack(loaded.images), refs_array, job.pre.input_mode, job.pre.soart3, align=job.pre.align)
+        if job.reference is not None:
+            scaled_difference(x, job.pre.input_mode, job.reference.line_factor)
         loaded.inputs = torch.from_numpy(normalise(x, job.pre.mean, job.pre.std))
     return loaded
 

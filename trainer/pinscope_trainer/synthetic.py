@@ -58,8 +58,10 @@ def make_dataset(
     seed: int = 0,
     twin: bool = True,
     name: str = "synthetic",
+    noise: float = 6.0,
 ):
-    """Write a complete synthetic dataset to `root` (resuming one that is partly there); returns its path."""
+    """Write a complete synthetic dataset to `root` (resuming one that is partly there); returns its path.
+    `noise`: the pixel noise (std in 8-bit levels), e.g. a noisier line than the one a model trained on."""
     from pinscope_schema import DatasetWriter
 
     spec = synthetic_spec(name, seed, width, height, {"train": train, "validation": validation, "test": test},
@@ -69,10 +71,10 @@ def make_dataset(
     for split, size in (("train", train), ("validation", validation), ("test", test)):
         done = writer.done_indices(split)
         for index in (i for i in range(size) if i not in done):
-            writer.add_sample(write_sample(spec, boxes, writer.split_dir(split), split, index, twin))
+            writer.add_sample(write_sample(spec, boxes, writer.split_dir(split), split, index, twin, noise))
     done = writer.done_indices("reference")
     for index in (i for i in range(reference) if i not in done):
-        writer.add_reference(write_reference(spec, boxes, writer.root / "reference", index))
+        writer.add_reference(write_reference(spec, boxes, writer.root / "reference", index, noise))
     writer.flush()
     return Path(root)
 
@@ -101,7 +103,7 @@ def write_png(path: Path, array: np.ndarray) -> None:
     atomic_write(path, data.tobytes())
 
 
-def write_sample(spec, boxes, folder: Path, split: str, index: int, twin: bool):
+def write_sample(spec, boxes, folder: Path, split: str, index: int, twin: bool, noise: float = 6.0):
     """Draw one sample (with its mask and twin), write its files, return its row (files first, then the row)."""
     from pinscope_schema import SampleRow, file_digest, rng_for
 
@@ -111,9 +113,9 @@ def write_sample(spec, boxes, folder: Path, split: str, index: int, twin: bool):
     pin_index = -1 if cls.mode == "ok" else rng.randrange(spec.grid.pin_count)
     gain = 0.85 + 0.3 * rng.random()
     image, mask = draw(
-        spec, boxes, pin_index, cls.mode, gain, np.random.default_rng(rng.getrandbits(32)), height, width
+        spec, boxes, pin_index, cls.mode, gain, np.random.default_rng(rng.getrandbits(32)), height, width, noise
     )
-    twin_img, _ = draw(spec, boxes, -1, "ok", gain, np.random.default_rng(rng.getrandbits(32)), height, width)
+    twin_img, _ = draw(spec, boxes, -1, "ok", gain, np.random.default_rng(rng.getrandbits(32)), height, width, noise)
     stem = f"{index:06d}.png"
     files = {"image": f"images/{stem}", "mask": f"masks/{stem}", **({"twin": f"twins/{stem}"} if twin else {})}
     for role, array in (("image", image), ("mask", mask), ("twin", twin_img)):
@@ -143,14 +145,14 @@ def write_sample(spec, boxes, folder: Path, split: str, index: int, twin: bool):
     )
 
 
-def write_reference(spec, boxes, folder: Path, index: int):
+def write_reference(spec, boxes, folder: Path, index: int, noise: float = 6.0):
     """One defect-free reference render and its row."""
     from pinscope_schema import ReferenceRow, file_digest, rng_for
 
     rng = rng_for(spec.seed, "reference", index)
     gain = 0.85 + 0.3 * rng.random()
     height, width = spec.render.height, spec.render.width
-    image, _ = draw(spec, boxes, -1, "ok", gain, np.random.default_rng(rng.getrandbits(32)), height, width)
+    image, _ = draw(spec, boxes, -1, "ok", gain, np.random.default_rng(rng.getrandbits(32)), height, width, noise)
     rel = f"images/{index:06d}.png"
     write_png(folder / rel, image)
     return ReferenceRow(

@@ -36,6 +36,7 @@ from .distributed import init_world, wrap
 from .errors import UsageError
 from .evaluate import evaluate_run
 from .features.inputs import normalise
+from .features.line_scale import applies
 from .hardware import auto_bf16, auto_threads, resolve_device
 from .inference import predict_logits
 from .loop import optimiser, progress, say, step
@@ -135,7 +136,7 @@ def setup(opts: TrainOptions) -> Run:
     resume = resume_point(Path(opts.out), opts, ds.spec_hash, device)
     teacher = check_teacher(opts.teacher, unfitted) if opts.teacher else None
     world.barrier()  # every rank has checked the run folder before rank 0 writes to it
-    pre, tensors = model_inputs(ds, unfitted, device)
+    pre, tensors = model_inputs(ds, line_scaled(opts, ds, unfitted), device)
     losses = build_losses(opts, ds, pre, model.to(device), tensors["train"], teacher)
     run = assemble(opts, world, device, ds, pre, model, tensors, losses, resume)
     if world.main:
@@ -178,6 +179,14 @@ def unfitted_preprocess(opts: TrainOptions, ds: PinDataset) -> Preprocess:
         align=opts.align,
         nearest=opts.nearest,
     )
+
+
+def line_scaled(opts: TrainOptions, ds: PinDataset, pre: Preprocess) -> Preprocess:
+    """`pre` with the training line's residual level where the difference is line-scaled (it decodes the
+    reference renders, so it runs after every check)."""
+    if applies(opts.input, opts.reference, opts.line_scale) and ds.reference_rows:
+        return replace(pre, residual_level=ds.residual_level(pre))
+    return pre
 
 
 def model_inputs(ds: PinDataset, unfitted: Preprocess, device) -> tuple[Preprocess, dict]:

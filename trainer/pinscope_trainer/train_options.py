@@ -9,6 +9,7 @@ from .augment import AugmentOptions
 from .data import LABEL_FIELDS
 from .errors import UsageError
 from .features.inputs import ALIGNMENTS, INPUT_MODES, REFERENCES
+from .features.line_scale import LINE_SCALES
 from .features.soart3 import BASES, CHANNEL_MODES, Soart3Options
 from .hardware import check_device_name
 from .models import ARCHS, PRESETS
@@ -62,6 +63,13 @@ class TrainOptions(Options):
         "register (the reference warped onto the image, then gain) or register-tones (warped, then each "
         "channel's tone curve matched)",
         choices=ALIGNMENTS,
+        group="data",
+    )
+    line_scale: str = option(
+        "residual",
+        "residual: on another line (evaluate --data, predict --reference) the difference is scaled by the "
+        "training unit space's OK residual over that line's; none: compared as it is",
+        choices=LINE_SCALES,
         group="data",
     )
     image_size: list | None = option(
