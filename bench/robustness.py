@@ -133,8 +133,10 @@ def started(cmd: list, quiet: bool) -> tuple:
     return subprocess.Popen([str(c) for c in cmd], cwd=REPO, stdout=out, stderr=out, text=True), cmd
 
 
-def finished(job: tuple) -> None:
-    """Wait for a started() command; stop the suite with its error if it failed."""
+def finished(job: tuple | None) -> None:
+    """Wait for a started() command (None: nothing was started); stop the suite with its error if it failed."""
+    if job is None:
+        return
     process, cmd = job
     _out, err = process.communicate()
     if process.returncode != 0:
@@ -142,8 +144,22 @@ def finished(job: tuple) -> None:
         raise SystemExit(f"error: {' '.join(map(str, cmd[:4]))}...: exit {process.returncode}\n{tail}")
 
 
-def render(spec: dict, folder: Path, workers: int, quiet: bool) -> tuple:
-    """Start rendering a shift set (resumes what is there); finished() waits for it."""
+def complete(folder: Path, spec: dict) -> bool:
+    """Whether the set of `spec` is rendered whole already in `folder` (then Blender need not start)."""
+    from pinscope_schema import GenerationSpec, validate_dataset  # noqa: PLC0415 -- the trainer env's package
+
+    if not (folder / "dataset.json").is_file():
+        return False
+    made_from = json.loads((folder / "dataset.json").read_text()).get("spec_hash")
+    return made_from == GenerationSpec.from_dict(spec).fingerprint() and not validate_dataset(
+        folder, check_hashes=False, require_complete=True, max_problems=1
+    )
+
+
+def render(spec: dict, folder: Path, workers: int, quiet: bool) -> tuple | None:
+    """Start rendering a shift set (resumes what is there; None when it is whole); finished() waits for it."""
+    if complete(folder, spec):
+        return None
     folder.parent.mkdir(parents=True, exist_ok=True)
     spec_path = folder.with_suffix(".json")
     spec_path.write_text(json.dumps(spec, indent=2) + "\n")
@@ -213,28 +229,66 @@ def plot(rows: list, own: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def main(argv=None) -> int:
+def arguments(argv):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--run", required=True, help="a trained run folder (runs/default)")
-    p.add_argument("--base", help="the spec the shift sets start from (default: the run's dataset spec)")
+    p.add_argument("--run", help="a trained run folder (runs/default)")
+    p.add_argument("--data", help="the training dataset whose spec the sets start from (default: the run's)")
+    p.add_argument("--base", help="the spec the shift sets start from (default: the dataset's spec)")
     p.add_argument("--out", help="where sets, table and plot go (default: reports/robustness/<run>)")
     p.add_argument("--test", type=int, default=300, help="test images per set (default 300)")
     p.add_argument("--reference", type=int, default=30, help="reference (unit space) renders per set")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--floor", type=float, default=0.97, help="the accuracy every shift set should keep")
+    p.add_argument(
+        "--render-only",
+        action="store_true",
+        help="render the sets and stop (needs --out and --data or --base; make demo runs it beside training)",
+    )
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
+    if args.render_only and not (args.out and (args.data or args.base)):
+        p.error("--render-only needs --out and --data or --base (there is no run to take them from)")
+    if not args.render_only and not args.run:
+        p.error("--run is required (the run to score)")
+    return args
+
+
+def base_spec(args) -> dict:
+    if args.base:
+        return json.loads(Path(args.base).read_text())
+    data_dir = Path(args.data or json.loads((Path(args.run) / "run_config.json").read_text())["dataset"]["path"])
+    return json.loads((data_dir / "dataset.json").read_text())["spec"]
+
+
+def render_all(sets: list, out: Path, workers: int, quiet: bool) -> None:
+    """Render every set, one after the other (resuming what is there). SIGTERM (make demo stopping it)
+    passes on to the render in hand, which finishes its sample and stops; a later run resumes."""
+    import signal
+
+    job = None
+
+    def stop(_signum, _frame):
+        if job is not None:
+            job[0].terminate()
+            job[0].wait()
+        raise SystemExit(130)
+
+    signal.signal(signal.SIGTERM, stop)
+    for name, (_what, spec) in sets:
+        job = render(spec, out / "data" / name, workers, quiet)
+        finished(job)
+
+
+def main(argv=None) -> int:
+    args = arguments(argv)
+    sets = list(shift_specs(base_spec(args), args.test, args.reference).items())
+    if args.render_only:
+        render_all(sets, Path(args.out), args.workers, args.quiet)
+        return 0
     run_dir = Path(args.run)
-    config = json.loads((run_dir / "run_config.json").read_text())
-    data_dir = Path(config["dataset"]["path"])
-    base = (
-        json.loads(Path(args.base).read_text())
-        if args.base
-        else json.loads((data_dir / "dataset.json").read_text())["spec"]
-    )
     out = Path(args.out or REPO / "reports" / "robustness" / run_dir.name)
     own = json.loads((run_dir / "eval" / "metrics.json").read_text())["test"]
-    rows, sets = [], list(shift_specs(base, args.test, args.reference).items())
+    rows = []
     # the next set renders (Blender, its own processes) while this one is scored (the model, here)
     rendering = render(sets[0][1][1], out / "data" / sets[0][0], args.workers, args.quiet)
     for number, (name, (what, _spec)) in enumerate(sets):
