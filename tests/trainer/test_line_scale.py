@@ -106,3 +106,24 @@ def test_a_run_without_line_scale_compares_as_it_is(tmp_path):
     assert json.loads((run / "checkpoints" / "best" / "preprocess.json").read_text())["residual_level"] is None
     assert main(["evaluate", "--run", str(run), "--data", str(other), "--name", "line_b"]) == 0
     assert json.loads((run / "eval" / "line_b" / "metrics.json").read_text())["line_factor"] == 1.0
+
+
+def test_a_line_with_one_reference_image_is_not_scaled_and_says_so(tmp_path, capsys):
+    import shutil
+
+    from pinscope_trainer.cli import main
+    from pinscope_trainer.synthetic import make_dataset
+
+    data = make_dataset(tmp_path / "line_a", train=16, validation=8, test=4, reference=6)
+    run = tmp_path / "run"
+    assert main(train_args(data, run, tmp_path / "cache") + ["--no-eval"]) == 0
+    one = tmp_path / "one"
+    one.mkdir()
+    shutil.copy(data / "reference" / "images" / "000000.png", one / "golden.png")
+    out = tmp_path / "pred"
+    capsys.readouterr()
+    args = ["predict", "--checkpoint", str(run / "checkpoints" / "best"), str(data / "test"), "--reference", str(one)]
+    assert main(args + ["--out", str(out), "--threads", "1", "--quiet"]) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning: --reference")]
+    assert len(warnings) == 1 and "not line-scaled" in warnings[0]
+    assert json.loads((out / "predict.json").read_text())["line_factor"] == 1.0

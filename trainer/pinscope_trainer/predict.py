@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from . import predict_outputs
 from .checkpoints import load_checkpoint, read_info
 from .data import Preprocess, label_of
 from .errors import UsageError
+from .features.line_scale import MIN_PER_VIEW
 from .features.nearest import NearestBank
 from .hardware import auto_threads, background_thread
 from .images import BadImage, expand, read_image
@@ -209,6 +211,13 @@ def checkpoint_reference(folder: Path, opts: PredictOptions, pre: Preprocess) ->
     if opts.reference:
         views, banks, size = from_folder(opts.reference, pre.image_size, pre.align.startswith("register"))
         base = own or PortableReference()
+        few = sorted(v for v, images in banks.items() if len(images) < MIN_PER_VIEW)
+        if pre.residual_level is not None and pre.input_mode in ("diff", "rgb-diff") and few:
+            print(
+                f"warning: --reference: one image only for camera {', '.join(few)}: no OK spread to measure, "
+                "so this line's differences are not line-scaled (give it a few OK images per camera)",
+                file=sys.stderr,
+            )
         return base.with_views(views, banks, str(opts.reference), size, pre)
     if pre.input_mode == "rgb":
         return own
