@@ -146,9 +146,10 @@ addon: $(BPY_STAMP)
 
 # The demo: render the default spec, train the default ViT (keeping epochs for the attention evolution),
 # draw the attention report, run the quick robustness suite, print what it found. Every step resumes, so
-# a second run is quick. The suite's shift sets render during training, one worker at nice 19: training's
-# two threads leave a core idle much of each step (2 threads train ~1.4x as fast as 1), and the render
-# soaks that up instead of taking ~3 min after training.
+# a second run is quick. The suite's shift sets start rendering beside training, one worker at nice 19, on
+# whatever time training's threads leave idle (2-3 of the 10 sets by the end of attention); then that
+# render stops (it finishes its sample: the suite resumes the set) and the suite renders the rest with
+# both workers while it scores.
 DEMO_DATA ?= data/default
 DEMO_RUN ?= runs/default
 DEMO_TRAIN_ARGS ?= $(DEFAULT_TRAIN_ARGS)
@@ -161,7 +162,7 @@ demo: setup
 	sets=$$!; trap 'kill $$sets 2>/dev/null' EXIT; \
 	$(MAKE) --no-print-directory train DATA=$(DEMO_DATA) RUN=$(DEMO_RUN) TRAIN_ARGS="$(DEMO_TRAIN_ARGS)" && \
 	$(MAKE) --no-print-directory attention RUN=$(DEMO_RUN) CKPTS=all && \
-	{ wait $$sets || echo "(the shift sets' background render stopped: the suite renders what is left; $(DEMO_SETS_LOG))"; } && \
+	{ kill -TERM $$sets 2>/dev/null; wait $$sets; true; } && \
 	$(MAKE) --no-print-directory robustness RUN=$(DEMO_RUN) ROBUSTNESS_ARGS="$(DEMO_ROBUSTNESS_ARGS)" && \
 	$(TRAIN_PY) tools/demo_summary.py --data $(DEMO_DATA) --run $(DEMO_RUN) --report reports/$(notdir $(DEMO_RUN))/attention \
 	  --robustness reports/robustness/$(notdir $(DEMO_RUN))-quick && \

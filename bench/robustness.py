@@ -260,31 +260,39 @@ def base_spec(args) -> dict:
     return json.loads((data_dir / "dataset.json").read_text())["spec"]
 
 
-def render_all(sets: list, out: Path, workers: int, quiet: bool) -> None:
-    """Render every set, one after the other (resuming what is there). SIGTERM (make demo stopping it)
-    passes on to the render in hand, which finishes its sample and stops; a later run resumes."""
+def render_all(sets: list, out: Path, workers: int, quiet: bool) -> int:
+    """Render every set, one after the other (resuming what is there); 0, or 130 when stopped. SIGTERM
+    (make demo stopping it) passes on to the render in hand, which finishes its sample and stops; the
+    suite resumes that set."""
     import signal
 
-    job = None
+    state = {"job": None, "stop": False}
 
     def stop(_signum, _frame):
-        if job is not None:
-            job[0].terminate()
-            job[0].wait()
-        raise SystemExit(130)
+        state["stop"] = True
+        if state["job"] is not None:
+            state["job"][0].terminate()
 
     signal.signal(signal.SIGTERM, stop)
     for name, (_what, spec) in sets:
-        job = render(spec, out / "data" / name, workers, quiet)
-        finished(job)
+        if state["stop"]:
+            break
+        state["job"] = render(spec, out / "data" / name, workers, quiet)
+        if state["stop"] and state["job"] is not None:  # the signal came while the render started
+            state["job"][0].terminate()
+        try:
+            finished(state["job"])
+        except SystemExit:
+            if not state["stop"]:
+                raise
+    return 130 if state["stop"] else 0
 
 
 def main(argv=None) -> int:
     args = arguments(argv)
     sets = list(shift_specs(base_spec(args), args.test, args.reference).items())
     if args.render_only:
-        render_all(sets, Path(args.out), args.workers, args.quiet)
-        return 0
+        return render_all(sets, Path(args.out), args.workers, args.quiet)
     run_dir = Path(args.run)
     out = Path(args.out or REPO / "reports" / "robustness" / run_dir.name)
     own = json.loads((run_dir / "eval" / "metrics.json").read_text())["test"]

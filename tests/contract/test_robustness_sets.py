@@ -74,3 +74,27 @@ def test_everything_moves_every_factor_at_once():
             for key, value in shifted.get(section, {}).items():
                 if value != BASE.get(section, {}).get(key):
                     assert everything[section][key] == value, (name, section, key)
+
+
+def test_a_set_rendered_whole_is_not_rendered_again(tmp_path):
+    """complete(): the folder holds every sample of this very spec (same hash); anything else renders."""
+    from pinscope_trainer.synthetic import make_dataset
+
+    folder = make_dataset(tmp_path / "set", train=0, validation=0, test=4, reference=3)
+    spec = json.loads((folder / "dataset.json").read_text())["spec"]
+    assert robustness.complete(folder, spec)
+    other = json.loads(json.dumps(spec))
+    other["dataset"]["test"] = 5
+    assert not robustness.complete(folder, other)  # another spec: its own renders
+    assert not robustness.complete(tmp_path / "none", spec)
+    rows = (folder / "test" / "metadata.jsonl").read_text().splitlines()
+    (folder / "test" / "metadata.jsonl").write_text("\n".join(rows[:-1]) + "\n")
+    assert not robustness.complete(folder, spec)  # a sample short: the render resumes it
+
+
+def test_render_only_needs_somewhere_to_render_to(capsys):
+    with pytest.raises(SystemExit) as stop:
+        robustness.arguments(["--render-only", "--data", "data/default"])
+    assert stop.value.code == 2 and "--render-only needs --out" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        robustness.arguments([])  # scoring needs a run

@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 import sys
 
+BEST_BY = ("loss", "accuracy")
+
 
 def lr_lambda(total_steps: int, warmup_steps: int):
     """The learning-rate factor at each step: linear warm-up to 1, then a cosine down to 0."""
@@ -44,6 +46,15 @@ def progress(steps: int, desc: str, quiet: bool):
     from tqdm import tqdm
 
     return tqdm(range(steps), desc=desc, leave=False, disable=quiet or not sys.stderr.isatty(), file=sys.stderr)
+
+
+def improves(best_by: str, val_acc: float, val_loss: float, best: dict) -> bool:
+    """Whether an epoch beats the best so far (best: its val_acc and val_loss). By loss, the default: a
+    150-image validation split moves its accuracy in steps of 0.7 %, and a run's one lucky early epoch
+    (0.980 at epoch 7, 95.3 % on test) beat its last (0.967, 98.3 % on test), whose loss was lower."""
+    if best_by == "loss":
+        return (-val_loss, val_acc) > (-best["val_loss"], best["val_acc"])
+    return (val_acc, -val_loss) > (best["val_acc"], -best["val_loss"])
 
 
 def say(quiet: bool, message: str) -> None:

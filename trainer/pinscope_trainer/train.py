@@ -39,7 +39,7 @@ from .features.inputs import normalise
 from .features.line_scale import applies
 from .hardware import auto_bf16, auto_threads, resolve_device
 from .inference import predict_logits
-from .loop import optimiser, progress, say, step
+from .loop import improves, optimiser, progress, say, step
 from .models import forward_logits
 from .multilabel import is_multilabel
 from .options import (
@@ -341,7 +341,7 @@ def end_epoch(run: Run, epoch: int, trained: dict) -> None:
         f"epoch {epoch}/{run.opts.epochs}: loss {row['train_loss']:.4f} train_acc {row['train_acc']:.3f} "
         f"val_loss {val_loss:.4f} val_acc {val_acc:.3f} ({row['img_per_s']:.0f} img/s)",
     )
-    improved = (val_acc, -val_loss) > (run.best["val_acc"], -run.best["val_loss"])
+    improved = improves(run.opts.best_by, val_acc, val_loss, run.best)
     if improved:
         run.best = {"val_acc": val_acc, "val_loss": val_loss, "epoch": epoch}
     if run.world.main:

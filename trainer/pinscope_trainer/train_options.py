@@ -12,6 +12,7 @@ from .features.inputs import ALIGNMENTS, INPUT_MODES, REFERENCES
 from .features.line_scale import LINE_SCALES
 from .features.soart3 import BASES, CHANNEL_MODES, Soart3Options
 from .hardware import check_device_name
+from .loop import BEST_BY
 from .models import ARCHS, PRESETS
 from .multilabel import is_multilabel
 from .options import Options, check_output_folder, image_size, int_list, nested, option
@@ -127,6 +128,13 @@ class TrainOptions(Options):
     )
     save_every: int = option(
         0, "also keep every K-th epoch (0 = off)", at_least=0, affects_result=False, group="checkpoints"
+    )
+    best_by: str = option(
+        "loss",
+        "what picks checkpoints/best: the lowest validation loss (ties: higher accuracy) or the highest "
+        "validation accuracy (ties: lower loss)",
+        choices=BEST_BY,
+        group="checkpoints",
     )
     resume: bool = option(
         False, "continue the run in --out from checkpoints/last", affects_result=False, group="checkpoints"
