@@ -146,23 +146,16 @@ addon: $(BPY_STAMP)
 
 # The demo: render the default spec, train the default ViT (keeping epochs for the attention evolution),
 # draw the attention report, run the quick robustness suite, print what it found. Every step resumes, so
-# a second run is quick. The suite's shift sets start rendering beside training, one worker at nice 19, on
-# whatever time training's threads leave idle (2-3 of the 10 sets by the end of attention); then that
-# render stops (it finishes its sample: the suite resumes the set) and the suite renders the rest with
-# both workers while it scores.
+# a second run is quick. (Rendering the suite's sets beside training at nice 19 was tried: training's
+# two threads left too little idle time, 2 sets of 10 in 6 minutes, and the demo took 1089 s against 1100.)
 DEMO_DATA ?= data/default
 DEMO_RUN ?= runs/default
 DEMO_TRAIN_ARGS ?= $(DEFAULT_TRAIN_ARGS)
 demo: setup
 	@start=$$(date +%s); \
 	$(MAKE) --no-print-directory render SPEC=specs/default.json DATA=$(DEMO_DATA) && \
-	mkdir -p $(dir $(DEMO_SETS_LOG)) && \
-	{ nice -n 19 $(TRAIN_PY) bench/robustness.py --data $(DEMO_DATA) --render-only --workers 1 \
-	    $(DEMO_ROBUSTNESS_ARGS) > $(DEMO_SETS_LOG) 2>&1 & } && \
-	sets=$$!; trap 'kill $$sets 2>/dev/null' EXIT; \
 	$(MAKE) --no-print-directory train DATA=$(DEMO_DATA) RUN=$(DEMO_RUN) TRAIN_ARGS="$(DEMO_TRAIN_ARGS)" && \
 	$(MAKE) --no-print-directory attention RUN=$(DEMO_RUN) CKPTS=all && \
-	{ kill -TERM $$sets 2>/dev/null; wait $$sets; true; } && \
 	$(MAKE) --no-print-directory robustness RUN=$(DEMO_RUN) ROBUSTNESS_ARGS="$(DEMO_ROBUSTNESS_ARGS)" && \
 	$(TRAIN_PY) tools/demo_summary.py --data $(DEMO_DATA) --run $(DEMO_RUN) --report reports/$(notdir $(DEMO_RUN))/attention \
 	  --robustness reports/robustness/$(notdir $(DEMO_RUN))-quick && \
@@ -171,7 +164,6 @@ demo: setup
 # The robustness suite (bench/robustness.py): shift sets beyond the training spec's randomised ranges, scored
 # with evaluate --data; the demo runs a quick version (40 test images and 20 references a set), the docs' table the full one.
 ROBUSTNESS_ARGS ?=
-DEMO_SETS_LOG ?= reports/robustness/$(notdir $(DEMO_RUN))-quick.render.log
 DEMO_ROBUSTNESS_ARGS ?= --test 40 --reference 20 --quiet --out reports/robustness/$(notdir $(DEMO_RUN))-quick
 robustness: setup
 	$(TRAIN_PY) bench/robustness.py --run $(RUN) $(ROBUSTNESS_ARGS)

@@ -26,7 +26,7 @@ import numpy as np
 from .cache import decoded_images
 from .errors import UsageError
 from .features.inputs import compute_inputs, fit_normalisation, input_channels, normalise, view_means
-from .features.line_scale import line_factor, residual_level, scaled_difference
+from .features.line_scale import line_factor, residual_level, scaled_difference, scales
 from .features.nearest import nearest_references
 from .features.soart3 import Soart3Options
 from .multilabel import PINS, ng_pins, pin_targets
@@ -274,9 +274,7 @@ class PinDataset:
     def line_factor(self, pre: Preprocess) -> float:
         """What this dataset's differences are multiplied by: 1 on the training line (or for a model that
         does not line-scale), training's residual level over this line's on another."""
-        if pre.residual_level is None or pre.input_mode not in ("diff", "rgb-diff") or pre.reference == "twin":
-            return 1.0
-        return line_factor(pre.residual_level, self.residual_level(pre))
+        return line_factor(pre.residual_level, self.residual_level(pre)) if scales(pre) else 1.0
 
     def inputs(self, split: str, pre: Preprocess, normalised: bool = True) -> np.ndarray:
         """(N, C, H, W) float32 model inputs of a split (normalised with pre.mean/std when asked)."""

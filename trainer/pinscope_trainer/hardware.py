@@ -43,9 +43,8 @@ def busy_cores(interval: float = 0.5) -> float | None:
 
 def busy_share(before: list, after: list) -> float:
     """The share of CPU time that was busy between two /proc/stat "cpu" lines (user nice system idle
-    iowait irq softirq steal ...). Niced time counts as free: niced processes give way to the model's
-    threads (make demo renders the robustness suite's sets at nice 19 beside training, on the time
-    training leaves idle). ValueError when no time passed."""
+    iowait irq softirq steal ...). Niced time counts as free: a niced process (a background render
+    at nice 19, say) gives way to the model's threads. ValueError when no time passed."""
     total = sum(after[:8]) - sum(before[:8])
     if total <= 0:
         raise ValueError("no CPU time passed")

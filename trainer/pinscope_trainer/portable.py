@@ -22,7 +22,7 @@ import numpy as np
 
 from .errors import UsageError
 from .features.inputs import view_means
-from .features.line_scale import line_factor, residual_level
+from .features.line_scale import line_factor, residual_level, scales
 from .images import SUFFIXES, BadImage, read_image, resized
 
 REFERENCE_FILE = "reference.safetensors"
@@ -84,7 +84,7 @@ class PortableReference:
         """The same pins with other reference images (predict --reference) of size native_hw: another line,
         whose differences are line-scaled where the model `pre` was trained so."""
         other = PortableReference(views, self.pins, self.grid_cols, source, tuple(native_hw), banks)
-        if pre.residual_level is not None and pre.input_mode in ("diff", "rgb-diff"):
+        if scales(pre):
             other.line_factor = line_factor(pre.residual_level, residual_level(*other.bank(), pre.align))
         return other
 

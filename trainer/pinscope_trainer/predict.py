@@ -32,7 +32,7 @@ from . import predict_outputs
 from .checkpoints import load_checkpoint, read_info
 from .data import Preprocess, label_of
 from .errors import UsageError
-from .features.line_scale import MIN_PER_VIEW
+from .features.line_scale import MIN_PER_VIEW, scales
 from .features.nearest import NearestBank
 from .hardware import auto_threads, background_thread
 from .images import BadImage, expand, read_image
@@ -168,6 +168,7 @@ def prepare(opts: PredictOptions) -> Job:
             f"{opts.reference} holds {reference.native_hw[1]}x{reference.native_hw[0]} px images, {files[0]} is "
             f"{first.shape[1]}x{first.shape[0]}: a reference must show the same camera at the same size",
         )
+    warn_unscaled(opts, pre, reference)
     torch_threads(opts.threads)
     predictor = load_predictor(folder, opts, info)
     key = run_key(folder, opts, info, reference)
@@ -176,6 +177,17 @@ def prepare(opts: PredictOptions) -> Job:
     if pre.input_mode != "rgb" and pre.reference == "nearest":
         job.nearest = NearestBank(*reference.bank(), pre.nearest, pre.align.startswith("register"))
     return job
+
+
+def warn_unscaled(opts: PredictOptions, pre: Preprocess, reference) -> None:
+    """One warning line (after every check) when a --reference line cannot be line-scaled."""
+    few = sorted(v for v, images in reference.banks.items() if len(images) < MIN_PER_VIEW) if opts.reference else []
+    if scales(pre) and few:
+        print(
+            f"warning: --reference: one image only for camera {', '.join(few)}: no OK spread to measure, "
+            "so this line's differences are not line-scaled (give it a few OK images per camera)",
+            file=sys.stderr,
+        )
 
 
 def first_image(files: list):
@@ -211,13 +223,6 @@ def checkpoint_reference(folder: Path, opts: PredictOptions, pre: Preprocess) ->
     if opts.reference:
         views, banks, size = from_folder(opts.reference, pre.image_size, pre.align.startswith("register"))
         base = own or PortableReference()
-        few = sorted(v for v, images in banks.items() if len(images) < MIN_PER_VIEW)
-        if pre.residual_level is not None and pre.input_mode in ("diff", "rgb-diff") and few:
-            print(
-                f"warning: --reference: one image only for camera {', '.join(few)}: no OK spread to measure, "
-                "so this line's differences are not line-scaled (give it a few OK images per camera)",
-                file=sys.stderr,
-            )
         return base.with_views(views, banks, str(opts.reference), size, pre)
     if pre.input_mode == "rgb":
         return own

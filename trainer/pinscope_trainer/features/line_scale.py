@@ -72,3 +72,8 @@ def scaled_difference(inputs: np.ndarray, mode: str, factor: float) -> np.ndarra
 def applies(mode: str, reference: str, line_scale: str) -> bool:
     """Whether a preprocessing measures its difference against a unit space (and so can be line-scaled)."""
     return line_scale == "residual" and mode in ("diff", "rgb-diff") and reference in ("unit", "nearest")
+
+
+def scales(pre) -> bool:
+    """Whether a model's preprocessing (data.Preprocess) line-scales its differences."""
+    return pre.residual_level is not None and applies(pre.input_mode, pre.reference, "residual")
