@@ -1,7 +1,7 @@
 """Checkpoint folders: model.safetensors + config.json + preprocess.json + trainer_state.pt.
 
     RUNDIR/checkpoints/epoch-0005/   kept because --save-epochs / --save-every asked for it
-    RUNDIR/checkpoints/best/         best validation accuracy so far (ties: lower validation loss)
+    RUNDIR/checkpoints/best/         lowest validation loss so far (ties: higher accuracy; or --best-by accuracy)
     RUNDIR/checkpoints/last/         the latest epoch (what --resume continues from)
 
 No pickle anywhere: weights are safetensors, trainer_state.pt holds only tensors, numbers, strings,
