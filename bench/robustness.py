@@ -242,7 +242,7 @@ def arguments(argv):
     p.add_argument(
         "--render-only",
         action="store_true",
-        help="render the sets and stop (needs --out and --data or --base; make demo runs it beside training)",
+        help="render the sets and stop (needs --out and --data or --base): ahead of training, or elsewhere",
     )
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
@@ -261,31 +261,10 @@ def base_spec(args) -> dict:
 
 
 def render_all(sets: list, out: Path, workers: int, quiet: bool) -> int:
-    """Render every set, one after the other (resuming what is there); 0, or 130 when stopped. SIGTERM
-    (make demo stopping it) passes on to the render in hand, which finishes its sample and stops; the
-    suite resumes that set."""
-    import signal
-
-    state = {"job": None, "stop": False}
-
-    def stop(_signum, _frame):
-        state["stop"] = True
-        if state["job"] is not None:
-            state["job"][0].terminate()
-
-    signal.signal(signal.SIGTERM, stop)
+    """Render every set, one after the other (resuming what is there; an interrupted render resumes)."""
     for name, (_what, spec) in sets:
-        if state["stop"]:
-            break
-        state["job"] = render(spec, out / "data" / name, workers, quiet)
-        if state["stop"] and state["job"] is not None:  # the signal came while the render started
-            state["job"][0].terminate()
-        try:
-            finished(state["job"])
-        except SystemExit:
-            if not state["stop"]:
-                raise
-    return 130 if state["stop"] else 0
+        finished(render(spec, out / "data" / name, workers, quiet))
+    return 0
 
 
 def main(argv=None) -> int:
