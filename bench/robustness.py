@@ -110,6 +110,7 @@ def shift_specs(base: dict, test: int, reference: int) -> dict:
         d["name"] = f"{base.get('name', 'pinscope')}-{name}"[:64]
         d["seed"] = base.get("seed", 0) + seed_offset
         d["dataset"] = {**d.get("dataset", {}), "train": 0, "validation": 0, "test": test, "reference": reference}
+        d["dataset"]["lines"] = set_lines(base, reference)
         return d
 
     out["in_domain"] = ("the training spec, another seed", test_only(json.loads(json.dumps(base)), "in-domain", 1000))
@@ -125,6 +126,16 @@ def shift_specs(base: dict, test: int, reference: int) -> dict:
         test_only(everything, "everything", 1999),
     )
     return out
+
+
+def set_lines(base: dict, reference: int) -> int:
+    """Production lines of a shift set: the training spec's, as many as its references give each line two
+    renders a camera (a unit space and its residual level need two)."""
+    from pinscope_schema import GenerationSpec  # noqa: PLC0415 -- the trainer env's package
+
+    spec = GenerationSpec.from_dict(base)
+    per_line = 2 * len(spec.camera.views)
+    return max(1, min(spec.dataset.lines, reference // per_line))
 
 
 def started(cmd: list, quiet: bool) -> tuple:
@@ -236,7 +247,9 @@ def arguments(argv):
     p.add_argument("--base", help="the spec the shift sets start from (default: the dataset's spec)")
     p.add_argument("--out", help="where sets, table and plot go (default: reports/robustness/<run>)")
     p.add_argument("--test", type=int, default=300, help="test images per set (default 300)")
-    p.add_argument("--reference", type=int, default=30, help="reference (unit space) renders per set")
+    p.add_argument(
+        "--reference", type=int, help="reference (unit space) renders per set (default: the training spec's)"
+    )
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--floor", type=float, default=0.97, help="the accuracy every shift set should keep")
     p.add_argument(
@@ -269,7 +282,9 @@ def render_all(sets: list, out: Path, workers: int, quiet: bool) -> int:
 
 def main(argv=None) -> int:
     args = arguments(argv)
-    sets = list(shift_specs(base_spec(args), args.test, args.reference).items())
+    base = base_spec(args)
+    reference = args.reference or base.get("dataset", {}).get("reference") or 30
+    sets = list(shift_specs(base, args.test, reference).items())
     if args.render_only:
         return render_all(sets, Path(args.out), args.workers, args.quiet)
     run_dir = Path(args.run)

@@ -46,8 +46,21 @@ def presets_in_use(spec) -> list[str]:
     return [spec.lights.preset] + extra
 
 
-def draw(spec, rng, jitter: dict) -> dict:
-    """Add this shot's randomised numbers to `jitter`; return its drawn choices (the conditions)."""
+def draw(spec, rng, jitter: dict, line: int = 0) -> dict:
+    """Add this shot's randomised numbers to `jitter`; return its drawn choices (the conditions). The
+    factors in `randomize.per_line` then take the value their production line `line` drew once."""
+    conditions = _draw_from(spec, rng, jitter)
+    if spec.randomize.per_line:
+        line_jitter, line_conditions = {}, {}
+        line_conditions = _draw_from(spec, schema.rng_for(spec.seed, "line", line), line_jitter)
+        for name, key in (("platings", "plating"), ("light_presets", "light_preset")):
+            if name in spec.randomize.per_line:
+                conditions[key] = line_conditions[key]
+        jitter.update({key: line_jitter[key] for name, key in SPANS if name in spec.randomize.per_line})
+    return conditions
+
+
+def _draw_from(spec, rng, jitter: dict) -> dict:
     r = spec.randomize
     conditions = {}
     if not r.active:

@@ -69,6 +69,7 @@ class SamplePlan:
     seed: int
     jitter: dict = field(default_factory=dict)
     conditions: dict = field(default_factory=dict)  # drawn choices: plating, lighting preset (core.randomize)
+    line: int = 0  # the production line (spec.dataset.lines): its per-line factors and its unit space
     qeu_code: str = "OK"
     magnitude: float = 0.0
     twist: float = 0.0
@@ -180,11 +181,22 @@ def draw_jitter(spec, rng) -> dict:
     return jitter
 
 
-def draw_shot(spec, rng) -> tuple:
-    """(jitter, conditions) of one shot: the seed's nuisance draws, then the spec's randomisation."""
+def draw_shot(spec, rng, line: int = 0) -> tuple:
+    """(jitter, conditions) of one shot on production line `line`: the seed's nuisance draws, then the
+    spec's randomisation (its per-line factors as the line drew them)."""
     jitter = draw_jitter(spec, rng)
-    conditions = randomize.draw(spec, rng, jitter)
+    conditions = randomize.draw(spec, rng, jitter, line)
     return jitter, conditions
+
+
+def line_of(spec, index: int) -> int:
+    """The production line of sample `index` of any split: twin groups go to the lines in turn."""
+    return (index // group_size(spec)) % spec.dataset.lines
+
+
+def reference_line(spec, index: int) -> int:
+    """The line of reference render `index`: renders go to the lines in turn, then to the cameras."""
+    return index % spec.dataset.lines
 
 
 def shot_index(spec, index: int) -> int:
@@ -203,7 +215,8 @@ def plan_sample(spec, split: str, index: int) -> SamplePlan:
     shot = schema.rng_for(spec.seed, split, first, "shot")
     views = spec.camera.views
     view = views[shot.randrange(len(views))]
-    jitter, conditions = draw_shot(spec, shot)
+    line = line_of(spec, index)
+    jitter, conditions = draw_shot(spec, shot, line)
     rng = schema.rng_for(spec.seed, split, index, "defect")
     pins = [] if cls.mode == "ok" else draw_pins(spec, cls, rng)
     lead = pins[0] if pins else None
@@ -223,6 +236,7 @@ def plan_sample(spec, split: str, index: int) -> SamplePlan:
         seed=schema.derive_seed(spec.seed, split, first),
         jitter=jitter,
         conditions=conditions,
+        line=line,
         qeu_code="OK" if lead is None else lead.qeu_code,
         magnitude=0.0 if lead is None else lead.magnitude,
         pins=tuple(pins),
@@ -268,16 +282,18 @@ def plan_reference(spec, index: int) -> SamplePlan:
     rng = schema.rng_for(spec.seed, "reference", index)
     views = spec.camera.views
     ok_name = next((c.name for c in spec.defects.classes if c.mode == "ok"), "ok")
-    jitter, conditions = draw_shot(spec, rng)
+    line = reference_line(spec, index)
+    jitter, conditions = draw_shot(spec, rng, line)
     return SamplePlan(
         split="reference",
         index=index,
         label=ok_name,
         **NO_DEFECT,
-        view=views[index % len(views)],
+        view=views[(index // spec.dataset.lines) % len(views)],
         seed=schema.derive_seed(spec.seed, "reference", index),
         jitter=jitter,
         conditions=conditions,
+        line=line,
     )
 
 

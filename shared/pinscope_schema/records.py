@@ -146,6 +146,7 @@ class SampleRow(Record):
     seed: int = integer(0, 0, 2**63 - 1, "Per-sample seed derived from the spec seed, split and index.")
     jitter: dict = number_map("Random values actually used (camera shift/roll, light energies, colour).")
     conditions: dict = text_map("Choices drawn for the shot (plating, light_preset), when the spec randomises them.")
+    line: int = integer(0, 0, 10_000, "Production line (spec.dataset.lines) the sample comes from.", since=2)
     twin_file: str = text("", "Defect-free twin render, relative to the split folder ('' if none).", relative_path=True)
     mask_file: str = text(
         "", "Instance mask PNG (pixel = pin index + 1), relative to the split folder.", relative_path=True
@@ -198,6 +199,7 @@ class ReferenceRow(Record):
     seed: int = integer(0, 0, 2**63 - 1, "Per-render seed.")
     jitter: dict = number_map("Random values actually used.")
     conditions: dict = text_map("Choices drawn for the shot (plating, light_preset).")
+    line: int = integer(0, 0, 10_000, "Production line whose unit space this render belongs to.", since=2)
     mask_file: str = text("", "Instance mask, relative to reference/ ('' if none).", relative_path=True)
     pin_boxes: list = box_list("Pixel box of every pin, in pin-index order.")
     sha256: dict = text_map("Content hashes (first 16 hex digits).")

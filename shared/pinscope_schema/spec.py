@@ -187,6 +187,14 @@ class DatasetSpec(Record):
     twin: bool = flag(True, "Render each sample's defect-free twin (same camera/lights): the SOART3 reference.")
     mask: bool = flag(True, "Write an exact instance mask per sample (pixel = pin index + 1).")
     twin_share: int = integer(1, 1, 64, "Samples that share one camera/light draw and hence one twin.")
+    lines: int = integer(
+        1,
+        1,
+        10_000,
+        "Production lines the samples come from, twin groups in turn: each line draws randomize.per_line once "
+        "and has its own share of the reference renders (its unit space).",
+        since=2,
+    )
 
     def split_sizes(self) -> dict:
         return {s: getattr(self, s) for s in SPLITS}
@@ -226,6 +234,7 @@ class GenerationSpec(Record):
     def check(self, path):
         self._check_pins_fit(path)
         self._check_housing(join(path, "housing"))
+        self._check_lines(path)
         pin = self.defects.pin
         if pin is not None and (pin[0] >= self.grid.cols or pin[1] >= self.grid.rows):
             raise ContractError(
@@ -288,6 +297,22 @@ class GenerationSpec(Record):
                     f"makes the holes {hole:.3g} mm wide: they must be narrower than spec.grid.pitch "
                     f"({self.grid.pitch}), got {self.housing.cavity_clearance}",
                 )
+
+    def _check_lines(self, path):
+        for name in self.randomize.per_line:
+            if not self.randomize.drawn(name):
+                raise ContractError(
+                    f"{path}.randomize.per_line",
+                    f"{name} is not drawn (its range is null or its list empty): per_line names only drawn factors",
+                )
+        cameras = len(self.camera.views)
+        needed = self.dataset.lines * cameras
+        if self.dataset.lines > 1 and 0 < self.dataset.reference < needed:
+            raise ContractError(
+                f"{path}.dataset.reference",
+                f"must be 0 or at least dataset.lines x cameras ({self.dataset.lines} x {cameras} = {needed}) "
+                f"so that every line's unit space sees every camera, got {self.dataset.reference}",
+            )
 
     def _check_pins_fit(self, path):
         for shape in sorted(set(self.grid.shapes())):

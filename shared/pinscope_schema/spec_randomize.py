@@ -27,6 +27,32 @@ PLATINGS = {
 }
 
 
+# Every factor that can be drawn once per production line instead of per shot (`per_line`).
+LINE_FACTORS = (
+    "platings",
+    "light_presets",
+    "pin_roughness",
+    "pin_metallic",
+    "housing_hue",
+    "housing_saturation",
+    "housing_value",
+    "housing_roughness",
+    "housing_texture",
+    "scratches",
+    "light_scale",
+    "light_offset",
+    "color_temperature",
+    "ambient",
+    "camera_distance",
+    "focal_length",
+    "exposure",
+    "vignetting",
+    "blur",
+    "shot_noise",
+    "read_noise",
+)
+
+
 @dataclass
 class RandomizeSpec(Record):
     platings: list = choice_list(tuple(PLATINGS), "Pin platings drawn per shot ([] = spec.pins.color).", since=2)
@@ -57,10 +83,21 @@ class RandomizeSpec(Record):
         0.0, 10.0, "Shot (photon) noise range: sigma = this x sqrt(level) in 8-bit levels.", since=2
     )
     read_noise: list = span(0.0, 50.0, "Read noise range: Gaussian sigma in 8-bit levels.", since=2)
+    per_line: list = choice_list(
+        LINE_FACTORS,
+        "Factors drawn once per production line (dataset.lines) instead of per shot: what differs between "
+        "lines (housing colour, lighting, plating) and stays on one. Each line has its own reference renders.",
+        since=2,
+    )
 
     @property
     def sensor_effects(self) -> bool:
         return any(getattr(self, name) is not None for name in SENSOR_FIELDS)
+
+    def drawn(self, name: str) -> bool:
+        """Whether the factor `name` is drawn at all (a range given, or a non-empty choice list)."""
+        value = getattr(self, name)
+        return bool(value) if name in ("platings", "light_presets") else value is not None
 
     @property
     def active(self) -> bool:

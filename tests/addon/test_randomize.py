@@ -14,7 +14,7 @@ from pinscope_schema import GenerationSpec, RandomizeSpec
 
 from blender_addon.core import randomize
 from blender_addon.core.camera import camera_pose
-from blender_addon.core.sampling import ok_plan_like, plan_sample
+from blender_addon.core.sampling import ok_plan_like, plan_reference, plan_sample
 from blender_addon.dataset.runner import render_one
 from blender_addon.scene import pixels, region
 from blender_addon.scene.build import build_scene
@@ -48,7 +48,7 @@ FACTORS = {
 
 
 def test_every_factor_of_the_spec_is_covered():
-    assert set(FACTORS) == {name for name in RandomizeSpec().to_dict()}
+    assert set(FACTORS) | {"per_line"} == {name for name in RandomizeSpec().to_dict()}
 
 
 def spec_with(factor: str) -> GenerationSpec:
@@ -116,3 +116,49 @@ def test_renders_follow_the_draw(tmp_path, factor):
     h = spec.render.height
     inside = diff[h - y1 : h - y0, x0:x1].sum()  # load_pixels rows run bottom-up
     assert diff.sum() > 0 and inside / diff.sum() >= 0.95, f"{factor}: {inside / diff.sum():.3f} inside the defect"
+
+
+LINES = {
+    "dataset": {"train": 48, "validation": 0, "test": 12, "reference": 18, "twin_share": 2, "lines": 3},
+    "randomize": {
+        "housing_value": [0.05, 0.9],
+        "light_presets": ["seed", "ring", "dome"],
+        "exposure": [-1.0, 1.0],
+        "per_line": ["housing_value", "light_presets"],
+    },
+}
+
+
+def test_a_per_line_factor_holds_on_its_line_and_differs_between_lines():
+    """dataset.lines: twin groups go to the lines in turn; a per_line factor is one draw per line (shared by
+    every split and the line's references), the others stay per shot."""
+    spec = GenerationSpec.from_dict(LINES)
+    plans = [plan_sample(spec, "train", i) for i in range(48)] + [plan_sample(spec, "test", i) for i in range(12)]
+    refs = [plan_reference(spec, i) for i in range(18)]
+    by_line = {}
+    for plan in plans + refs:
+        by_line.setdefault(plan.line, []).append(plan)
+    assert sorted(by_line) == [0, 1, 2] and [p.line for p in plans[:6]] == [0, 0, 1, 1, 2, 2]
+    for group in by_line.values():
+        assert len({p.jitter["housing_v"] for p in group}) == 1
+        assert len({p.conditions["light_preset"] for p in group}) == 1
+        assert len({p.jitter["exposure"] for p in group}) > 1  # per shot still
+    assert len({group[0].jitter["housing_v"] for group in by_line.values()}) == 3
+    # every line's unit space sees every camera, twice here
+    units = [(line, view) for line in range(3) for view in spec.camera.views]
+    assert sorted((r.line, r.view) for r in refs) == sorted(units * 2)
+    twin = ok_plan_like(plans[1])
+    assert twin.line == plans[1].line and twin.jitter == plans[1].jitter
+
+
+def test_one_line_draws_what_it_drew_before_lines_existed():
+    plain = GenerationSpec.from_dict({**LINES, "dataset": {**LINES["dataset"], "lines": 1, "reference": 6}})
+    randomize_only = {k: v for k, v in LINES["randomize"].items() if k != "per_line"}
+    before = GenerationSpec.from_dict({"dataset": plain.dataset.to_dict(), "randomize": randomize_only})
+    for i in range(8):
+        assert plan_sample(plain, "train", i).jitter["exposure"] == plan_sample(before, "train", i).jitter["exposure"]
+        assert plan_reference(plain, i).view == plan_reference(before, i).view
+    # a folder rendered before lines existed keeps its spec hash (and resumes)
+    assert GenerationSpec.from_dict({"dataset": {"lines": 1}, "randomize": {"per_line": []}}).fingerprint() == (
+        GenerationSpec().fingerprint()
+    )

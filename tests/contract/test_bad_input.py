@@ -133,6 +133,16 @@ SPEC_CASES = [
     ({"randomize": {"light_presets": ["ring", "ring"]}}, "spec.randomize.light_presets: must be a list of distinct"),
     ({"randomize": {"blur": 0.5}}, "spec.randomize.blur: must be [low, high] (two numbers 0.0..10.0) or null"),
     ({"randomize": {"colour": [0, 1]}}, "spec.randomize.colour: unknown field; allowed: platings,"),
+    (
+        {"randomize": {"per_line": ["housing_value"]}},
+        "spec.randomize.per_line: housing_value is not drawn (its range is null or its list empty)",
+    ),
+    ({"randomize": {"per_line": ["camera"]}}, "spec.randomize.per_line: must be a list of distinct choices"),
+    (
+        {"dataset": {"lines": 4, "reference": 6}},
+        "spec.dataset.reference: must be 0 or at least dataset.lines x cameras (4 x 3 = 12)",
+    ),
+    ({"dataset": {"lines": 0}}, "spec.dataset.lines: must be an integer 1..10000"),
     ([1, 2], "spec: must be an object, got a list"),
 ]
 

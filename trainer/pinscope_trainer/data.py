@@ -124,6 +124,13 @@ def label_of(row, label_field: str, ok_labels: set[str]) -> str:
     return "ok" if row.label in ok_labels else "ng"
 
 
+def unit_key(row) -> str:
+    """The unit space a render belongs to: its camera on its production line (spec.dataset.lines). Line 0's
+    keys are the camera names themselves, so a one-line dataset's unit space is what it always was."""
+    line = getattr(row, "line", 0)
+    return row.view if not line else f"{row.view}@line{line}"
+
+
 class PinDataset:
     """A validated dataset folder with its rows per split, read through pinscope_schema."""
 
@@ -246,6 +253,11 @@ class PinDataset:
         )
         return arr, [r.view for r in rows]
 
+    def reference_units(self, size) -> tuple[np.ndarray, list[str]]:
+        """The reference/ renders at `size` with the unit space each belongs to (unit_key: camera and line)."""
+        arr, _views = self.reference_renders(size)
+        return arr, [unit_key(r) for r in self.reference_rows]
+
     def references(self, split: str, pre: Preprocess) -> np.ndarray | None:
         """Reference image per sample (N, H, W, 3) float in [0, 1], or None for rgb input."""
         if pre.input_mode == "rgb":
@@ -253,34 +265,51 @@ class PinDataset:
         if pre.reference == "twin":
             return self.renders(split, pre.image_size, "twin").astype(np.float32) / 255.0
         rows = self.rows(split)
-        bank, bank_views = self.reference_renders(pre.image_size)
-        missing = sorted({r.view for r in rows} - set(bank_views))
+        bank, bank_units = self.reference_units(pre.image_size)
+        missing = sorted({unit_key(r) for r in rows} - set(bank_units))
         if missing:
-            raise UsageError("--reference", f"{pre.reference}: no reference renders for view(s) {', '.join(missing)}")
+            raise UsageError(
+                "--reference", f"{pre.reference}: no reference renders for view(s) {', '.join(missing[:5])}"
+            )
         register = pre.align.startswith("register")
         if pre.reference == "nearest":
             images = self.renders(split, pre.image_size)
-            return nearest_references(images, [r.view for r in rows], bank, bank_views, pre.nearest, register)
-        views = view_means(bank, bank_views, register)
-        return np.stack([views[r.view] for r in rows])
+            return nearest_references(images, [unit_key(r) for r in rows], bank, bank_units, pre.nearest, register)
+        units = view_means(bank, bank_units, register)
+        return np.stack([units[unit_key(r)] for r in rows])
 
-    def residual_level(self, pre: Preprocess) -> float | None:
-        """The OK residual level of this dataset's unit space at pre's size and alignment (line_scale.py)."""
-        key = (tuple(pre.image_size), pre.align)
+    def residual_level(self, pre: Preprocess, line: int | None = None) -> float | None:
+        """The OK residual level (line_scale.py) of this dataset's unit spaces at pre's size and alignment:
+        over every line (None), or of one production line."""
+        key = (tuple(pre.image_size), pre.align, line)
         if key not in self._levels:
-            self._levels[key] = residual_level(*self.reference_renders(pre.image_size), pre.align)
+            bank, units = self.reference_units(pre.image_size)
+            keep = [i for i, r in enumerate(self.reference_rows) if line is None or r.line == line]
+            self._levels[key] = residual_level(bank[keep], [units[i] for i in keep], pre.align)
         return self._levels[key]
 
+    def line_factors(self, pre: Preprocess) -> dict[int, float]:
+        """{production line: what its differences are multiplied by}: training's residual level over the
+        line's, so that each line's OK parts look to the model as the training lines' did; 1 for a model
+        that does not line-scale, and on a one-line training set exactly 1."""
+        lines = sorted({r.line for r in self.reference_rows}) or [0]
+        if not scales(pre):
+            return dict.fromkeys(lines, 1.0)
+        if len(lines) == 1:  # the level of all references, as training measured it: bit for bit the same
+            return {lines[0]: line_factor(pre.residual_level, self.residual_level(pre))}
+        return {line: line_factor(pre.residual_level, self.residual_level(pre, line)) for line in lines}
+
     def line_factor(self, pre: Preprocess) -> float:
-        """What this dataset's differences are multiplied by: 1 on the training line (or for a model that
-        does not line-scale), training's residual level over this line's on another."""
-        return line_factor(pre.residual_level, self.residual_level(pre)) if scales(pre) else 1.0
+        """One number for reports: the mean of the lines' factors (the factor itself on a one-line dataset)."""
+        factors = list(self.line_factors(pre).values())
+        return float(np.mean(factors)) if len(factors) > 1 else factors[0]
 
     def inputs(self, split: str, pre: Preprocess, normalised: bool = True) -> np.ndarray:
         """(N, C, H, W) float32 model inputs of a split (normalised with pre.mean/std when asked)."""
         renders = self.renders(split, pre.image_size)
         out = compute_inputs(renders, self.references(split, pre), pre.input_mode, pre.soart3, align=pre.align)
-        scaled_difference(out, pre.input_mode, self.line_factor(pre))
+        factors = self.line_factors(pre)
+        scaled_difference(out, pre.input_mode, np.array([factors.get(r.line, 1.0) for r in self.rows(split)]))
         if normalised:
             if pre.mean is None:
                 raise ValueError("normalisation not fitted yet (fit it on the train split first)")

@@ -73,7 +73,7 @@ def evaluate_run(
     else:  # the training loop's tensors: read the rows that go with them once, for the mistakes list
         ds = PinDataset(dataset, validate=False)
         rows = {split: ds.rows(split, required=False) for split in SPLITS}
-        factor = 1.0  # the training line itself
+        factor = ds.line_factor(Preprocess.from_info(info))  # the training lines: 1 on a one-line set
     results, wrong = score(model, info, tensors, rows, checkpoint)
     results["line_factor"] = round(factor, 4)
     eval_dir = run_dir / "eval" / name if name else run_dir / "eval"

@@ -59,6 +59,7 @@ class PortableReference:
         tensors.update({f"pins.{v}": np.ascontiguousarray(b, dtype=np.float32) for v, b in self.pins.items()})
         if tensors:
             meta = {"grid_cols": str(self.grid_cols), "source": self.source, "format": "np"}
+            meta["line_factor"] = repr(self.line_factor)
             save_file(tensors, str(Path(folder) / REFERENCE_FILE), metadata=meta)
 
     @classmethod
@@ -78,7 +79,9 @@ class PortableReference:
         views = {k[len("view.") :]: v for k, v in tensors.items() if k.startswith("view.")}
         banks = {k[len("bank.") :]: v for k, v in tensors.items() if k.startswith("bank.")}
         pins = {k[len("pins.") :]: v for k, v in tensors.items() if k.startswith("pins.")}
-        return cls(views, pins, int(meta.get("grid_cols", 0) or 0), meta.get("source", ""), banks=banks)
+        own = cls(views, pins, int(meta.get("grid_cols", 0) or 0), meta.get("source", ""), banks=banks)
+        own.line_factor = float(meta.get("line_factor", 1.0))
+        return own
 
     def with_views(self, views: dict, banks: dict, source: str, native_hw, pre) -> PortableReference:
         """The same pins with other reference images (predict --reference) of size native_hw: another line,
@@ -118,12 +121,20 @@ def from_dataset(ds, pre, train_rows) -> PortableReference:
     render_h, render_w = ds.render_size
     scale = (pre.image_size[1] / render_w, pre.image_size[0] / render_h)
     views, banks = {}, {}
+    factor = 1.0
     if pre.input_mode != "rgb" and ds.reference_rows:
         images, image_views = ds.reference_renders(pre.image_size)
+        # a checkpoint carries one line's unit space (the first production line's; predict --reference
+        # DIR brings any other line's), with the factor that line's differences were trained with
+        first = [i for i, r in enumerate(ds.reference_rows) if r.line == 0]
+        images, image_views = np.asarray(images)[first], [image_views[i] for i in first]
         views = view_means(images, image_views, pre.align.startswith("register"))
         banks = by_view(images, image_views) if pre.reference == "nearest" else {}
+        factor = ds.line_factors(pre).get(0, 1.0)
     pins = mean_pin_boxes(train_rows, scale)
-    return PortableReference(views, pins, ds.manifest.spec.grid.cols, str(ds.root), banks=banks)
+    own = PortableReference(views, pins, ds.manifest.spec.grid.cols, str(ds.root), banks=banks)
+    own.line_factor = factor
+    return own
 
 
 def by_view(images: np.ndarray, views: list[str]) -> dict[str, np.ndarray]:

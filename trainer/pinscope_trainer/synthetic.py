@@ -59,13 +59,16 @@ def make_dataset(
     twin: bool = True,
     name: str = "synthetic",
     noise: float = 6.0,
+    lines: int = 1,
 ):
     """Write a complete synthetic dataset to `root` (resuming one that is partly there); returns its path.
-    `noise`: the pixel noise (std in 8-bit levels), e.g. a noisier line than the one a model trained on."""
+    `noise`: the pixel noise (std in 8-bit levels), e.g. a noisier line than the one a model trained on.
+    `lines`: production lines (samples and references in turn); line k is (1 + k) x as noisy and
+    (1 + 0.2 k) x as bright as line 0, so each line's unit space differs."""
     from pinscope_schema import DatasetWriter
 
     spec = synthetic_spec(name, seed, width, height, {"train": train, "validation": validation, "test": test},
-                          reference, twin)  # fmt: skip
+                          reference, twin, lines)  # fmt: skip
     writer = DatasetWriter(root, spec, blender_version="synthetic")
     boxes = _layout(spec, height, width)
     for split, size in (("train", train), ("validation", validation), ("test", test)):
@@ -79,7 +82,9 @@ def make_dataset(
     return Path(root)
 
 
-def synthetic_spec(name: str, seed: int, width: int, height: int, counts: dict, reference: int, twin: bool):
+def synthetic_spec(
+    name: str, seed: int, width: int, height: int, counts: dict, reference: int, twin: bool, lines: int = 1
+):
     from pinscope_schema import GenerationSpec
 
     return GenerationSpec.from_dict(
@@ -88,7 +93,7 @@ def synthetic_spec(name: str, seed: int, width: int, height: int, counts: dict, 
             "seed": seed,
             "camera": {"rig": "centre"},
             "render": {"engine": "WORKBENCH", "width": width, "height": height, "samples": 1},
-            "dataset": {**counts, "reference": reference, "twin": twin, "mask": True},
+            "dataset": {**counts, "reference": reference, "twin": twin, "mask": True, "lines": lines},
         }
     )
 
@@ -111,7 +116,8 @@ def write_sample(spec, boxes, folder: Path, split: str, index: int, twin: bool, 
     rng = rng_for(spec.seed, split, index)
     cls = spec.defects.classes[index % len(spec.defects.classes)]
     pin_index = -1 if cls.mode == "ok" else rng.randrange(spec.grid.pin_count)
-    gain = 0.85 + 0.3 * rng.random()
+    line = index % spec.dataset.lines
+    gain, noise = (0.85 + 0.3 * rng.random()) * (1 + 0.2 * line), noise * (1 + line)
     image, mask = draw(
         spec, boxes, pin_index, cls.mode, gain, np.random.default_rng(rng.getrandbits(32)), height, width, noise
     )
@@ -137,6 +143,7 @@ def write_sample(spec, boxes, folder: Path, split: str, index: int, twin: bool, 
         index=index,
         seed=rng.getrandbits(62),
         jitter={"gain": gain},
+        line=line,
         twin_file=files.get("twin", ""),
         mask_file=files["mask"],
         pin_boxes=boxes,
@@ -150,7 +157,8 @@ def write_reference(spec, boxes, folder: Path, index: int, noise: float = 6.0):
     from pinscope_schema import ReferenceRow, file_digest, rng_for
 
     rng = rng_for(spec.seed, "reference", index)
-    gain = 0.85 + 0.3 * rng.random()
+    line = index % spec.dataset.lines
+    gain, noise = (0.85 + 0.3 * rng.random()) * (1 + 0.2 * line), noise * (1 + line)
     height, width = spec.render.height, spec.render.width
     image, _ = draw(spec, boxes, -1, "ok", gain, np.random.default_rng(rng.getrandbits(32)), height, width, noise)
     rel = f"images/{index:06d}.png"
@@ -161,6 +169,7 @@ def write_reference(spec, boxes, folder: Path, index: int, noise: float = 6.0):
         index=index,
         seed=rng.getrandbits(62),
         jitter={"gain": gain},
+        line=line,
         pin_boxes=boxes,
         sha256={"image": file_digest(folder / rel)},
     )

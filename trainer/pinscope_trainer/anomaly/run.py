@@ -24,7 +24,7 @@ import numpy as np
 from pinscope_schema import atomic_file, atomic_write, write_json_atomic
 from pinscope_schema.exports.common import Sample, defect_pixels
 
-from ..data import PinDataset
+from ..data import PinDataset, unit_key
 from ..errors import UsageError
 from .metrics import anomaly_metrics
 from .report import map_grid, write_anomaly_report, write_markdown
@@ -87,17 +87,18 @@ def own_line_scores(data, split: str = "test", opts: UnitSpaceOptions | None = N
     (the OK parts a line records when it starts) and scored on `split`: no training data at all, so it
     answers "does OK / NG hold on this line?" for any dataset (the robustness suite's shift sets)."""
     ds = PinDataset(data)
-    images, views = ds.reference_renders(ds.render_size)
-    model = UnitSpace.fit(np.asarray(images), views, opts or UnitSpaceOptions())
-    scored = score_split(model, ds, split)
+    images, units = ds.reference_units(ds.render_size)  # one unit space per camera and production line
+    model = UnitSpace.fit(np.asarray(images), units, opts or UnitSpaceOptions())
+    scored = score_split(model, ds, split, by_unit=True)
     is_defect = np.array([r.label not in ds.ok_labels for r in scored["rows"]])
     return anomaly_metrics(scored["scores"], is_defect, scored["maps"], scored["masks"])
 
 
-def score_split(model: UnitSpace, ds: PinDataset, split: str) -> dict:
+def score_split(model: UnitSpace, ds: PinDataset, split: str, by_unit: bool = False) -> dict:
+    """Scores and maps of a split against the unit space of each image's camera (and, `by_unit`, line)."""
     rows = ds.rows(split)
     images = np.asarray(ds.renders(split, ds.render_size))
-    scores, maps = model.score(images, [r.view for r in rows])
+    scores, maps = model.score(images, [unit_key(r) if by_unit else r.view for r in rows])
     return {"rows": rows, "images": images, "scores": scores, "maps": maps, "masks": defect_masks(ds, split)}
 
 

@@ -58,14 +58,18 @@ def line_factor(trained_level: float | None, line_level: float | None) -> float:
     return float(trained_level / line_level)
 
 
-def scaled_difference(inputs: np.ndarray, mode: str, factor: float) -> np.ndarray:
-    """(N, C, H, W) inputs with their difference channels multiplied by `factor`, in place."""
-    if factor == 1.0:
+def scaled_difference(inputs: np.ndarray, mode: str, factor) -> np.ndarray:
+    """(N, C, H, W) inputs with their difference channels multiplied by `factor` (one number, or one per
+    image: each image's production line), in place."""
+    factor = np.asarray(factor, dtype=np.float32)
+    if np.all(factor == 1.0):
         return inputs
+    if factor.ndim:
+        factor = factor[:, None, None, None]
     if mode == "diff":
-        inputs *= np.float32(factor)
+        inputs *= factor
     elif mode == "rgb-diff":
-        inputs[:, inputs.shape[1] // 2 :] *= np.float32(factor)
+        inputs[:, inputs.shape[1] // 2 :] *= factor
     return inputs
 
 
