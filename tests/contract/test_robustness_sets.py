@@ -98,3 +98,14 @@ def test_render_only_needs_somewhere_to_render_to(capsys):
     assert stop.value.code == 2 and "--render-only needs --out" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         robustness.arguments([])  # scoring needs a run
+
+
+def test_a_multi_line_spec_gives_sets_of_lines_that_the_references_cover():
+    base = json.loads(json.dumps(BASE))
+    base["dataset"].update(lines=12, reference=108)
+    base["randomize"]["per_line"] = ["housing_value", "light_scale"]
+    for reference, lines in ((108, 12), (24, 4), (5, 1)):
+        for name, (_what, data) in robustness.shift_specs(base, 60, reference).items():
+            spec = GenerationSpec.from_dict(data)  # valid: every line's unit space sees every camera
+            assert spec.dataset.lines == lines and spec.dataset.reference == reference, name
+            assert spec.randomize.per_line == ["housing_value", "light_scale"], name
