@@ -187,7 +187,8 @@ def score(run_dir: Path, folder: Path, name: str) -> dict:
 
     with contextlib.redirect_stdout(io.StringIO()):
         evaluate_run(run_dir, data=folder, name=name, quiet=True)
-    return json.loads((run_dir / "eval" / name / "metrics.json").read_text())["test"]
+    metrics = json.loads((run_dir / "eval" / name / "metrics.json").read_text())
+    return {**metrics["test"], "line_distance": metrics.get("line_distance")}
 
 
 def own_line(folder: Path) -> dict:
@@ -198,14 +199,20 @@ def own_line(folder: Path) -> dict:
 
 
 def table(rows: list, labels: list) -> str:
+    from pinscope_trainer.features.line_scale import FAR_LINE  # noqa: PLC0415 -- the trainer env's package
+
     head = "| set | what | images | accuracy | " + " | ".join(f"F1 {label}" for label in labels)
-    head += " | OK-only image AUROC | pixel AUROC |"
-    lines = [head, "|" + "---|" * (6 + len(labels))]
+    head += " | OK-only image AUROC | pixel AUROC | line distance |"
+    lines = [head, "|" + "---|" * (7 + len(labels))]
     for name, what, metrics in rows:
         f1 = " | ".join(f"{metrics['per_class'][label]['f1']:.3f}" for label in labels)
         line = metrics.get("own_line", {})
         ok_only = f"{line.get('image_auroc', float('nan')):.4f} | {line.get('pixel_auroc', float('nan')):.4f}"
-        lines.append(f"| {name} | {what} | {metrics['n']} | {100 * metrics['accuracy']:.1f} % | {f1} | {ok_only} |")
+        distance = metrics.get("line_distance")
+        far = "–" if distance is None else f"{distance:.2f}" + (" **far**" if distance > FAR_LINE else "")
+        lines.append(
+            f"| {name} | {what} | {metrics['n']} | {100 * metrics['accuracy']:.1f} % | {f1} | {ok_only} | {far} |"
+        )
     return "\n".join(lines)
 
 
@@ -214,9 +221,13 @@ def summary(rows: list, own: dict, floor: float) -> str:
     worst = min(shifted, key=lambda item: item[1])
     holds = all(acc >= floor for _n, acc in shifted)
     in_domain = next(m["accuracy"] for n, _w, m in rows if n == "in_domain")
+    from pinscope_trainer.features.line_scale import FAR_LINE  # noqa: PLC0415 -- the trainer env's package
+
+    far = [f"{name} ({m['line_distance']:.1f})" for name, _w, m in rows if (m.get("line_distance") or 0) > FAR_LINE]
     return (
         f"robustness: own test {100 * own['accuracy']:.1f} %, in-domain {100 * in_domain:.1f} %, worst shift "
-        f"{100 * worst[1]:.1f} % ({worst[0]}); every shift >= {100 * floor:.0f} %: {'yes' if holds else 'no'}"
+        f"{100 * worst[1]:.1f} % ({worst[0]}); every shift >= {100 * floor:.0f} %: {'yes' if holds else 'no'}; "
+        f"flagged as far from the training line: {', '.join(far) or 'none'}"
     )
 
 

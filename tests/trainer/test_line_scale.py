@@ -4,7 +4,15 @@ import json
 
 import numpy as np
 import pytest
-from pinscope_trainer.features.line_scale import applies, line_factor, residual_level, scaled_difference
+from pinscope_trainer.features.line_scale import (
+    FAR_LINE,
+    applies,
+    far_line_warning,
+    line_distance,
+    line_factor,
+    residual_level,
+    scaled_difference,
+)
 
 
 def references(noise: float, n: int = 8, seed: int = 0) -> np.ndarray:
@@ -43,6 +51,21 @@ def test_the_factor_and_where_it_applies():
     assert (x[:, :3] == 1).all() and (x[:, 3:] == 0.5).all()  # the render as it is, its difference scaled
     y = np.ones((2, 3, 4, 4), dtype=np.float32)
     assert (scaled_difference(y, "diff", 2.0) == 2).all()
+
+
+def test_the_distance_of_a_line_is_what_the_gain_match_cannot_take_out():
+    scene = references(0.0, 1)[0].astype(np.float32) / 255.0
+    trained = {"left": scene}
+    assert line_distance(trained, {"left": scene}, "gain", 0.02) == 0.0
+    brighter = {"left": np.clip(scene * 1.3, 0, 1)}  # a brighter line: matched away
+    assert line_distance(trained, brighter, "gain", 0.02) < 0.1
+    other = scene.copy()
+    other[18:22, :] = 0.8  # something the training line never showed: a bright bar on the housing
+    far = line_distance(trained, {"left": other}, "gain", 0.02)
+    assert far > FAR_LINE
+    assert line_distance(trained, {"right": other}, "gain", 0.02) is None  # no camera in common
+    assert far_line_warning("--data", far).startswith(f"warning: --data: this line's OK parts lie {far:.1f} OK")
+    assert far_line_warning("--data", FAR_LINE) is None and far_line_warning("--data", None) is None
 
 
 def train_args(data, run, cache) -> list:
@@ -86,7 +109,11 @@ def test_another_line_is_scaled_by_the_levels_and_predict_scales_as_evaluate(tmp
     out = tmp_path / "pred"
     args = ["predict", "--checkpoint", str(best), str(other / "test"), "--reference", str(other), "--out", str(out)]
     assert main(args + ["--threads", "1"]) == 0
-    assert json.loads((out / "predict.json").read_text())["line_factor"] == round(expected, 4)
+    predicted = json.loads((out / "predict.json").read_text())
+    assert predicted["line_factor"] == round(expected, 4)
+    distance = json.loads((run / "eval" / "line_b" / "metrics.json").read_text())["line_distance"]
+    assert 0 < distance < FAR_LINE  # the same scene, only noisier: not far
+    assert predicted["line_distance"] == pytest.approx(distance, abs=0.01)  # predict measures as evaluate
     logits, _ = TorchPredictor(load_checkpoint(best)[0])(split.inputs)
     confidence = torch.from_numpy(logits).softmax(dim=1).max(dim=1).values.numpy()
     with open(out / "predictions.csv", newline="") as f:

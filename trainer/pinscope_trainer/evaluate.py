@@ -14,10 +14,13 @@ from . import multilabel
 from .checkpoints import checkpoint_root, load_checkpoint, read_run_config
 from .data import PinDataset, Preprocess, label_of, load_split
 from .errors import UsageError
+from .features.inputs import view_means
+from .features.line_scale import far_line_warning, line_distance, scales
 from .inference import predict_logits
 from .metrics import classification_report
 from .multilabel import is_multilabel, pin_mistakes, pin_report
 from .options import Options, option
+from .portable import PortableReference
 
 CHECKPOINT_NAME = re.compile(r"^(best|last|epoch-\d{4,})$")
 
@@ -67,15 +70,21 @@ def evaluate_run(
     model, info = load_checkpoint(path)
     dataset = data or run_config["dataset"]["path"]
     if tensors is None:
-        tensors, rows, factor = split_tensors(
+        tensors, rows, ds = split_tensors(
             dataset, info, run_config["args"].get("cache_dir"), "--data" if data else "--run"
         )
+        factor = ds.line_factor(Preprocess.from_info(info))
     else:  # the training loop's tensors: read the rows that go with them once, for the mistakes list
         ds = PinDataset(dataset, validate=False)
         rows = {split: ds.rows(split, required=False) for split in SPLITS}
         factor = ds.line_factor(Preprocess.from_info(info))  # the training lines: 1 on a one-line set
     results, wrong = score(model, info, tensors, rows, checkpoint)
     results["line_factor"] = round(factor, 4)
+    if data:  # another line: how far its OK parts lie from the training line's (features/line_scale.py)
+        results["line_distance"] = line_distance_of(PinDataset(dataset, validate=False), info, path)
+        far = far_line_warning("--data", results["line_distance"])
+        if far:
+            print(far, file=sys.stderr)
     eval_dir = run_dir / "eval" / name if name else run_dir / "eval"
     history = read_history(run_dir / "metrics.csv")
     write_eval_files(eval_dir, results, wrong, info, history)
@@ -94,9 +103,26 @@ def evaluate_run(
 SPLITS = ("validation", "test")
 
 
-def split_tensors(dataset, info: dict, cache_dir, field: str) -> tuple[dict, dict, float]:
-    """({split: (inputs, labels)}, {split: rows}, the line factor) of the splits the dataset has, as the
-    checkpoint needs them (the factor: what the differences were multiplied by, features/line_scale.py)."""
+def line_distance_of(ds: PinDataset, info: dict, checkpoint) -> float | None:
+    """The largest distance of the dataset's production lines from the training line (line_scale.py), from
+    the unit mean the checkpoint carries; None for a model that does not line-scale."""
+    pre = Preprocess.from_info(info)
+    trained = PortableReference.load(checkpoint)
+    if not scales(pre) or trained is None or not trained.views:
+        return None
+    bank, _units = ds.reference_units(pre.image_size)
+    distances = []
+    for line in sorted({r.line for r in ds.reference_rows}):
+        own = [i for i, r in enumerate(ds.reference_rows) if r.line == line]
+        means = view_means(bank[own], [ds.reference_rows[i].view for i in own], pre.align.startswith("register"))
+        distances.append(line_distance(trained.views, means, pre.align, pre.residual_level))
+    known = [d for d in distances if d is not None]
+    return max(known) if known else None
+
+
+def split_tensors(dataset, info: dict, cache_dir, field: str) -> tuple[dict, dict, PinDataset]:
+    """({split: (inputs, labels)}, {split: rows}, the dataset) of the splits the dataset has, as the
+    checkpoint needs them."""
     ds = PinDataset(dataset, cache_dir=cache_dir)
     known = set(info["labels"])
     pre = Preprocess.from_info(info)
@@ -117,7 +143,7 @@ def split_tensors(dataset, info: dict, cache_dir, field: str) -> tuple[dict, dic
         tensors[split], rows[split] = (data.inputs, data.labels), data.rows
     if not tensors:
         raise UsageError(field, f"{ds.root} has no validation or test images to score")
-    return tensors, rows, ds.line_factor(pre)
+    return tensors, rows, ds
 
 
 def score(model, info: dict, tensors: dict, rows: dict, checkpoint: str) -> tuple[dict, list]:

@@ -22,7 +22,7 @@ import numpy as np
 
 from .errors import UsageError
 from .features.inputs import view_means
-from .features.line_scale import line_factor, residual_level, scales
+from .features.line_scale import line_distance, line_factor, residual_level, scales
 from .images import SUFFIXES, BadImage, read_image, resized
 
 REFERENCE_FILE = "reference.safetensors"
@@ -49,6 +49,7 @@ class PortableReference:
     native_hw: tuple | None = None  # the size of --reference images (None: the checkpoint's own)
     banks: dict = field(default_factory=dict)  # view -> (N, H, W, 3) uint8, for --reference nearest
     line_factor: float = 1.0  # what the differences are multiplied by (features/line_scale.py; 1: the own line)
+    line_distance: float | None = None  # how far this line's OK parts lie from training's (None: not measured)
 
     def save(self, folder: Path) -> None:
         """Write folder/reference.safetensors (the folder is a checkpoint being assembled)."""
@@ -89,6 +90,7 @@ class PortableReference:
         other = PortableReference(views, self.pins, self.grid_cols, source, tuple(native_hw), banks)
         if scales(pre):
             other.line_factor = line_factor(pre.residual_level, residual_level(*other.bank(), pre.align))
+            other.line_distance = line_distance(self.views, views, pre.align, pre.residual_level)
         return other
 
     def bank(self) -> tuple[np.ndarray, list[str]]:

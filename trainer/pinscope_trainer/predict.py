@@ -32,7 +32,7 @@ from . import predict_outputs
 from .checkpoints import load_checkpoint, read_info
 from .data import Preprocess, label_of
 from .errors import UsageError
-from .features.line_scale import MIN_PER_VIEW, scales
+from .features.line_scale import MIN_PER_VIEW, far_line_warning, scales
 from .features.nearest import NearestBank
 from .hardware import auto_threads, background_thread
 from .images import BadImage, expand, read_image
@@ -88,6 +88,7 @@ def predict(opts: PredictOptions) -> int:
     run = {"key": job.key, "checkpoint": str(opts.checkpoint), "images": len(job.files)}
     if job.reference is not None:  # 1 on the model's own line (features/line_scale.py)
         run["line_factor"] = round(job.reference.line_factor, 4)
+        run["line_distance"] = job.reference.line_distance
     write_json_atomic(out / "predict.json", run)
     todo = [i for i, f in enumerate(job.files) if str(f) not in done]
     records = dict(done)
@@ -188,6 +189,9 @@ def warn_unscaled(opts: PredictOptions, pre: Preprocess, reference) -> None:
             "so this line's differences are not line-scaled (give it a few OK images per camera)",
             file=sys.stderr,
         )
+    far = far_line_warning("--reference", reference.line_distance if opts.reference else None)
+    if far:
+        print(far, file=sys.stderr)
 
 
 def first_image(files: list):

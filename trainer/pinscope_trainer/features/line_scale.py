@@ -24,6 +24,11 @@ from .register import onto
 
 LINE_SCALES = ("residual", "none")
 MIN_PER_VIEW = 2  # leave-one-out needs another render of the camera to compare against
+# Above this line_distance a line is not one the model was trained on (docs/robustness.md#far-lines).
+# Measured on the default model's shift sets: another seed 0.39, a brighter / dimmer line, another
+# plating or housing kind 0.8-0.95, the ring light 1.06 (all read at 86-99 %), the lighter housing 2.8
+# (57 %).
+FAR_LINE = 2.0
 
 
 def residual_level(images_u8: np.ndarray, views: list, align: str) -> float | None:
@@ -81,3 +86,32 @@ def applies(mode: str, reference: str, line_scale: str) -> bool:
 def scales(pre) -> bool:
     """Whether a model's preprocessing (data.Preprocess) line-scales its differences."""
     return pre.residual_level is not None and applies(pre.input_mode, pre.reference, "residual")
+
+
+def line_distance(trained_means: dict, line_means: dict, align: str, trained_level: float | None) -> float | None:
+    """How far a line's OK parts lie from the training line's, in units of training's OK residual: the rms
+    difference of the line's unit mean (per camera: matched to the training unit mean as every reference
+    is matched to its image) to the training unit mean, over training's residual level. Line scale takes
+    out what a brighter or noisier line changes; this is what is left -- another housing colour, another
+    lighting -- where a model may read defects it never saw. None when no camera is in both."""
+    shared = sorted(set(trained_means) & set(line_means))
+    if not shared or not trained_level:
+        return None
+    squares, count = 0.0, 0
+    for view in shared:
+        trained_u8 = np.clip(np.round(trained_means[view] * 255.0), 0, 255).astype(np.uint8)[None]
+        diff = compute_inputs(trained_u8, np.asarray(line_means[view], dtype=np.float32), "diff", align=align)
+        squares += float(np.square(diff, dtype=np.float64).sum())
+        count += diff.size
+    return round(float(np.sqrt(squares / count)) / trained_level, 3)
+
+
+def far_line_warning(field: str, distance: float | None) -> str | None:
+    """One warning line when a line lies farther from the training line than FAR_LINE (else None)."""
+    if distance is None or distance <= FAR_LINE:
+        return None
+    return (
+        f"warning: {field}: this line's OK parts lie {distance:.1f} OK residuals from the training line's "
+        f"(above {FAR_LINE:g}: a housing, lighting or part the model was not trained on); expect lower "
+        "accuracy than on its own test split, and render training data that covers this line"
+    )
