@@ -24,7 +24,7 @@ from .register import onto
 
 LINE_SCALES = ("residual", "none")
 MIN_PER_VIEW = 2  # leave-one-out needs another render of the camera to compare against
-# Above this line_distance a line is not one the model was trained on (docs/robustness.md#far-lines).
+# Above this line_distance a line is not one the model was trained on (docs/robustness.md, "Far lines").
 # Measured on the default model's shift sets: another seed 0.39, a brighter / dimmer line, another
 # plating or housing kind 0.8-0.95, the ring light 1.06 (all read at 86-99 %), the lighter housing 2.8
 # (57 %).
