@@ -56,14 +56,14 @@ def test_the_factor_and_where_it_applies():
 def test_the_distance_of_a_line_is_what_the_gain_match_cannot_take_out():
     scene = references(0.0, 1)[0].astype(np.float32) / 255.0
     trained = {"left": scene}
-    assert line_distance(trained, {"left": scene}, "gain", 0.02) == 0.0
+    assert line_distance(trained, {"left": scene}, 0.02) == 0.0
     brighter = {"left": np.clip(scene * 1.3, 0, 1)}  # a brighter line: matched away
-    assert line_distance(trained, brighter, "gain", 0.02) < 0.1
+    assert line_distance(trained, brighter, 0.02) < 0.1
     other = scene.copy()
     other[18:22, :] = 0.8  # something the training line never showed: a bright bar on the housing
-    far = line_distance(trained, {"left": other}, "gain", 0.02)
+    far = line_distance(trained, {"left": other}, 0.02)
     assert far > FAR_LINE
-    assert line_distance(trained, {"right": other}, "gain", 0.02) is None  # no camera in common
+    assert line_distance(trained, {"right": other}, 0.02) is None  # no camera in common
     assert far_line_warning("--data", far).startswith(f"warning: --data: this line's OK parts lie {far:.1f} OK")
     assert far_line_warning("--data", FAR_LINE) is None and far_line_warning("--data", None) is None
 

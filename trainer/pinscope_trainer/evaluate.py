@@ -115,7 +115,7 @@ def line_distance_of(ds: PinDataset, info: dict, checkpoint) -> float | None:
     for line in sorted({r.line for r in ds.reference_rows}):
         own = [i for i, r in enumerate(ds.reference_rows) if r.line == line]
         means = view_means(bank[own], [ds.reference_rows[i].view for i in own], pre.align.startswith("register"))
-        distances.append(line_distance(trained.views, means, pre.align, pre.residual_level))
+        distances.append(line_distance(trained.views, means, pre.residual_level))
     known = [d for d in distances if d is not None]
     return max(known) if known else None
 

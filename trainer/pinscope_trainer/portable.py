@@ -90,7 +90,7 @@ class PortableReference:
         other = PortableReference(views, self.pins, self.grid_cols, source, tuple(native_hw), banks)
         if scales(pre):
             other.line_factor = line_factor(pre.residual_level, residual_level(*other.bank(), pre.align))
-            other.line_distance = line_distance(self.views, views, pre.align, pre.residual_level)
+            other.line_distance = line_distance(self.views, views, pre.residual_level)
         return other
 
     def bank(self) -> tuple[np.ndarray, list[str]]:
