@@ -46,18 +46,41 @@ def presets_in_use(spec) -> list[str]:
     return [spec.lights.preset] + extra
 
 
+CHOICES = (("platings", "plating"), ("light_presets", "light_preset"))  # (spec.randomize field, conditions key)
+
+
 def draw(spec, rng, jitter: dict, line: int = 0) -> dict:
     """Add this shot's randomised numbers to `jitter`; return its drawn choices (the conditions). The
     factors in `randomize.per_line` then take the value their production line `line` drew once."""
     conditions = _draw_from(spec, rng, jitter)
     if spec.randomize.per_line:
-        line_jitter, line_conditions = {}, {}
-        line_conditions = _draw_from(spec, schema.rng_for(spec.seed, "line", line), line_jitter)
-        for name, key in (("platings", "plating"), ("light_presets", "light_preset")):
-            if name in spec.randomize.per_line:
-                conditions[key] = line_conditions[key]
-        jitter.update({key: line_jitter[key] for name, key in SPANS if name in spec.randomize.per_line})
+        line_jitter, line_conditions = line_draw(spec, line)
+        jitter.update(line_jitter)
+        conditions.update(line_conditions)
     return conditions
+
+
+def line_draw(spec, line: int) -> tuple[dict, dict]:
+    """(numbers, choices) of the per-line factors of production line `line`, stratified over the lines:
+    each range is cut into `dataset.lines` equal strata and each line draws inside its own (a permutation
+    per factor from the spec seed), and the choices are dealt over the lines in a permuted order -- so a
+    few lines still cover every range evenly and light every choice (12 lines drawn independently lit
+    two by the seed's bars and four by the dome)."""
+    r, lines = spec.randomize, spec.dataset.lines
+    numbers, choices = {}, {}
+    for name in r.per_line:
+        order = list(range(lines))
+        schema.rng_for(spec.seed, "line-strata", name).shuffle(order)
+        stratum = order[line % lines]
+        key = dict(CHOICES).get(name)
+        if key is not None:
+            options = getattr(r, name)
+            choices[key] = options[stratum % len(options)]
+            continue
+        low, high = getattr(r, name)
+        share = (stratum + schema.rng_for(spec.seed, "line", line, name).random()) / lines
+        numbers[dict(SPANS)[name]] = low + share * (high - low)
+    return numbers, choices
 
 
 def _draw_from(spec, rng, jitter: dict) -> dict:
@@ -65,10 +88,10 @@ def _draw_from(spec, rng, jitter: dict) -> dict:
     conditions = {}
     if not r.active:
         return conditions
-    if r.platings:
-        conditions["plating"] = r.platings[rng.randrange(len(r.platings))]
-    if r.light_presets:
-        conditions["light_preset"] = r.light_presets[rng.randrange(len(r.light_presets))]
+    for name, key in CHOICES:
+        options = getattr(r, name)
+        if options:
+            conditions[key] = options[rng.randrange(len(options))]
     for name, key in SPANS:
         bounds = getattr(r, name)
         if bounds is not None:

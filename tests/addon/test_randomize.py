@@ -147,6 +147,10 @@ def test_a_per_line_factor_holds_on_its_line_and_differs_between_lines():
     # every line's unit space sees every camera, twice here
     units = [(line, view) for line in range(3) for view in spec.camera.views]
     assert sorted((r.line, r.view) for r in refs) == sorted(units * 2)
+    # stratified over the lines: three lines light the three presets, and take a third of the range each
+    assert sorted(group[0].conditions["light_preset"] for group in by_line.values()) == ["dome", "ring", "seed"]
+    strata = sorted(int((group[0].jitter["housing_v"] - 0.05) / (0.85 / 3)) for group in by_line.values())
+    assert strata == [0, 1, 2]
     twin = ok_plan_like(plans[1])
     assert twin.line == plans[1].line and twin.jitter == plans[1].jitter
 
