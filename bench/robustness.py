@@ -105,12 +105,13 @@ SHIFTS = {
 def shift_specs(base: dict, test: int, reference: int) -> dict:
     """{set name: (description, spec dict)}: test-only datasets from the training spec `base`."""
     out = {}
+    lines = set_lines(base, reference)
 
     def test_only(d: dict, name: str, seed_offset: int) -> dict:
         d["name"] = f"{base.get('name', 'pinscope')}-{name}"[:64]
         d["seed"] = base.get("seed", 0) + seed_offset
         d["dataset"] = {**d.get("dataset", {}), "train": 0, "validation": 0, "test": test, "reference": reference}
-        d["dataset"]["lines"] = set_lines(base, reference)
+        d["dataset"]["lines"] = lines
         return d
 
     out["in_domain"] = ("the training spec, another seed", test_only(json.loads(json.dumps(base)), "in-domain", 1000))

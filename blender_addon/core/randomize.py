@@ -47,6 +47,7 @@ def presets_in_use(spec) -> list[str]:
 
 
 CHOICES = (("platings", "plating"), ("light_presets", "light_preset"))  # (spec.randomize field, conditions key)
+CHOICE_KEYS, SPAN_KEYS = dict(CHOICES), dict(SPANS)
 
 
 def draw(spec, rng, jitter: dict, line: int = 0) -> dict:
@@ -72,14 +73,14 @@ def line_draw(spec, line: int) -> tuple[dict, dict]:
         order = list(range(lines))
         schema.rng_for(spec.seed, "line-strata", name).shuffle(order)
         stratum = order[line % lines]
-        key = dict(CHOICES).get(name)
+        key = CHOICE_KEYS.get(name)
         if key is not None:
             options = getattr(r, name)
             choices[key] = options[stratum % len(options)]
             continue
         low, high = getattr(r, name)
         share = (stratum + schema.rng_for(spec.seed, "line", line, name).random()) / lines
-        numbers[dict(SPANS)[name]] = low + share * (high - low)
+        numbers[SPAN_KEYS[name]] = low + share * (high - low)
     return numbers, choices
 
 

@@ -53,6 +53,9 @@ LINE_FACTORS = (
 )
 
 
+CHOICE_FACTORS = ("platings", "light_presets")  # the factors that are lists of choices, not ranges
+
+
 @dataclass
 class RandomizeSpec(Record):
     platings: list = choice_list(tuple(PLATINGS), "Pin platings drawn per shot ([] = spec.pins.color).", since=2)
@@ -97,7 +100,7 @@ class RandomizeSpec(Record):
     def drawn(self, name: str) -> bool:
         """Whether the factor `name` is drawn at all (a range given, or a non-empty choice list)."""
         value = getattr(self, name)
-        return bool(value) if name in ("platings", "light_presets") else value is not None
+        return bool(value) if name in CHOICE_FACTORS else value is not None
 
     @property
     def active(self) -> bool:

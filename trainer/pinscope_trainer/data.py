@@ -258,6 +258,12 @@ class PinDataset:
         arr, _views = self.reference_renders(size)
         return arr, [unit_key(r) for r in self.reference_rows]
 
+    def line_renders(self, size, line: int) -> tuple[np.ndarray, list[str]]:
+        """The reference/ renders of one production line at `size`, and their cameras."""
+        arr, views = self.reference_renders(size)
+        own = [i for i, r in enumerate(self.reference_rows) if r.line == line]
+        return np.asarray(arr)[own], [views[i] for i in own]
+
     def references(self, split: str, pre: Preprocess) -> np.ndarray | None:
         """Reference image per sample (N, H, W, 3) float in [0, 1], or None for rgb input."""
         if pre.input_mode == "rgb":
@@ -283,9 +289,8 @@ class PinDataset:
         over every line (None), or of one production line."""
         key = (tuple(pre.image_size), pre.align, line)
         if key not in self._levels:
-            bank, units = self.reference_units(pre.image_size)
-            keep = [i for i, r in enumerate(self.reference_rows) if line is None or r.line == line]
-            self._levels[key] = residual_level(bank[keep], [units[i] for i in keep], pre.align)
+            renders = self.reference_units if line is None else lambda size: self.line_renders(size, line)
+            self._levels[key] = residual_level(*renders(pre.image_size), pre.align)
         return self._levels[key]
 
     def line_factors(self, pre: Preprocess) -> dict[int, float]:

@@ -73,15 +73,13 @@ def evaluate_run(
         tensors, rows, ds = split_tensors(
             dataset, info, run_config["args"].get("cache_dir"), "--data" if data else "--run"
         )
-        factor = ds.line_factor(Preprocess.from_info(info))
     else:  # the training loop's tensors: read the rows that go with them once, for the mistakes list
         ds = PinDataset(dataset, validate=False)
         rows = {split: ds.rows(split, required=False) for split in SPLITS}
-        factor = ds.line_factor(Preprocess.from_info(info))  # the training lines: 1 on a one-line set
     results, wrong = score(model, info, tensors, rows, checkpoint)
-    results["line_factor"] = round(factor, 4)
+    results["line_factor"] = round(ds.line_factor(Preprocess.from_info(info)), 4)  # 1 on a one-line training set
     if data:  # another line: how far its OK parts lie from the training line's (features/line_scale.py)
-        results["line_distance"] = line_distance_of(PinDataset(dataset, validate=False), info, path)
+        results["line_distance"] = line_distance_of(ds, info, path)
         far = far_line_warning("--data", results["line_distance"])
         if far:
             print(far, file=sys.stderr)
@@ -110,11 +108,10 @@ def line_distance_of(ds: PinDataset, info: dict, checkpoint) -> float | None:
     trained = PortableReference.load(checkpoint)
     if not scales(pre) or trained is None or not trained.views:
         return None
-    bank, _units = ds.reference_units(pre.image_size)
+    register = pre.align.startswith("register")
     distances = []
     for line in sorted({r.line for r in ds.reference_rows}):
-        own = [i for i, r in enumerate(ds.reference_rows) if r.line == line]
-        means = view_means(bank[own], [ds.reference_rows[i].view for i in own], pre.align.startswith("register"))
+        means = view_means(*ds.line_renders(pre.image_size, line), register)
         distances.append(line_distance(trained.views, means, pre.residual_level))
     known = [d for d in distances if d is not None]
     return max(known) if known else None

@@ -125,11 +125,9 @@ def from_dataset(ds, pre, train_rows) -> PortableReference:
     views, banks = {}, {}
     factor = 1.0
     if pre.input_mode != "rgb" and ds.reference_rows:
-        images, image_views = ds.reference_renders(pre.image_size)
         # a checkpoint carries one line's unit space (the first production line's; predict --reference
         # DIR brings any other line's), with the factor that line's differences were trained with
-        first = [i for i, r in enumerate(ds.reference_rows) if r.line == 0]
-        images, image_views = np.asarray(images)[first], [image_views[i] for i in first]
+        images, image_views = ds.line_renders(pre.image_size, 0)
         views = view_means(images, image_views, pre.align.startswith("register"))
         banks = by_view(images, image_views) if pre.reference == "nearest" else {}
         factor = ds.line_factors(pre).get(0, 1.0)
