@@ -142,15 +142,18 @@ def test_preprocess_carries_the_alignment_through_its_info():
     assert Preprocess.from_info(older).align == "none"
 
 
-def _pin_scene(h=48, w=144, shift=(0.0, 0.0), angle=0.0, scale=1.0, gain=1.0) -> np.ndarray:
+def _pin_scene(h=48, w=144, shift=(0.0, 0.0), angle=0.0, scale=1.0, gain=1.0, missing=None) -> np.ndarray:
     """A row of bright soft-edged pins on a dark ground, seen by a camera moved by (dx, dy) px, roll, zoom
-    (drawn analytically, so a sub-pixel move is one)."""
+    (drawn analytically, so a sub-pixel move is one); `missing`: the part's pin centred there is gone."""
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
     cx, cy, rad = w / 2, h / 2, np.radians(angle)
     u = ((xs - cx) * np.cos(rad) + (ys - cy) * np.sin(rad)) / scale + cx - shift[0]
     v = (-(xs - cx) * np.sin(rad) + (ys - cy) * np.cos(rad)) / scale + cy - shift[1]
     soft = lambda d: 1.0 / (1.0 + np.exp(-1.5 * d))  # noqa: E731 -- an edge about 2 px wide
-    image = 0.1 + 0.6 * soft(4 - np.abs((u % 16) - 8)) * soft(10 - np.abs(v - cy))
+    pins = soft(4 - np.abs((u % 16) - 8)) * soft(10 - np.abs(v - cy))
+    if missing is not None:
+        pins = pins * (np.abs(u - missing) > 8)
+    image = 0.1 + 0.6 * pins
     return np.clip(gain * np.repeat(image[..., None], 3, axis=2), 0, 1)
 
 
@@ -201,3 +204,57 @@ def test_tone_matching_follows_a_clipping_brighter_line_that_one_gain_cannot():
     assert np.abs(gain[0]).mean() > 5 * np.abs(tones[0]).mean()
     inside = np.abs(tones[1][:, 14:34, 60:76]).mean()
     assert inside > 20 * np.abs(tones[1][:, 6:12, 6:50]).mean()
+
+
+def test_registering_the_image_shows_every_camera_pose_in_the_references_coordinates():
+    from pinscope_trainer.features.inputs import compute_inputs
+
+    reference = _pin_scene()
+    poses = [dict(shift=(2.5, -1.2), angle=1.5, scale=1.04), dict(shift=(-2.0, 1.0), angle=-1.2, scale=0.96)]
+    # the same part with the pin at u = 72 gone, seen from two camera poses
+    shots = np.stack([_pin_scene(**pose, missing=72.0) for pose in poses])
+    images = (shots * 255).round().astype(np.uint8)
+    inside = (slice(None), slice(8, -8), slice(8, -8))  # the warp replicates the edge: judge the inside
+    onto_image = compute_inputs(images, reference, "diff", align="register")
+    onto_reference = compute_inputs(images, reference, "diff", align="register-image")
+    # warped onto the reference, both poses leave the same difference, the missing pin at the reference's
+    # place; the reference warped onto each image leaves it where each camera saw it
+    same = np.abs(onto_reference[0] - onto_reference[1])[inside].mean()
+    apart = np.abs(onto_image[0] - onto_image[1])[inside].mean()
+    assert apart > 3 * same
+    for diff in onto_reference:
+        assert np.abs(diff[:, 14:34, 64:80]).mean() > 20 * np.abs(diff[:, 6:12, 6:50]).mean()
+
+
+def test_a_register_image_run_trains_with_token_loss_and_predicts_as_it_evaluates(tmp_path):
+    import csv
+    import json
+
+    import torch
+    from pinscope_trainer.checkpoints import load_checkpoint
+    from pinscope_trainer.cli import main
+    from pinscope_trainer.data import load_split
+    from pinscope_trainer.inference import TorchPredictor
+    from pinscope_trainer.synthetic import make_dataset
+
+    data = make_dataset(tmp_path / "ds", train=16, validation=8, test=4, reference=6)
+    run, cache = tmp_path / "run", tmp_path / "cache"
+    args = ["train", "--data", str(data), "--out", str(run), "--cache-dir", str(cache), "--preset", "micro"]
+    args += ["--patch", "8", "--epochs", "1", "--batch-size", "16", "--threads", "1", "--quiet", "--fp32"]
+    args += ["--input", "diff", "--reference", "unit", "--align", "register-image", "--token-loss", "1.0"]
+    assert main(args) == 0
+    best = run / "checkpoints" / "best"
+    info = json.loads((best / "preprocess.json").read_text())
+    assert info["align"] == "register-image"
+    out = tmp_path / "pred"
+    assert (
+        main(["predict", "--checkpoint", str(best), str(data / "test"), "--reference", str(data), "--out", str(out)])
+        == 0
+    )
+    split = load_split(data, "test", info, cache_dir=cache)
+    logits, _ = TorchPredictor(load_checkpoint(best)[0])(split.inputs)
+    confidence = torch.from_numpy(logits).softmax(dim=1).max(dim=1).values.numpy()
+    with open(out / "predictions.csv", newline="") as f:
+        by_file = {r["file"].split("/test/")[1]: float(r["confidence"]) for r in csv.DictReader(f)}
+    for row, value in zip(split.rows, confidence, strict=True):
+        assert abs(by_file[row.file_name] - value) < 1e-3  # predict warps each image as training did

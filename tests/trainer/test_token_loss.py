@@ -37,6 +37,16 @@ def test_boxes_scale_with_the_model_image_size():
     assert got[0].tolist() == [0, 0, 0, 0, 0, 0, 0, 1]
 
 
+def test_boxes_move_with_the_image_onto_its_reference():
+    # the camera saw the part 16 px right of the reference (the warp takes reference x to image x + 16):
+    # the box [36, 4, 44, 12) of the image lies at [20, 4, 28, 12) on the reference, patch (0, 1) not (0, 2)
+    warp = np.array([[[1.0, 0.0, 16.0], [0.0, 1.0, 0.0]]])
+    seen = patch_targets(rows([36, 4, 44, 12]), np.array([2]), 0, (32, 64), (32, 64), 16)
+    onto_reference = patch_targets(rows([36, 4, 44, 12]), np.array([2]), 0, (32, 64), (32, 64), 16, warp)
+    assert seen[0].tolist() == [0, 0, 2, 0, 0, 0, 0, 0]
+    assert onto_reference[0].tolist() == [0, 2, 0, 0, 0, 0, 0, 0]
+
+
 def test_a_box_outside_the_image_marks_nothing():
     got = patch_targets(rows([200, 40, 220, 60]), np.array([1]), 0, (32, 64), (32, 64), 16)
     assert got[0].tolist() == [0] * 8

@@ -25,9 +25,10 @@ import numpy as np
 
 from .cache import decoded_images
 from .errors import UsageError
-from .features.inputs import compute_inputs, fit_normalisation, input_channels, normalise, view_means
+from .features.inputs import compute_inputs, fit_normalisation, input_channels, normalise, to_float, view_means
 from .features.line_scale import line_factor, residual_level, scaled_difference, scales
 from .features.nearest import nearest_references
+from .features.register import image_warps
 from .features.soart3 import Soart3Options
 from .multilabel import PINS, ng_pins, pin_targets
 
@@ -283,6 +284,14 @@ class PinDataset:
             return nearest_references(images, [unit_key(r) for r in rows], bank, bank_units, pre.nearest, register)
         units = view_means(bank, bank_units, register)
         return np.stack([units[unit_key(r)] for r in rows])
+
+    def image_warps(self, split: str, pre: Preprocess) -> np.ndarray | None:
+        """With `register-image` differences, the (N, 2, 3) warps taking each image of a split onto its
+        reference, at pre's size (what is drawn on the image, such as its defect box, moves with it);
+        None where the model sees the image where the camera put it."""
+        if pre.align != "register-image" or pre.input_mode not in ("diff", "rgb-diff"):
+            return None
+        return image_warps(self.references(split, pre), to_float(np.asarray(self.renders(split, pre.image_size))))
 
     def residual_level(self, pre: Preprocess, line: int | None = None) -> float | None:
         """The OK residual level (line_scale.py) of this dataset's unit spaces at pre's size and alignment:

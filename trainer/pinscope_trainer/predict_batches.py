@@ -143,11 +143,13 @@ def pin_of(job: Job, i: int, patch_map, native_hw) -> dict:
     """The defective pin address ('col,row', as the rows' `pin`) from the attention peak, with its mass."""
     h, w = job.pre.image_size
     found = job.found[i]
-    if found.row is not None and found.row.pin_boxes:  # a dataset image: its own boxes, in its own pixels
+    # a register-image model saw the image warped onto its reference: the reference's pins, not the row's
+    on_reference = job.pre.align == "register-image"
+    if found.row is not None and found.row.pin_boxes and not on_reference:  # a dataset image: its own boxes
         sx, sy = w / native_hw[1], h / native_hw[0]
         boxes = np.asarray(found.row.pin_boxes, dtype=np.float64) * [sx, sy, sx, sy]
         cols = found.grid_cols
-    else:  # another image: the checkpoint's pins of its camera
+    else:  # another image, or one seen on its reference: the checkpoint's pins of its camera
         boxes = job.reference.pins_for(job.views[i]) if job.reference else None
         cols = job.reference.grid_cols if job.reference else 0
     if boxes is None or not cols or not job.patch:

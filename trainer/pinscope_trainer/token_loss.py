@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from .attention.scores import patch_cover
+from .features.register import box_onto_reference
 from .errors import UsageError
 
 # A patch counts as showing the defect when the defective pin's box covers this share of it (the patch
@@ -35,8 +36,9 @@ def ok_label_id(rows, label_ids: np.ndarray) -> int:
     return ids.pop()
 
 
-def patch_targets(rows, label_ids, ok_id: int, render_hw, image_hw, patch: int) -> np.ndarray:
-    """(N, gh * gw) int64 patch labels in the ViT's token order (row-major over the patch grid)."""
+def patch_targets(rows, label_ids, ok_id: int, render_hw, image_hw, patch: int, warps=None) -> np.ndarray:
+    """(N, gh * gw) int64 patch labels in the ViT's token order (row-major over the patch grid); `warps`
+    (N, 2, 3) where the model sees each image warped onto its reference (`register-image`)."""
     grid = (image_hw[0] // patch, image_hw[1] // patch)
     sy, sx = image_hw[0] / render_hw[0], image_hw[1] / render_hw[1]
     targets = np.full((len(rows), grid[0] * grid[1]), ok_id, dtype=np.int64)
@@ -44,7 +46,8 @@ def patch_targets(rows, label_ids, ok_id: int, render_hw, image_hw, patch: int) 
         if row.defect_box is None:
             continue
         x0, y0, x1, y1 = row.defect_box
-        cover = patch_cover(grid, patch, (x0 * sx, y0 * sy, x1 * sx, y1 * sy))
+        box = (x0 * sx, y0 * sy, x1 * sx, y1 * sy)
+        cover = patch_cover(grid, patch, box if warps is None else box_onto_reference(box, warps[n]))
         if cover.max() <= 0:  # the box lies outside the image (a pin out of view): nothing to point at
             continue
         hit = cover >= MIN_COVER
@@ -86,5 +89,6 @@ def patch_supervision(opts, ds, pre, model, train_y):
     rows = ds.rows("train")
     labels = train_y.cpu().numpy()
     ok_id = ok_label_id(rows, labels)
-    targets = patch_targets(rows, labels, ok_id, ds.render_size, pre.image_size, model.config.patch_size)
+    warps = ds.image_warps("train", pre)
+    targets = patch_targets(rows, labels, ok_id, ds.render_size, pre.image_size, model.config.patch_size, warps)
     return torch.from_numpy(targets).to(train_y.device), ok_id

@@ -61,8 +61,8 @@ class TrainOptions(Options):
     align: str = option(
         "none",
         "match the reference to each image before diff/rgb-diff: none, gain (per channel a * ref + b), "
-        "register (the reference warped onto the image, then gain) or register-tones (warped, then each "
-        "channel's tone curve matched)",
+        "register (the reference warped onto the image, then gain), register-tones (warped, then each "
+        "channel's tone curve matched) or register-image (the image warped onto the reference, then gain)",
         choices=ALIGNMENTS,
         group="data",
     )

@@ -104,6 +104,7 @@ def plan_report(settings: AttentionOptions) -> Plan:
         check_vit(name, path)
         check_weights(path, "--ckpts")
         pre = Preprocess.from_info(info)
+        check_coordinates(name, pre)
         check_labels(
             name, info, [label_of(r, pre.label_field, dataset.ok_labels) for r in dataset.rows(settings.split)]
         )
@@ -112,6 +113,18 @@ def plan_report(settings: AttentionOptions) -> Plan:
             by_preprocess[key] = load_split(data_dir, settings.split, info)
         splits[name] = by_preprocess[key]
     return Plan(run_dir, out, chosen, run_config, data_dir, infos, splits)
+
+
+def check_coordinates(name: str, pre: Preprocess) -> None:
+    """A `register-image` model sees every image warped onto its reference: its maps lie in the reference's
+    pixels, the masks and boxes they are scored against in the image's."""
+    if pre.align == "register-image" and pre.input_mode in ("diff", "rgb-diff"):
+        raise UsageError(
+            "--ckpts",
+            f"{name} registers each image onto its reference (--align register-image): its maps are in the "
+            "reference's pixels, not the masks'; attention scores models trained with --align none, gain, "
+            "register or register-tones",
+        )
 
 
 def check_vit(name: str, path: Path) -> None:

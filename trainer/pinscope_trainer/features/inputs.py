@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .register import registered_mean, registered_references
+from .register import images_onto, registered_mean, registered_references
 from .soart3 import Soart3Options, soart3_maps, upsample_to
 
 INPUT_MODES = ("rgb", "diff", "rgb-diff", "soart3")
@@ -29,8 +29,10 @@ REFERENCES = ("twin", "unit", "nearest")
 # the gain match, and the unit space the mean of registered references; or `register-tones` -- registered,
 # then each channel's tone curve matched (the reference's quantiles mapped onto the image's): a monotone
 # curve follows what one gain cannot, such as highlights clipping on a brighter line while the dark
-# housing barely moves.
-ALIGNMENTS = ("none", "gain", "register", "register-tones")
+# housing barely moves; or `register-image` -- the other way round, the image warped onto the reference
+# and then the gain match: the model sees every part in the reference's pixels, the pins where they
+# always are (what is drawn on the image, such as its defect box, has to move with it).
+ALIGNMENTS = ("none", "gain", "register", "register-tones", "register-image")
 TONE_QUANTILES = np.linspace(0.0, 1.0, 129)  # 128 steps: finer than 8-bit levels where it matters
 
 
@@ -106,7 +108,10 @@ def compute_inputs(
         x = reference if reference.ndim == 3 else reference[start:stop]
         if align != "none" and mode in ("diff", "rgb-diff"):
             x = x[None] if x.ndim == 3 else x
-            x = registered_references(y, x) if align.startswith("register") else x
+            if align == "register-image":
+                y = images_onto(x, y)
+            elif align.startswith("register"):
+                x = registered_references(y, x)
             x = tone_matched_reference(y, x) if align == "register-tones" else matched_reference(y, x)
         if mode == "diff":
             out[start:stop] = (y - x).transpose(0, 3, 1, 2)

@@ -60,6 +60,27 @@ def registered_references(images: np.ndarray, references: np.ndarray) -> np.ndar
     return out
 
 
+def image_warps(references: np.ndarray, images: np.ndarray) -> np.ndarray:
+    """(N, 2, 3) warps taking each image (N, H, W, 3) onto its reference (N or 1, H, W, 3) (`affine_to`)."""
+    refs = np.broadcast_to(references, images.shape)
+    return np.stack([affine_to(ref, image) for image, ref in zip(images, refs, strict=True)])
+
+
+def images_onto(references: np.ndarray, images: np.ndarray) -> np.ndarray:
+    """Each image (N, H, W, 3) warped onto its reference (N or 1, H, W, 3), all float32 in [0, 1]."""
+    warps = image_warps(references, images)
+    return np.stack([warped(image, warp) for image, warp in zip(images, warps, strict=True)]).astype(np.float32)
+
+
+def box_onto_reference(box, warp: np.ndarray) -> tuple[float, float, float, float]:
+    """An (x0, y0, x1, y1) pixel box of an image, in the coordinates of the reference `warp` takes it onto:
+    the box around its four corners (the warp maps a reference pixel x to the image pixel warp @ (x, 1))."""
+    inverse = np.linalg.inv(np.vstack([warp.astype(np.float64), [0.0, 0.0, 1.0]]))[:2]
+    x0, y0, x1, y1 = box
+    corners = inverse @ np.array([[x0, x1, x0, x1], [y0, y0, y1, y1], [1.0, 1.0, 1.0, 1.0]])
+    return (*corners.min(axis=1), *corners.max(axis=1))
+
+
 def onto(template: np.ndarray, images: np.ndarray) -> np.ndarray:
     """Each of (N, H, W, 3) float32 images warped onto `template` (H, W, 3)."""
     return np.stack([warped(image, affine_to(template, image)) for image in images])
