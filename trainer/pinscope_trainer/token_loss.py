@@ -16,8 +16,8 @@ from __future__ import annotations
 import numpy as np
 
 from .attention.scores import patch_cover
-from .features.register import box_onto_reference
 from .errors import UsageError
+from .features.register import box_onto_reference
 
 # A patch counts as showing the defect when the defective pin's box covers this share of it (the patch
 # holding most of the box always counts, so a pin smaller than a patch is never missed).
