@@ -258,3 +258,13 @@ def test_a_register_image_run_trains_with_token_loss_and_predicts_as_it_evaluate
         by_file = {r["file"].split("/test/")[1]: float(r["confidence"]) for r in csv.DictReader(f)}
     for row, value in zip(split.rows, confidence, strict=True):
         assert abs(by_file[row.file_name] - value) < 1e-3  # predict warps each image as training did
+
+
+def test_registering_the_image_leaves_no_difference_where_the_camera_saw_nothing():
+    from pinscope_trainer.features.inputs import compute_inputs
+
+    reference = _pin_scene()
+    moved = _pin_scene(shift=(3.0, 0.0))  # the part 3 px right: the reference's right edge is out of view
+    diff = compute_inputs((moved[None] * 255).round().astype(np.uint8), reference, "diff", align="register-image")
+    assert np.abs(diff[0][:, :, -3:]).max() == 0.0  # not the image's edge replicated against the reference
+    assert np.abs(diff[0][:, :, :-3]).mean() < 0.01

@@ -74,6 +74,17 @@ def tone_matched_reference(y: np.ndarray, x: np.ndarray) -> np.ndarray:
     return out
 
 
+def aligned(y: np.ndarray, x: np.ndarray, align: str) -> tuple[np.ndarray, np.ndarray]:
+    """Images y (N, H, W, 3) and references x (N or 1, H, W, 3) matched by `align` (not none): (y, x)."""
+    if align == "register-image":
+        y, seen = images_onto(x, y)
+        x = matched_reference(y, x)
+        # where the camera saw nothing of the reference's frame there is nothing to compare: no difference
+        return np.where(seen, y, x), x
+    x = registered_references(y, x) if align.startswith("register") else x
+    return y, tone_matched_reference(y, x) if align == "register-tones" else matched_reference(y, x)
+
+
 def input_channels(mode: str, soart3: Soart3Options, in_channels: int = 3) -> int:
     if mode == "soart3":
         return soart3.out_channels(in_channels)
@@ -107,12 +118,7 @@ def compute_inputs(
             continue
         x = reference if reference.ndim == 3 else reference[start:stop]
         if align != "none" and mode in ("diff", "rgb-diff"):
-            x = x[None] if x.ndim == 3 else x
-            if align == "register-image":
-                y = images_onto(x, y)
-            elif align.startswith("register"):
-                x = registered_references(y, x)
-            x = tone_matched_reference(y, x) if align == "register-tones" else matched_reference(y, x)
+            y, x = aligned(y, x[None] if x.ndim == 3 else x, align)
         if mode == "diff":
             out[start:stop] = (y - x).transpose(0, 3, 1, 2)
         elif mode == "rgb-diff":

@@ -66,10 +66,18 @@ def image_warps(references: np.ndarray, images: np.ndarray) -> np.ndarray:
     return np.stack([affine_to(ref, image) for image, ref in zip(images, refs, strict=True)])
 
 
-def images_onto(references: np.ndarray, images: np.ndarray) -> np.ndarray:
-    """Each image (N, H, W, 3) warped onto its reference (N or 1, H, W, 3), all float32 in [0, 1]."""
+def images_onto(references: np.ndarray, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each image (N, H, W, 3) warped onto its reference (N or 1, H, W, 3), float32 in [0, 1], and where
+    the warp found image pixels (N, H, W, 1) bool: the rest of the reference's frame the camera did not see."""
+    import cv2
+
     warps = image_warps(references, images)
-    return np.stack([warped(image, warp) for image, warp in zip(images, warps, strict=True)]).astype(np.float32)
+    h, w = images.shape[1:3]
+    ones = np.ones((h, w), dtype=np.float32)
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    seen = np.stack([cv2.warpAffine(ones, warp, (w, h), flags=flags, borderValue=0.0) > 0.999 for warp in warps])
+    moved = np.stack([warped(image, warp) for image, warp in zip(images, warps, strict=True)])
+    return moved.astype(np.float32), seen[..., None]
 
 
 def box_onto_reference(box, warp: np.ndarray) -> tuple[float, float, float, float]:
