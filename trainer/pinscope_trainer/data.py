@@ -25,7 +25,15 @@ import numpy as np
 
 from .cache import decoded_images
 from .errors import UsageError
-from .features.inputs import compute_inputs, fit_normalisation, input_channels, normalise, to_float, view_means
+from .features.inputs import (
+    compute_inputs,
+    fit_normalisation,
+    image_on_reference,
+    input_channels,
+    normalise,
+    to_float,
+    view_means,
+)
 from .features.line_scale import line_factor, residual_level, scaled_difference, scales
 from .features.nearest import nearest_references
 from .features.register import image_warps
@@ -289,7 +297,7 @@ class PinDataset:
         """With `register-image` differences, the (N, 2, 3) warps taking each image of a split onto its
         reference, at pre's size (what is drawn on the image, such as its defect box, moves with it);
         None where the model sees the image where the camera put it."""
-        if pre.align != "register-image" or pre.input_mode not in ("diff", "rgb-diff"):
+        if not image_on_reference(pre.input_mode, pre.align):
             return None
         return image_warps(self.references(split, pre), to_float(np.asarray(self.renders(split, pre.image_size))))
 

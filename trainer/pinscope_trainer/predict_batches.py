@@ -13,7 +13,7 @@ import numpy as np
 from . import predict_outputs
 from .attention.scores import pin_at_peak
 from .data import Preprocess
-from .features.inputs import compute_inputs, normalise
+from .features.inputs import compute_inputs, image_on_reference, normalise
 from .features.line_scale import scaled_difference
 from .features.nearest import NearestBank
 from .images import BadImage, read_image, resized
@@ -144,7 +144,7 @@ def pin_of(job: Job, i: int, patch_map, native_hw) -> dict:
     h, w = job.pre.image_size
     found = job.found[i]
     # a register-image model saw the image warped onto its reference: the reference's pins, not the row's
-    on_reference = job.pre.align == "register-image"
+    on_reference = image_on_reference(job.pre.input_mode, job.pre.align)
     if found.row is not None and found.row.pin_boxes and not on_reference:  # a dataset image: its own boxes
         sx, sy = w / native_hw[1], h / native_hw[0]
         boxes = np.asarray(found.row.pin_boxes, dtype=np.float64) * [sx, sy, sx, sy]

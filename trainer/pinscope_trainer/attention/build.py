@@ -13,6 +13,7 @@ from pinscope_schema import atomic_write, write_json_atomic
 from ..checkpoints import check_weights, load_checkpoint, read_info, read_run_config
 from ..data import PinDataset, Preprocess, label_of, load_split
 from ..errors import UsageError
+from ..features.inputs import image_on_reference
 from ..multilabel import is_multilabel
 from . import curation, maps, report
 from .runner import (
@@ -118,7 +119,7 @@ def plan_report(settings: AttentionOptions) -> Plan:
 def check_coordinates(name: str, pre: Preprocess) -> None:
     """A `register-image` model sees every image warped onto its reference: its maps lie in the reference's
     pixels, the masks and boxes they are scored against in the image's."""
-    if pre.align == "register-image" and pre.input_mode in ("diff", "rgb-diff"):
+    if image_on_reference(pre.input_mode, pre.align):
         raise UsageError(
             "--ckpts",
             f"{name} registers each image onto its reference (--align register-image): its maps are in the "

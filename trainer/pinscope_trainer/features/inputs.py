@@ -74,6 +74,12 @@ def tone_matched_reference(y: np.ndarray, x: np.ndarray) -> np.ndarray:
     return out
 
 
+def image_on_reference(mode: str, align: str) -> bool:
+    """Whether the model sees each image warped onto its reference (`register-image` differences): its
+    input is then in the reference's pixels, not the image's (boxes, masks and maps have to move)."""
+    return align == "register-image" and mode in ("diff", "rgb-diff")
+
+
 def aligned(y: np.ndarray, x: np.ndarray, align: str) -> tuple[np.ndarray, np.ndarray]:
     """Images y (N, H, W, 3) and references x (N or 1, H, W, 3) matched by `align` (not none): (y, x)."""
     if align == "register-image":
