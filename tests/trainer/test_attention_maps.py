@@ -229,3 +229,15 @@ def test_pointing_chance_counts_the_patches_touching_the_box():
     assert scores.pointing_chance(pixels, PATCHES, [1, 1, 3, 3]) == 1 / PATCHES
     assert scores.pointing_chance(pixels, PATCHES, [1, 1, 3, 3], tolerance=4) == 1 / PATCHES  # up to pixel 6
     assert scores.pointing_chance(pixels, PATCHES, [1, 1, 3, 3], tolerance=6) == 4 / PATCHES  # reaches pixel 8
+
+
+def test_a_map_of_a_register_image_model_moves_to_where_the_camera_saw_the_part():
+    from pinscope_trainer.attention.maps import onto_image
+
+    # the model input is the render halved; the camera saw the part 8 input pixels (16 render px) right
+    warp = np.array([[1.0, 0.0, 8.0], [0.0, 1.0, 0.0]])
+    on_reference = np.zeros((32, 64))
+    on_reference[:, 16:32] = 1.0
+    moved = onto_image(on_reference, warp, input_hw=(16, 32), smooth=False)
+    assert moved[:, 32:48].min() == 1.0 and moved[:, :32].max() == 0.0 and moved[:, 48:].max() == 0.0
+    assert onto_image(on_reference, None, (16, 32)) is on_reference

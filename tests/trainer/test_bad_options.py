@@ -108,10 +108,6 @@ def case(name: str, runs: dict, tmp: Path) -> tuple[list, list[Path]]:
     report = tmp / "report"
     if name == "attention on a resnet run":
         return ["attention", "--run", str(run), "--ckpts", "last", "--out", str(report)], [run, tmp]
-    if name == "attention on a register-image run":  # its maps would lie in the reference's pixels
-        info = json.loads((last / "preprocess.json").read_text())
-        (last / "preprocess.json").write_text(json.dumps({**info, "input_mode": "diff", "align": "register-image"}))
-        return ["attention", "--run", str(run), "--ckpts", "last", "--out", str(report)], [run, tmp]
     if name == "attention with a missing --data":
         return ["attention", "--run", str(run), "--ckpts", "last", "--data", str(tmp / "gone"), "--out", str(report)], [
             run,
@@ -145,7 +141,6 @@ BAD = [
     ("truncated trainer_state (resume)", "--resume", "cannot read"),
     ("png that does not decode", "validation/images/000002.png", "cannot decode"),
     ("attention on a resnet run", "--ckpts", "ViT"),
-    ("attention on a register-image run", "--ckpts", "reference's pixels"),
     ("attention with a missing --data", "--data", "not a PinScope dataset"),
     ("attention --out a file", "--out", "not a folder"),
 ]

@@ -226,7 +226,7 @@ def test_registering_the_image_shows_every_camera_pose_in_the_references_coordin
         assert np.abs(diff[:, 14:34, 64:80]).mean() > 20 * np.abs(diff[:, 6:12, 6:50]).mean()
 
 
-def test_a_register_image_run_trains_with_token_loss_and_predicts_as_it_evaluates(tmp_path):
+def test_a_register_image_run_trains_with_token_loss_predicts_as_it_evaluates_and_gets_attention_maps(tmp_path):
     import csv
     import json
 
@@ -258,6 +258,11 @@ def test_a_register_image_run_trains_with_token_loss_and_predicts_as_it_evaluate
         by_file = {r["file"].split("/test/")[1]: float(r["confidence"]) for r in csv.DictReader(f)}
     for row, value in zip(split.rows, confidence, strict=True):
         assert abs(by_file[row.file_name] - value) < 1e-3  # predict warps each image as training did
+    # attention scores the maps where the camera saw the part: moved back onto each image with its warp
+    report = tmp_path / "attention"
+    assert main(["attention", "--run", str(run), "--ckpts", "best", "--out", str(report)]) == 0
+    scores = json.loads((report / "scores.json").read_text())
+    assert scores
 
 
 def test_registering_the_image_leaves_no_difference_where_the_camera_saw_nothing():

@@ -347,6 +347,7 @@ class SplitData:
     raw_images: np.ndarray
     split_dir: Path
     label_names: list
+    warps: np.ndarray | None = None  # (N, 2, 3) onto each reference, where the model saw images there
 
 
 def load_split(dataset_dir, split: str, info: dict, cache_dir=None) -> SplitData:

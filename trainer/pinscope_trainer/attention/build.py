@@ -13,7 +13,6 @@ from pinscope_schema import atomic_write, write_json_atomic
 from ..checkpoints import check_weights, load_checkpoint, read_info, read_run_config
 from ..data import PinDataset, Preprocess, label_of, load_split
 from ..errors import UsageError
-from ..features.inputs import image_on_reference
 from ..multilabel import is_multilabel
 from . import curation, maps, report
 from .runner import (
@@ -30,6 +29,7 @@ from .runner import (
     say,
     score_samples,
     settings_dict,
+    warp_of,
 )
 from .scores import breakdown, sample_scores
 
@@ -66,6 +66,8 @@ def run(settings: AttentionOptions) -> Path:
     names = [n for n, _, _ in plan.chosen]
     say(f"{len(names)} checkpoint(s) of {plan.run_dir}: {', '.join(names)}; dataset {plan.data_dir}")
     results = {name: checkpoint_maps(plan, settings, name, path) for name, _, path in plan.chosen}
+    for name in names:  # a register-image model's maps are moved back onto each image with its warp
+        results[name]["warps"] = plan.splits[name].warps
     data = plan.splits[names[-1]]
     n = min(len(data.rows), settings.limit) if settings.limit else len(data.rows)
     rows = data.rows[:n]
@@ -105,27 +107,15 @@ def plan_report(settings: AttentionOptions) -> Plan:
         check_vit(name, path)
         check_weights(path, "--ckpts")
         pre = Preprocess.from_info(info)
-        check_coordinates(name, pre)
         check_labels(
             name, info, [label_of(r, pre.label_field, dataset.ok_labels) for r in dataset.rows(settings.split)]
         )
         key = json.dumps(pre.to_info(), sort_keys=True)
         if key not in by_preprocess:
             by_preprocess[key] = load_split(data_dir, settings.split, info)
+            by_preprocess[key].warps = dataset.image_warps(settings.split, pre)
         splits[name] = by_preprocess[key]
     return Plan(run_dir, out, chosen, run_config, data_dir, infos, splits)
-
-
-def check_coordinates(name: str, pre: Preprocess) -> None:
-    """A `register-image` model sees every image warped onto its reference: its maps lie in the reference's
-    pixels, the masks and boxes they are scored against in the image's."""
-    if image_on_reference(pre.input_mode, pre.align):
-        raise UsageError(
-            "--ckpts",
-            f"{name} registers each image onto its reference (--align register-image): its maps are in the "
-            "reference's pixels, not the masks'; attention scores models trained with --align none, gain, "
-            "register or register-tones",
-        )
 
 
 def check_vit(name: str, path: Path) -> None:
@@ -223,8 +213,10 @@ def render_overlay(render, result, method: str, i: int, row, head: int | None = 
     values = result["cls_heads"][i, head] if head is not None else result[method][i]
     placement = maps.Placement.resize(render.shape[:2], tuple(result["input_hw"]))
     grid = maps.to_grid(values, grid_hw)
-    smooth = maps.patch_to_pixels(grid, patch, render.shape[:2], placement)
+    warp, input_hw = warp_of(result, i), result["input_hw"]
+    smooth = maps.onto_image(maps.patch_to_pixels(grid, patch, render.shape[:2], placement), warp, input_hw)
     blocky = maps.patch_to_pixels(grid, patch, render.shape[:2], placement, smooth=False)
+    blocky = maps.onto_image(blocky, warp, input_hw, smooth=False)
     found = sample_scores(blocky, None, row.pin_index if row.pin else -1, row.defect_box, tolerance=tolerance)
     factor = report.scale_factor(render.shape[1])
     return report.mark(

@@ -193,3 +193,24 @@ def patch_to_pixels(
     rows = _axis_weights(out_hw[0], placement.y0, placement.scale_y, ph, gh, smooth)
     cols = _axis_weights(out_hw[1], placement.x0, placement.scale_x, pw, gw, smooth)
     return rows @ grid_map @ cols.T
+
+
+def onto_image(pixel_map: np.ndarray, warp, input_hw, smooth: bool = True) -> np.ndarray:
+    """A map on the render's pixels (`patch_to_pixels`) of a model that saw the image warped onto its
+    reference (`--align register-image`), moved to where the camera saw it. `warp` (2, 3) takes
+    reference pixels to the image's at the model's input size (features.register.image_warps); None:
+    the map as it is. Pixels of the image the reference's frame does not show get 0."""
+    if warp is None:
+        return pixel_map
+    import cv2
+
+    out_h, out_w = pixel_map.shape[-2:]
+    sx, sy = out_w / input_hw[1], out_h / input_hw[0]
+    scale = np.diag([sx, sy, 1.0])
+    full = np.vstack([np.asarray(warp, dtype=np.float64), [0.0, 0.0, 1.0]])
+    at_render = (scale @ full @ np.linalg.inv(scale))[:2]
+    flags = cv2.INTER_LINEAR if smooth else cv2.INTER_NEAREST
+    # without WARP_INVERSE_MAP: image pixel p takes the map at warp^-1 p, the reference pixel it shows
+    return cv2.warpAffine(
+        np.asarray(pixel_map, dtype=np.float64), at_render, (out_w, out_h), flags=flags, borderValue=0.0
+    )

@@ -239,6 +239,12 @@ def read_regions(split_dir: Path, row, render_hw) -> tuple[np.ndarray | None, st
     return None, "none"
 
 
+def warp_of(result: dict, i: int):
+    """Sample i's warp onto its reference where the model saw the image there (result['warps']), else None."""
+    warps = result.get("warps")
+    return None if warps is None else warps[i]
+
+
 def score_samples(rows, split_dir: Path, results: dict, true_ids, settings: AttentionOptions) -> tuple[list, dict]:
     """One record per (checkpoint, method, sample) and how the regions were found {mask, boxes, none}."""
     records, sources = [], {"mask": 0, "boxes": 0, "none": 0}
@@ -263,7 +269,9 @@ def score_samples(rows, split_dir: Path, results: dict, true_ids, settings: Atte
             if render_hw and row.pin and row.defect_box is not None:
                 grid_hw, patch = tuple(result["grid_hw"]), tuple(result["patch_hw"])
                 ids = np.arange(1, grid_hw[0] * grid_hw[1] + 1, dtype=np.float64).reshape(grid_hw)
-                ids = np.rint(maps.patch_to_pixels(ids, patch, render_hw, placement, smooth=False)).astype(np.int64)
+                ids = maps.patch_to_pixels(ids, patch, render_hw, placement, smooth=False)
+                ids = np.rint(maps.onto_image(ids, warp_of(result, i), result["input_hw"], smooth=False))
+                ids = ids.astype(np.int64)
                 chance = pointing_chance(ids, grid_hw[0] * grid_hw[1], row.defect_box, settings.tolerance)
             for method in settings.methods:
                 record = {
@@ -277,6 +285,7 @@ def score_samples(rows, split_dir: Path, results: dict, true_ids, settings: Atte
                     grid = maps.to_grid(result[method][i], tuple(result["grid_hw"]))
                     patch = tuple(result["patch_hw"])
                     blocky = maps.patch_to_pixels(grid, patch, render_hw, placement, smooth=False)
+                    blocky = maps.onto_image(blocky, warp_of(result, i), result["input_hw"], smooth=False)
                     record.update(
                         sample_scores(
                             blocky,
