@@ -115,11 +115,12 @@ check-anomalib: $(ANOMALIB_STAMP)
 	PYTHONPATH=shared $(ANOMALIB_PY) tools/check_anomalib.py --data $(DATA) --out exports/$(notdir $(DATA))-mvtec $(ANOMALIB_ARGS)
 
 # The recommended recipe (docs/trainer.md): ViT tiny on diff against the unit reference, with patch-token
-# supervision from the defect boxes, the reference registered and gain-matched to each image (the default
-# data randomises light, housing and camera pose: docs/trainer.md#matching-the-reference-to-each-image);
+# supervision from the defect boxes, each image registered onto the unit reference and gain-matched (the
+# default data randomises light, housing and camera pose: docs/trainer.md#matching-the-reference-to-each-image;
+# register-image over register: docs/robustness.md);
 # epochs 5/10/15 kept for the attention evolution. --resume: a second
 # `make train` (or one after `make demo`) finishes or reuses the run in RUN instead of refusing the folder.
-DEFAULT_TRAIN_ARGS := --epochs 15 --save-epochs 5,10,15 --token-loss 1.0 --align register
+DEFAULT_TRAIN_ARGS := --epochs 15 --save-epochs 5,10,15 --token-loss 1.0 --align register-image
 TRAIN_ARGS ?= $(DEFAULT_TRAIN_ARGS)
 
 train: $(TRAIN_STAMP)
