@@ -151,6 +151,7 @@ class PinDataset:
         self.root = Path(root)
         self.cache_dir = cache_dir
         self._levels: dict = {}  # (size, align) -> residual level of the unit space (line_factor)
+        self._warps: dict = {}  # (split, size, reference, nearest, align) -> register-image's warps (image_warps)
         if not self.root.is_dir():
             raise UsageError("--data", f"{self.root} is not a folder (render one with `make render`)")
         if validate:
@@ -297,9 +298,19 @@ class PinDataset:
         """With `register-image` differences, the (N, 2, 3) warps taking each image of a split onto its
         reference, at pre's size (what is drawn on the image, such as its defect box, moves with it);
         None where the model sees the image where the camera put it."""
+        return self._warps_of(split, pre)
+
+    def _warps_of(self, split: str, pre: Preprocess, renders=None, references=None) -> np.ndarray | None:
+        """image_warps, found once per split and preprocessing (inputs, token targets and attention share
+        them); `renders` / `references`: the split's, where the caller has them already."""
         if not image_on_reference(pre.input_mode, pre.align):
             return None
-        return image_warps(self.references(split, pre), to_float(np.asarray(self.renders(split, pre.image_size))))
+        key = (split, tuple(pre.image_size), pre.reference, pre.nearest, pre.align)
+        if key not in self._warps:
+            renders = self.renders(split, pre.image_size) if renders is None else renders
+            references = self.references(split, pre) if references is None else references
+            self._warps[key] = image_warps(references, to_float(np.asarray(renders)))
+        return self._warps[key]
 
     def residual_level(self, pre: Preprocess, line: int | None = None) -> float | None:
         """The OK residual level (line_scale.py) of this dataset's unit spaces at pre's size and alignment:
@@ -328,8 +339,9 @@ class PinDataset:
 
     def inputs(self, split: str, pre: Preprocess, normalised: bool = True) -> np.ndarray:
         """(N, C, H, W) float32 model inputs of a split (normalised with pre.mean/std when asked)."""
-        renders = self.renders(split, pre.image_size)
-        out = compute_inputs(renders, self.references(split, pre), pre.input_mode, pre.soart3, align=pre.align)
+        renders, references = self.renders(split, pre.image_size), self.references(split, pre)
+        warps = self._warps_of(split, pre, renders, references)
+        out = compute_inputs(renders, references, pre.input_mode, pre.soart3, align=pre.align, warps=warps)
         factors = self.line_factors(pre)
         scaled_difference(out, pre.input_mode, np.array([factors.get(r.line, 1.0) for r in self.rows(split)]))
         if normalised:
@@ -360,4 +372,5 @@ def load_split(dataset_dir, split: str, info: dict, cache_dir=None) -> SplitData
     inputs = torch.from_numpy(ds.inputs(split, pre))
     labels = torch.from_numpy(ds.label_ids(split, pre))
     raw = np.asarray(ds.renders(split, pre.image_size))
-    return SplitData(inputs, labels, ds.rows(split), raw, ds.root / split, list(pre.labels))
+    warps = ds.image_warps(split, pre)  # found with the inputs
+    return SplitData(inputs, labels, ds.rows(split), raw, ds.root / split, list(pre.labels), warps)

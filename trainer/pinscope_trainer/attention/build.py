@@ -113,7 +113,6 @@ def plan_report(settings: AttentionOptions) -> Plan:
         key = json.dumps(pre.to_info(), sort_keys=True)
         if key not in by_preprocess:
             by_preprocess[key] = load_split(data_dir, settings.split, info)
-            by_preprocess[key].warps = dataset.image_warps(settings.split, pre)
         splits[name] = by_preprocess[key]
     return Plan(run_dir, out, chosen, run_config, data_dir, infos, splits)
 

@@ -80,10 +80,11 @@ def image_on_reference(mode: str, align: str) -> bool:
     return align == "register-image" and mode in ("diff", "rgb-diff")
 
 
-def aligned(y: np.ndarray, x: np.ndarray, align: str) -> tuple[np.ndarray, np.ndarray]:
-    """Images y (N, H, W, 3) and references x (N or 1, H, W, 3) matched by `align` (not none): (y, x)."""
+def aligned(y: np.ndarray, x: np.ndarray, align: str, warps=None) -> tuple[np.ndarray, np.ndarray]:
+    """Images y (N, H, W, 3) and references x (N or 1, H, W, 3) matched by `align` (not none): (y, x);
+    `warps`: for register-image, the images' warps onto their references when they are known already."""
     if align == "register-image":
-        y, seen = images_onto(x, y)
+        y, seen = images_onto(x, y, warps)
         x = matched_reference(y, x)
         # where the camera saw nothing of the reference's frame there is nothing to compare: no difference
         return np.where(seen, y, x), x
@@ -108,11 +109,12 @@ def compute_inputs(
     soart3: Soart3Options = Soart3Options(),
     chunk: int = 64,
     align: str = "none",
+    warps: np.ndarray | None = None,
 ) -> np.ndarray:
     """(N, H, W, 3) uint8 renders (+ reference, float in [0, 1], (N, H, W, 3) or (H, W, 3)) -> (N, C, H, W) float32.
 
     Works in chunks so the float64 SOART3 intermediates stay small. `align` (ALIGNMENTS) matches the
-    reference to each image before diff / rgb-diff.
+    reference to each image before diff / rgb-diff; `warps` (N, 2, 3): register-image's warps, when known.
     """
     n, h, w, _ = images_u8.shape
     out = np.empty((n, input_channels(mode, soart3), h, w), dtype=np.float32)
@@ -124,7 +126,8 @@ def compute_inputs(
             continue
         x = reference if reference.ndim == 3 else reference[start:stop]
         if align != "none" and mode in ("diff", "rgb-diff"):
-            y, x = aligned(y, x[None] if x.ndim == 3 else x, align)
+            known = None if warps is None else warps[start:stop]
+            y, x = aligned(y, x[None] if x.ndim == 3 else x, align, known)
         if mode == "diff":
             out[start:stop] = (y - x).transpose(0, 3, 1, 2)
         elif mode == "rgb-diff":

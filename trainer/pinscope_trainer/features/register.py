@@ -66,12 +66,13 @@ def image_warps(references: np.ndarray, images: np.ndarray) -> np.ndarray:
     return np.stack([affine_to(ref, image) for image, ref in zip(images, refs, strict=True)])
 
 
-def images_onto(references: np.ndarray, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def images_onto(references: np.ndarray, images: np.ndarray, warps=None) -> tuple[np.ndarray, np.ndarray]:
     """Each image (N, H, W, 3) warped onto its reference (N or 1, H, W, 3), float32 in [0, 1], and where
-    the warp found image pixels (N, H, W, 1) bool: the rest of the reference's frame the camera did not see."""
+    the warp found image pixels (N, H, W, 1) bool: the rest of the reference's frame the camera did not see.
+    `warps`: the images' `image_warps`, when they are known already."""
     import cv2
 
-    warps = image_warps(references, images)
+    warps = image_warps(references, images) if warps is None else warps
     h, w = images.shape[1:3]
     ones = np.ones((h, w), dtype=np.float32)
     flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
@@ -91,7 +92,8 @@ def box_onto_reference(box, warp: np.ndarray) -> tuple[float, float, float, floa
 
 def onto(template: np.ndarray, images: np.ndarray) -> np.ndarray:
     """Each of (N, H, W, 3) float32 images warped onto `template` (H, W, 3)."""
-    return np.stack([warped(image, affine_to(template, image)) for image in images])
+    warps = image_warps(template[None], images)
+    return np.stack([warped(image, warp) for image, warp in zip(images, warps, strict=True)])
 
 
 def registered_mean(images: np.ndarray) -> np.ndarray:
