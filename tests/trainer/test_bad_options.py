@@ -70,6 +70,9 @@ def case(name: str, runs: dict, tmp: Path) -> tuple[list, list[Path]]:
         "warmup -1": ["--warmup", "-1"],
         "aug blur 5": ["--aug-blur", "5"],
         "save every -1": ["--save-every", "-1"],
+        "aug defect contrast 0": ["--aug-defect-contrast", "0"],
+        "aug residual 0.5": ["--aug-residual", "0.5"],
+        "aug defect contrast on rgb": ["--input", "rgb", "--aug-defect-contrast", "0.5"],
     }
     if name in options:
         return [*train, *options[name]], [data, out, cache]
@@ -82,6 +85,11 @@ def case(name: str, runs: dict, tmp: Path) -> tuple[list, list[Path]]:
         return train, [data, out, cache]
     if name == "out in /proc":
         return micro_args(data, "/proc/pinscope-run", cache), [data, cache]
+    if name == "aug defect contrast without twins":
+        from pinscope_trainer.synthetic import make_dataset
+
+        bare = make_dataset(tmp / "bare", train=24, validation=8, test=8, reference=4, twin=False)
+        return [*micro_args(bare, out, cache), "--aug-defect-contrast", "0.5"], [bare, out, cache]
     if name == "png that does not decode":  # the decode cache may keep the splits that did decode (content-keyed)
         copy = tmp / "ds"
         shutil.copytree(data, copy)
@@ -129,6 +137,10 @@ BAD = [
     ("warmup -1", "--warmup", "[0, 1]"),
     ("aug blur 5", "--aug-blur", "[0, 1]"),
     ("save every -1", "--save-every", ">= 0"),
+    ("aug defect contrast 0", "--aug-defect-contrast", "(0, 1]"),
+    ("aug residual 0.5", "--aug-residual", "[1, 4]"),
+    ("aug defect contrast on rgb", "--aug-defect-contrast", "needs --input diff or rgb-diff"),
+    ("aug defect contrast without twins", "--aug-defect-contrast", "twin render"),
     ("out empty", "--out", "must name a folder"),
     ("out is a file", "--out", "not a folder"),
     ("cache dir is a file", "--cache-dir", "not a folder"),

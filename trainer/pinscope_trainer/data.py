@@ -337,10 +337,13 @@ class PinDataset:
         factors = list(self.line_factors(pre).values())
         return float(np.mean(factors)) if len(factors) > 1 else factors[0]
 
-    def inputs(self, split: str, pre: Preprocess, normalised: bool = True) -> np.ndarray:
-        """(N, C, H, W) float32 model inputs of a split (normalised with pre.mean/std when asked)."""
+    def inputs(self, split: str, pre: Preprocess, normalised: bool = True, role: str = "image") -> np.ndarray:
+        """(N, C, H, W) float32 model inputs of a split (normalised with pre.mean/std when asked); role
+        `twin`: its samples' defect-free twins, compared as the samples are (the same reference and, for
+        register-image, the sample's own warp: the twin shares its camera)."""
         renders, references = self.renders(split, pre.image_size), self.references(split, pre)
         warps = self._warps_of(split, pre, renders, references)
+        renders = renders if role == "image" else self.renders(split, pre.image_size, role)
         out = compute_inputs(renders, references, pre.input_mode, pre.soart3, align=pre.align, warps=warps)
         factors = self.line_factors(pre)
         scaled_difference(out, pre.input_mode, np.array([factors.get(r.line, 1.0) for r in self.rows(split)]))

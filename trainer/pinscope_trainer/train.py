@@ -21,7 +21,7 @@ from pinscope_schema import atomic_file, derive_seed, write_json_atomic
 
 from . import models, multilabel
 from .anomaly.run import train_anomaly
-from .augment import augment_batch
+from .augment import augment_batch, toward_twin
 from .checkpoints import (
     checkpoint_root,
     copy_checkpoint,
@@ -73,6 +73,7 @@ class Run:
     history: list
     best: dict  # val_acc, val_loss, epoch of the best epoch so far
     start_epoch: int
+    twins: object = None  # the training split's twin inputs on the device, where the augmentation uses them
 
 
 @dataclass
@@ -130,6 +131,7 @@ def setup(opts: TrainOptions) -> Run:
     ds = PinDataset(opts.data, cache_dir=opts.cache_dir)
     if not ds.rows("validation", required=False):
         raise UsageError("--data", f"split 'validation' of {ds.root} is empty")
+    check_twins(opts, ds)
     unfitted = unfitted_preprocess(opts, ds)
     torch.manual_seed(opts.seed)
     model = build_model(opts, unfitted)
@@ -139,10 +141,20 @@ def setup(opts: TrainOptions) -> Run:
     pre, tensors = model_inputs(ds, line_scaled(opts, ds, unfitted), device)
     losses = build_losses(opts, ds, pre, model.to(device), tensors["train"], teacher)
     run = assemble(opts, world, device, ds, pre, model, tensors, losses, resume)
+    if opts.uses_twins:
+        run.twins = torch.from_numpy(ds.inputs("train", pre, role="twin")).to(device)
     if world.main:
         run.out.mkdir(parents=True, exist_ok=True)
         write_json_atomic(run.out / "run_config.json", run_config(run))
     return run
+
+
+def check_twins(opts: TrainOptions, ds: PinDataset) -> None:
+    """The defect-contrast augmentation draws against each training sample's twin: the data must have them."""
+    if opts.uses_twins and any(not r.twin_file for r in ds.rows("train")):
+        raise UsageError(
+            opts.twin_flag, f"needs each training sample's twin render ({ds.root} has none: spec.dataset.twin); use 1"
+        )
 
 
 def assemble(opts: TrainOptions, world, device, ds, pre, model, tensors, losses, resume) -> Run:
@@ -304,7 +316,10 @@ def train_epoch(run: Run, epoch: int) -> dict:
         if kill_at == (epoch, i):  # fault injection for the kill-and-resume test: a real SIGKILL
             os.kill(os.getpid(), signal.SIGKILL)
         idx = order[i * opts.batch_size : (i + 1) * opts.batch_size]
-        x = world.shard(augment_batch(train_x[idx], gen, opts.augment))  # every rank augments the global batch
+        x = train_x[idx]
+        if run.twins is not None:
+            x = toward_twin(x, run.twins[idx], gen, opts.aug_defect_contrast, opts.aug_residual)
+        x = world.shard(augment_batch(x, gen, opts.augment))  # every rank augments the global batch
         y = world.shard(train_y[idx])
         with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=opts.bf16):
             loss, logits = run.losses(world, run.trained, x, y, idx)

@@ -93,6 +93,21 @@ class TrainOptions(Options):
     warmup: float = option(0.1, "warm-up as a fraction of all steps", at_least=0, at_most=1, group="training")
     label_smoothing: float = option(0.1, "label smoothing of the cross-entropy", at_least=0, below=1, group="training")
     augment: AugmentOptions = nested(AugmentOptions, "training", disable=("--no-augment", "turn all augmentation off"))
+    aug_defect_contrast: float = option(
+        1.0,
+        "each defect's difference from its twin scaled by a per-sample factor in [this, 1] (augment.py; "
+        "1 = off; needs twins)",
+        above=0,
+        at_most=1,
+        group="training",
+    )
+    aug_residual: float = option(
+        1.0,
+        "each twin's own difference (the OK residual) scaled by a per-sample factor in [1, this] (1 = off)",
+        at_least=1,
+        at_most=4,
+        group="training",
+    )
     teacher: str | None = option(
         None,
         "checkpoint folder of a trained model (same inputs) to distil from, e.g. a resnet18 run's checkpoints/best",
@@ -158,11 +173,25 @@ class TrainOptions(Options):
             raise UsageError(name, "trains one class per image; --label pins is multi-label: leave it out")
         if self.input == "soart3":
             self.soart3_options().check()
+        if self.uses_twins and self.input not in ("diff", "rgb-diff"):
+            raise UsageError(
+                self.twin_flag, f"scales a difference: needs --input diff or rgb-diff, got {self.input!r}; use 1"
+            )
         check_device_name(self.device)
         if not str(self.data).strip():
             raise UsageError("--data", "must name a dataset folder, got ''")
         check_output_folder("--out", self.out)
         check_output_folder("--cache-dir", self.cache_dir)
+
+    @property
+    def uses_twins(self) -> bool:
+        """Whether training draws each batch against its samples' twins (augment.toward_twin)."""
+        return self.aug_defect_contrast < 1.0 or self.aug_residual > 1.0
+
+    @property
+    def twin_flag(self) -> str:
+        """The flag that asks for the twins (for the error when the data has none)."""
+        return "--aug-defect-contrast" if self.aug_defect_contrast < 1.0 else "--aug-residual"
 
     def soart3_options(self) -> Soart3Options:
         return Soart3Options(self.soart3_region, self.soart3_tile, self.soart3_basis, self.soart3_channels)
