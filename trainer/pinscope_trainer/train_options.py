@@ -92,7 +92,15 @@ class TrainOptions(Options):
     weight_decay: float = option(0.05, "AdamW weight decay", at_least=0, group="training")
     warmup: float = option(0.1, "warm-up as a fraction of all steps", at_least=0, at_most=1, group="training")
     label_smoothing: float = option(0.1, "label smoothing of the cross-entropy", at_least=0, below=1, group="training")
-    augment: AugmentOptions = nested(AugmentOptions, "training", disable=("--no-augment", "turn all augmentation off"))
+    augment: AugmentOptions = nested(
+        AugmentOptions,
+        "training",
+        disable=(
+            "--no-augment",
+            "turn the photometric augmentation off (--aug-gain, -bias, -noise, -blur; "
+            "not --aug-defect-contrast or --aug-residual)",
+        ),
+    )
     aug_defect_contrast: float = option(
         1.0,
         "each defect's difference from its twin scaled by a per-sample factor in [this, 1] (augment.py; "
