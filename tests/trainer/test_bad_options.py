@@ -54,35 +54,43 @@ def truncate(path: Path) -> None:
     path.write_bytes(path.read_bytes()[: max(8, path.stat().st_size // 3)])
 
 
+# bad values of one option each: appended to a micro training run's command line
+OPTION_CASES = {
+    "lr -1": ["--lr", "-1"],
+    "lr nan": ["--lr", "nan"],
+    "weight decay -1": ["--weight-decay", "-1"],
+    "label smoothing 5": ["--label-smoothing", "5"],
+    "threads -1": ["--threads", "-1"],
+    "hidden 6 heads -3": ["--hidden", "6", "--heads", "-3"],
+    "patch 0": ["--patch", "0"],
+    "layers -1": ["--layers", "-1"],
+    "warmup -1": ["--warmup", "-1"],
+    "aug blur 5": ["--aug-blur", "5"],
+    "save every -1": ["--save-every", "-1"],
+    "aug defect contrast 0": ["--aug-defect-contrast", "0"],
+    "aug residual 0.5": ["--aug-residual", "0.5"],
+    "aug defect contrast on rgb": ["--input", "rgb", "--aug-defect-contrast", "0.5"],
+}
+
+
 def case(name: str, runs: dict, tmp: Path) -> tuple[list, list[Path]]:
     """(command line, folders it points at) for one bad input; damage is done to copies in tmp."""
     data, cache, out, micro_args = runs["data"], tmp / "cache", tmp / "run", runs["args"]
-    train = micro_args(data, out, cache)
-    options = {
-        "lr -1": ["--lr", "-1"],
-        "lr nan": ["--lr", "nan"],
-        "weight decay -1": ["--weight-decay", "-1"],
-        "label smoothing 5": ["--label-smoothing", "5"],
-        "threads -1": ["--threads", "-1"],
-        "hidden 6 heads -3": ["--hidden", "6", "--heads", "-3"],
-        "patch 0": ["--patch", "0"],
-        "layers -1": ["--layers", "-1"],
-        "warmup -1": ["--warmup", "-1"],
-        "aug blur 5": ["--aug-blur", "5"],
-        "save every -1": ["--save-every", "-1"],
-        "aug defect contrast 0": ["--aug-defect-contrast", "0"],
-        "aug residual 0.5": ["--aug-residual", "0.5"],
-        "aug defect contrast on rgb": ["--input", "rgb", "--aug-defect-contrast", "0.5"],
-    }
-    if name in options:
-        return [*train, *options[name]], [data, out, cache]
+    if name in OPTION_CASES:
+        return [*micro_args(data, out, cache), *OPTION_CASES[name]], [data, out, cache]
+    return folder_case(name, runs, tmp) or damaged_run_case(name, runs, tmp)
+
+
+def folder_case(name: str, runs: dict, tmp: Path) -> tuple[list, list[Path]] | None:
+    """A training run pointed at a bad --out, --cache-dir or dataset; None for the other cases."""
+    data, cache, out, micro_args = runs["data"], tmp / "cache", tmp / "run", runs["args"]
     if name == "out empty":  # the test runs it in tmp/here: '' would be that folder
         (tmp / "here").mkdir()
         return micro_args(data, "", cache), [data, tmp / "here", cache]
     if name in ("out is a file", "cache dir is a file"):
         target = out if name == "out is a file" else cache
         target.write_text("a file")
-        return train, [data, out, cache]
+        return micro_args(data, out, cache), [data, out, cache]
     if name == "out in /proc":
         return micro_args(data, "/proc/pinscope-run", cache), [data, cache]
     if name == "aug defect contrast without twins":
@@ -95,6 +103,12 @@ def case(name: str, runs: dict, tmp: Path) -> tuple[list, list[Path]]:
         shutil.copytree(data, copy)
         corrupt_png_with_matching_hash(copy)
         return micro_args(copy, out, cache), [copy, out]
+    return None
+
+
+def damaged_run_case(name: str, runs: dict, tmp: Path) -> tuple[list, list[Path]]:
+    """A command on a copy of a finished run, damaged as `name` says (or attention asked the wrong thing)."""
+    data, cache, out, micro_args = runs["data"], tmp / "cache", tmp / "run", runs["args"]
     run = tmp / "copy"
     shutil.copytree(runs["cnn" if name == "attention on a resnet run" else "vit"], run)
     last = run / "checkpoints" / "last"
@@ -112,17 +126,15 @@ def case(name: str, runs: dict, tmp: Path) -> tuple[list, list[Path]]:
             return ["evaluate", "--run", str(run), "--checkpoint", "last"], [data, run]
         if name.endswith("(attention)"):
             return ["attention", "--run", str(run), "--ckpts", "last", "--out", str(tmp / "report")], [run, tmp]
-        return [*train, "--init", str(last)], [data, run, out, cache]
+        return [*micro_args(data, out, cache), "--init", str(last)], [data, run, out, cache]
     report = tmp / "report"
+    attention = ["attention", "--run", str(run), "--ckpts", "last"]
     if name == "attention on a resnet run":
-        return ["attention", "--run", str(run), "--ckpts", "last", "--out", str(report)], [run, tmp]
+        return [*attention, "--out", str(report)], [run, tmp]
     if name == "attention with a missing --data":
-        return ["attention", "--run", str(run), "--ckpts", "last", "--data", str(tmp / "gone"), "--out", str(report)], [
-            run,
-            tmp,
-        ]
+        return [*attention, "--data", str(tmp / "gone"), "--out", str(report)], [run, tmp]
     report.write_text("a file")  # attention --out an existing file
-    return ["attention", "--run", str(run), "--ckpts", "last", "--out", str(report)], [run, tmp]
+    return [*attention, "--out", str(report)], [run, tmp]
 
 
 BAD = [

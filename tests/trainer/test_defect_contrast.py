@@ -3,6 +3,7 @@ defect's own part, and training draws that part weaker and the twin's residual s
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import numpy as np
@@ -65,8 +66,6 @@ def test_toward_twin_off_leaves_the_batch_and_the_random_stream_alone():
 
 
 def test_a_run_with_the_augmentation_records_it_and_trains(tiny_args, synthetic_dataset, tmp_path, cache_dir):
-    import json
-
     out = tmp_path / "run"
     args = tiny_args(synthetic_dataset, out, cache_dir, "--epochs", "1", "--no-eval", "--align", "register-image")
     assert main([*args, "--aug-defect-contrast", "0.4", "--aug-residual", "1.5"]) == 0

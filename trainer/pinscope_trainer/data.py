@@ -341,9 +341,10 @@ class PinDataset:
         """(N, C, H, W) float32 model inputs of a split (normalised with pre.mean/std when asked); role
         `twin`: its samples' defect-free twins, compared as the samples are (the same reference and, for
         register-image, the sample's own warp: the twin shares its camera)."""
-        renders, references = self.renders(split, pre.image_size), self.references(split, pre)
-        warps = self._warps_of(split, pre, renders, references)
-        renders = renders if role == "image" else self.renders(split, pre.image_size, role)
+        renders, references = self.renders(split, pre.image_size, role), self.references(split, pre)
+        # the warps are the images' (a twin shares its sample's camera); the images' renders are decoded
+        # for them only when they are not found yet
+        warps = self._warps_of(split, pre, renders if role == "image" else None, references)
         out = compute_inputs(renders, references, pre.input_mode, pre.soart3, align=pre.align, warps=warps)
         factors = self.line_factors(pre)
         scaled_difference(out, pre.input_mode, np.array([factors.get(r.line, 1.0) for r in self.rows(split)]))
