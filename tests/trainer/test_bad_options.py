@@ -70,6 +70,8 @@ OPTION_CASES = {
     "aug defect contrast 0": ["--aug-defect-contrast", "0"],
     "aug residual 0.5": ["--aug-residual", "0.5"],
     "aug defect contrast on rgb": ["--input", "rgb", "--aug-defect-contrast", "0.5"],
+    "aug misregister 5": ["--aug-misregister", "5"],
+    "aug misregister against twins": ["--reference", "twin", "--aug-misregister", "0.5"],
 }
 
 
@@ -152,6 +154,8 @@ BAD = [
     ("aug defect contrast 0", "--aug-defect-contrast", "(0, 1]"),
     ("aug residual 0.5", "--aug-residual", "[1, 4]"),
     ("aug defect contrast on rgb", "--aug-defect-contrast", "needs --input diff or rgb-diff"),
+    ("aug misregister 5", "--aug-misregister", "[0, 4]"),
+    ("aug misregister against twins", "--aug-misregister", "needs --input diff or rgb-diff and --reference unit"),
     ("aug defect contrast without twins", "--aug-defect-contrast", "twin render"),
     ("out empty", "--out", "must name a folder"),
     ("out is a file", "--out", "not a folder"),

@@ -14,6 +14,13 @@ the weaker ones as good. Each sample's input minus its twin's is the defect's ow
 shares camera, lights and every draw, and is compared against the same reference with the same warp),
 so scaling that part by a factor in [--aug-defect-contrast, 1] and the twin's part -- the line's OK
 residual -- by one in [1, --aug-residual] draws the same defect at a lower signal-to-residual ratio.
+
+Why misregistration: `register-image` undoes the camera's shift, roll and distance with one affine warp,
+but a camera that moves also moves the pin tops against the moulding (they stand above it: parallax), and
+what one warp cannot undo is left in the difference as edges along every pin -- the pattern a retract or
+a tilt leaves along one. `misregistered` adds, per sample and step, the difference a registration a
+fraction of a pixel off would leave (the sample's unit mean moved by a small random shift and roll, minus
+itself): the OK residual of a line whose camera moves more than the training line's did.
 """
 
 from __future__ import annotations
@@ -77,3 +84,34 @@ def augment_batch(x, generator, opts: AugmentOptions):
             blurred = F.conv2d(F.pad(out[which], (1, 1, 1, 1), mode="replicate"), kernel, groups=c)
             out[which] = blurred
     return out
+
+
+def misregistered(x, units, scale, generator, pixels: float):
+    """x (B, C, H, W) difference inputs plus what a registration off by up to `pixels` would add: each
+    sample's unit mean (units: B, 3, H, W in [0, 1], the reference its difference was taken against)
+    moved by a random shift of up to `pixels` each way and a roll that moves the frame's ends by up to
+    `pixels`, minus itself; scale (B, C): what a difference channel is multiplied by on its way into x
+    (the line factor over the channel's std), 0 for the channels that are not a difference. pixels 0
+    leaves x as it is and draws nothing."""
+    import torch
+    import torch.nn.functional as F
+
+    if pixels <= 0:
+        return x
+    b, dev = len(x), x.device
+    h, w = units.shape[-2:]
+    shift = (torch.rand(b, 2, generator=generator) * 2 - 1) * pixels
+    roll = (torch.rand(b, generator=generator) * 2 - 1) * pixels / (w / 2)  # radians: the ends move <= pixels
+    cos, sin = torch.cos(roll), torch.sin(roll)
+    # affine_grid's frame is [-1, 1] on both axes: a roll in pixels needs the aspect ratio on its sines
+    theta = torch.stack(
+        [
+            torch.stack([cos, -sin * h / w, shift[:, 0] * 2 / w], dim=1),
+            torch.stack([sin * w / h, cos, shift[:, 1] * 2 / h], dim=1),
+        ],
+        dim=1,
+    ).to(dev, units.dtype)
+    grid = F.affine_grid(theta, list(units.shape), align_corners=False)
+    moved = F.grid_sample(units, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    residual = (moved - units).repeat(1, x.shape[1] // units.shape[1], 1, 1)
+    return x + residual * scale[:, :, None, None]

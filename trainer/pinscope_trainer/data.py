@@ -291,8 +291,17 @@ class PinDataset:
         if pre.reference == "nearest":
             images = self.renders(split, pre.image_size)
             return nearest_references(images, [unit_key(r) for r in rows], bank, bank_units, pre.nearest, register)
-        units = view_means(bank, bank_units, register)
-        return np.stack([units[unit_key(r)] for r in rows])
+        means, index = self.unit_means(split, pre)
+        return means[index]
+
+    def unit_means(self, split: str, pre: Preprocess) -> tuple[np.ndarray, np.ndarray]:
+        """The unit spaces' means (U, H, W, 3) float32 at pre's size and alignment, and which one each
+        sample of the split is compared against (N,) with --reference unit."""
+        bank, bank_units = self.reference_units(pre.image_size)
+        units = view_means(bank, bank_units, pre.align.startswith("register"))
+        keys = sorted(units)
+        where = {key: i for i, key in enumerate(keys)}
+        return np.stack([units[key] for key in keys]), np.array([where[unit_key(r)] for r in self.rows(split)])
 
     def image_warps(self, split: str, pre: Preprocess) -> np.ndarray | None:
         """With `register-image` differences, the (N, 2, 3) warps taking each image of a split onto its

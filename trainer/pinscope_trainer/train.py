@@ -17,11 +17,12 @@ from dataclasses import asdict, dataclass, replace
 from importlib.metadata import version
 from pathlib import Path
 
+import numpy as np
 from pinscope_schema import atomic_file, derive_seed, write_json_atomic
 
 from . import models, multilabel
 from .anomaly.run import train_anomaly
-from .augment import augment_batch, toward_twin
+from .augment import augment_batch, misregistered, toward_twin
 from .checkpoints import (
     checkpoint_root,
     copy_checkpoint,
@@ -74,6 +75,7 @@ class Run:
     best: dict  # val_acc, val_loss, epoch of the best epoch so far
     start_epoch: int
     twins: object = None  # the training split's twin inputs on the device, where the augmentation uses them
+    misregister: tuple | None = None  # augment.misregistered's unit means, unit of each sample, scales
 
 
 @dataclass
@@ -143,6 +145,8 @@ def setup(opts: TrainOptions) -> Run:
     run = assemble(opts, world, device, ds, pre, model, tensors, losses, resume)
     if opts.uses_twins:
         run.twins = torch.from_numpy(ds.inputs("train", pre, role="twin")).to(device)
+    if opts.aug_misregister:
+        run.misregister = misregistration(ds, pre, device)
     if world.main:
         run.out.mkdir(parents=True, exist_ok=True)
         write_json_atomic(run.out / "run_config.json", run_config(run))
@@ -155,6 +159,23 @@ def check_twins(opts: TrainOptions, ds: PinDataset) -> None:
         raise UsageError(
             opts.twin_flag, f"needs each training sample's twin render ({ds.root} has none: spec.dataset.twin); use 1"
         )
+
+
+def misregistration(ds: PinDataset, pre: Preprocess, device) -> tuple:
+    """augment.misregistered's inputs for the training split: the unit means (U, 3, H, W) on the device,
+    which one each sample was compared against (N,), and per sample and channel what its difference was
+    multiplied by on the way into the model (N, C): the line factor over the channel's std, 0 on the
+    channels that are not a difference (rgb-diff's first three)."""
+    import torch
+
+    means, index = ds.unit_means("train", pre)
+    factors = ds.line_factors(pre)
+    per_line = np.array([factors.get(r.line, 1.0) for r in ds.rows("train")], dtype=np.float32)
+    per_channel = 1.0 / np.asarray(pre.std, dtype=np.float32)
+    if pre.input_mode == "rgb-diff":
+        per_channel[:3] = 0.0
+    units = torch.from_numpy(np.ascontiguousarray(means.transpose(0, 3, 1, 2))).to(device)
+    return units, torch.from_numpy(index).to(device), torch.from_numpy(per_line[:, None] * per_channel).to(device)
 
 
 def assemble(opts: TrainOptions, world, device, ds, pre, model, tensors, losses, resume) -> Run:
@@ -319,6 +340,9 @@ def train_epoch(run: Run, epoch: int) -> dict:
         x = train_x[idx]
         if run.twins is not None:
             x = toward_twin(x, run.twins[idx], gen, opts.aug_defect_contrast, opts.aug_residual)
+        if run.misregister is not None:
+            units, unit_of, scale = run.misregister
+            x = misregistered(x, units[unit_of[idx]], scale[idx], gen, opts.aug_misregister)
         x = world.shard(augment_batch(x, gen, opts.augment))  # every rank augments the global batch
         y = world.shard(train_y[idx])
         with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=opts.bf16):

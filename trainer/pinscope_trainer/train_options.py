@@ -116,6 +116,14 @@ class TrainOptions(Options):
         at_most=4,
         group="training",
     )
+    aug_misregister: float = option(
+        0.0,
+        "each unit-space difference given what a registration off by up to this many pixels leaves "
+        "(a random shift and roll; augment.py; 0 = off)",
+        at_least=0,
+        at_most=4,
+        group="training",
+    )
     teacher: str | None = option(
         None,
         "checkpoint folder of a trained model (same inputs) to distil from, e.g. a resnet18 run's checkpoints/best",
@@ -184,6 +192,12 @@ class TrainOptions(Options):
         if self.uses_twins and self.input not in ("diff", "rgb-diff"):
             raise UsageError(
                 self.twin_flag, f"scales a difference: needs --input diff or rgb-diff, got {self.input!r}; use 1"
+            )
+        if self.aug_misregister and (self.input not in ("diff", "rgb-diff") or self.reference != "unit"):
+            raise UsageError(
+                "--aug-misregister",
+                "moves the unit space a difference is taken against: needs --input diff or rgb-diff and "
+                f"--reference unit, got --input {self.input} --reference {self.reference}; use 0",
             )
         check_device_name(self.device)
         if not str(self.data).strip():
