@@ -152,6 +152,7 @@ class PinDataset:
         self.cache_dir = cache_dir
         self._levels: dict = {}  # (size, align) -> residual level of the unit space (line_factor)
         self._warps: dict = {}  # (split, size, reference, nearest, align) -> register-image's warps (image_warps)
+        self._unit_means: dict = {}  # (size, registered) -> (unit keys, their means): registering them is the cost
         if not self.root.is_dir():
             raise UsageError("--data", f"{self.root} is not a folder (render one with `make render`)")
         if validate:
@@ -297,11 +298,13 @@ class PinDataset:
     def unit_means(self, split: str, pre: Preprocess) -> tuple[np.ndarray, np.ndarray]:
         """The unit spaces' means (U, H, W, 3) float32 at pre's size and alignment, and which one each
         sample of the split is compared against (N,) with --reference unit."""
-        bank, bank_units = self.reference_units(pre.image_size)
-        units = view_means(bank, bank_units, pre.align.startswith("register"))
-        keys = sorted(units)
-        where = {key: i for i, key in enumerate(keys)}
-        return np.stack([units[key] for key in keys]), np.array([where[unit_key(r)] for r in self.rows(split)])
+        key = (tuple(pre.image_size), pre.align.startswith("register"))
+        if key not in self._unit_means:
+            units = view_means(*self.reference_units(pre.image_size), key[1])
+            self._unit_means[key] = (sorted(units), np.stack([units[unit] for unit in sorted(units)]))
+        keys, means = self._unit_means[key]
+        where = {unit: i for i, unit in enumerate(keys)}
+        return means, np.array([where[unit_key(r)] for r in self.rows(split)])
 
     def image_warps(self, split: str, pre: Preprocess) -> np.ndarray | None:
         """With `register-image` differences, the (N, 2, 3) warps taking each image of a split onto its
