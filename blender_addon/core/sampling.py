@@ -70,6 +70,7 @@ class SamplePlan:
     jitter: dict = field(default_factory=dict)
     conditions: dict = field(default_factory=dict)  # drawn choices: plating, lighting preset (core.randomize)
     line: int = 0  # the production line (spec.dataset.lines): its per-line factors and its unit space
+    part: int | None = None  # with dataset.every_view: the part this camera's image shows
     qeu_code: str = "OK"
     magnitude: float = 0.0
     twist: float = 0.0
@@ -153,12 +154,34 @@ def group_size(spec) -> int:
     return max(1, int(spec.dataset.twin_share))
 
 
+# With dataset.every_view a block of twin_share parts is seen by every camera: the block's samples are its
+# cameras in turn, each camera's twin_share parts consecutive (index = block * K * V + camera * K + part),
+# so a twin group is still twin_share consecutive samples of one camera and one shot -- rendering, twin
+# sharing and shards stay as they are -- while the shot's draws come from the block and each part's defect
+# from its first camera's sample. Without it a block is one twin group and a part one sample.
+def cameras_per_part(spec) -> int:
+    """Images of each part: every camera's with dataset.every_view, else one (its camera drawn per shot)."""
+    return len(spec.camera.views) if spec.dataset.every_view else 1
+
+
+def block_size(spec) -> int:
+    """Consecutive samples that share one shot: twin_share parts times the cameras that see each."""
+    return group_size(spec) * cameras_per_part(spec)
+
+
+def part_of(spec, index: int) -> int:
+    """The part sample `index` shows, numbered within its split (the index itself without every_view)."""
+    share = group_size(spec)
+    return (index // block_size(spec)) * share + index % share
+
+
 def class_of(spec, split: str, index: int) -> int:
     total = spec.dataset.split_sizes()[split]
     if not 0 <= index < total:
         raise IndexError(f"{split} index {index} outside 0..{total - 1}")
     quotas = tuple(c.quota for c in spec.defects.classes)
-    return _class_sequence(spec.seed, split, total, quotas, group_size(spec))[index]
+    parts = total // cameras_per_part(spec)
+    return _class_sequence(spec.seed, split, parts, quotas, group_size(spec))[part_of(spec, index)]
 
 
 def draw_jitter(spec, rng) -> dict:
@@ -190,8 +213,8 @@ def draw_shot(spec, rng, line: int = 0) -> tuple:
 
 
 def line_of(spec, index: int) -> int:
-    """The production line of sample `index` of any split: twin groups go to the lines in turn."""
-    return (index // group_size(spec)) % spec.dataset.lines
+    """The production line of sample `index` of any split: shots (twin groups) go to the lines in turn."""
+    return (index // block_size(spec)) % spec.dataset.lines
 
 
 def reference_line(spec, index: int) -> int:
@@ -209,15 +232,18 @@ def plan_sample(spec, split: str, index: int) -> SamplePlan:
     if split not in SPLIT_NAMES:
         raise ValueError(f"split must be one of {', '.join(SPLIT_NAMES)}, got {split!r}")
     cls = spec.defects.classes[class_of(spec, split, index)]
-    # The shot (view, camera/light jitter, colour, render seed) belongs to the sample's twin group:
-    # `dataset.twin_share` consecutive samples share it, and with it one defect-free twin.
-    first = shot_index(spec, index)
-    shot = schema.rng_for(spec.seed, split, first, "shot")
+    # The shot (view, camera/light jitter, colour) belongs to the sample's block: `dataset.twin_share`
+    # consecutive samples share it, and with it one defect-free twin (and its render seed); with
+    # every_view the block's cameras share it too, each camera taking its turn instead of a drawn one.
+    first, block = shot_index(spec, index), index - index % block_size(spec)
+    shot = schema.rng_for(spec.seed, split, block, "shot")
     views = spec.camera.views
     view = views[shot.randrange(len(views))]
+    if spec.dataset.every_view:
+        view = views[(index - block) // group_size(spec)]
     line = line_of(spec, index)
     jitter, conditions = draw_shot(spec, shot, line)
-    rng = schema.rng_for(spec.seed, split, index, "defect")
+    rng = schema.rng_for(spec.seed, split, block + index % group_size(spec), "defect")
     pins = [] if cls.mode == "ok" else draw_pins(spec, cls, rng)
     lead = pins[0] if pins else None
     per_pin, ng, margin = tolerance.judge(spec, pins)
@@ -233,6 +259,7 @@ def plan_sample(spec, split: str, index: int) -> SamplePlan:
         pin_index=-1 if lead is None else pin_index(spec, *lead.pin),
         shape="" if lead is None else lead.shape,
         view=view,
+        part=part_of(spec, index) if spec.dataset.every_view else None,
         seed=schema.derive_seed(spec.seed, split, first),
         jitter=jitter,
         conditions=conditions,

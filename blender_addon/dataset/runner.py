@@ -169,6 +169,7 @@ def sample_row(spec, plan, rel: dict, result: dict, hashes: dict):
         ng=plan.ng,
         tolerance_margin=plan.tolerance_margin,
         view=plan.view,
+        part=plan.part,
         split=plan.split,
         index=plan.index,
         seed=plan.seed,

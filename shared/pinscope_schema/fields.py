@@ -164,6 +164,8 @@ def _range_text(lo, hi, what):
 def parse_value(meta: dict, value: Any, path: str) -> Any:
     kind = meta["kind"]
     if kind == "int":
+        if value is None and meta.get("nullable"):
+            return None
         if not _is_int(value) or not meta["lo"] <= value <= meta["hi"]:
             raise ContractError(path, f"{_range_text(meta['lo'], meta['hi'], 'an integer')}, got {show(value)}")
         return value

@@ -27,10 +27,8 @@ ROOTS = {
 
 def _value_schema(meta: dict) -> dict:
     kind = meta["kind"]
-    if kind == "int":
-        return {"type": "integer", "minimum": meta["lo"], "maximum": meta["hi"]}
-    if kind == "float":
-        out = {"type": "number", "minimum": meta["lo"], "maximum": meta["hi"]}
+    if kind in ("int", "float"):
+        out = {"type": "integer" if kind == "int" else "number", "minimum": meta["lo"], "maximum": meta["hi"]}
         return {"oneOf": [out, {"type": "null"}]} if meta.get("nullable") else out
     if kind == "enum":
         return {"enum": list(meta["choices"])}

@@ -141,6 +141,15 @@ class SampleRow(Record):
         nullable=True,
     )
     view: str = text("centre", "Camera name.")
+    part: int = integer(
+        None,
+        0,
+        2**40,
+        "The part this image shows (dataset.every_view: each camera's image of one part has the same number); "
+        "null: every image is a part of its own.",
+        nullable=True,
+        since=2,
+    )
     split: str = choice("train", SPLITS, "Split the row belongs to.")
     index: int = integer(0, 0, 2**40, "Sample index inside the split.")
     seed: int = integer(0, 0, 2**63 - 1, "Per-sample seed derived from the spec seed, split and index.")

@@ -195,6 +195,13 @@ class DatasetSpec(Record):
         "and has its own share of the reference renders (its unit space).",
         since=2,
     )
+    every_view: bool = flag(
+        False,
+        "Every camera sees each part (as an inspection station's cameras do): a part's images, one per camera, "
+        "share its defect and its shot, and evaluate decides per part as well as per image. Split sizes must "
+        "then be multiples of twin_share x cameras.",
+        since=2,
+    )
 
     def split_sizes(self) -> dict:
         return {s: getattr(self, s) for s in SPLITS}
@@ -306,6 +313,7 @@ class GenerationSpec(Record):
                     f"{name} is not drawn (its range is null or its list empty): per_line names only drawn factors",
                 )
         cameras = len(self.camera.views)
+        self._check_parts(path, cameras)
         needed = self.dataset.lines * cameras
         if self.dataset.lines > 1 and 0 < self.dataset.reference < needed:
             raise ContractError(
@@ -313,6 +321,19 @@ class GenerationSpec(Record):
                 f"must be 0 or at least dataset.lines x cameras ({self.dataset.lines} x {cameras} = {needed}) "
                 f"so that every line's unit space sees every camera, got {self.dataset.reference}",
             )
+
+    def _check_parts(self, path, cameras: int):
+        """With every_view a split holds whole blocks of twin_share parts seen by every camera."""
+        block = self.dataset.twin_share * cameras
+        if not self.dataset.every_view:
+            return
+        for split, size in self.dataset.split_sizes().items():
+            if size % block:
+                raise ContractError(
+                    f"{path}.dataset.{split}",
+                    f"must be a multiple of dataset.twin_share x cameras ({self.dataset.twin_share} x {cameras} = "
+                    f"{block}) with dataset.every_view, got {size}",
+                )
 
     def _check_pins_fit(self, path):
         for shape in sorted(set(self.grid.shapes())):

@@ -139,3 +139,27 @@ def test_twin_groups_hold_each_class_once_so_no_image_repeats():
     plans = [sampling.plan_sample(spec, "train", i) for i in range(40)]
     assert Counter(p.label for p in plans) == {"ok": 30, "gone": 10}
     assert all(plans[f].label != plans[f + 1].label or plans[f].label == "ok" for f in range(0, 40, 2))
+
+
+def test_every_view_shows_each_part_to_every_camera_in_one_shot():
+    # twin_share 2 x 3 cameras: blocks of 6 samples, each camera's 2 parts consecutive (one twin group)
+    spec = spec_with(dataset={"train": 24, "validation": 0, "test": 0, "twin_share": 2, "every_view": True})
+    plans = [sampling.plan_sample(spec, "train", i) for i in range(24)]
+    views = spec.camera.views
+    parts = {}
+    for plan in plans:
+        parts.setdefault(plan.part, []).append(plan)
+    assert sorted(parts) == list(range(8))
+    for images in parts.values():
+        assert [p.view for p in images] == views  # every camera once, in the rig's order
+        assert len({(p.label, p.pin, p.dz, p.tilt_x, p.tilt_y, p.line) for p in images}) == 1  # one defect
+        assert len({tuple(sorted(p.jitter.items())) for p in images}) == 1  # one shot: the part's placement
+    for first in range(0, 24, 2):  # a twin group: one camera, one shot, one render seed, two parts
+        group = plans[first : first + 2]
+        assert {sampling.shot_index(spec, p.index) for p in group} == {first}
+        assert len({(p.view, p.seed) for p in group}) == 1 and len({p.part for p in group}) == 2
+    assert Counter(p.label for p in plans) == {"ok": 6, "retract": 6, "tilt_x": 6, "tilt_y": 6}
+    # without every_view nothing moves: the same spec's plans are those of a spec that never had the field
+    plain = spec_with(dataset={"train": 24, "twin_share": 2})
+    assert [sampling.plan_sample(plain, "train", i).part for i in range(24)] == [None] * 24
+    assert plain.fingerprint() == spec_with(dataset={"train": 24, "twin_share": 2, "every_view": False}).fingerprint()

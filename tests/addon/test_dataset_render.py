@@ -98,3 +98,22 @@ def test_loads_with_hugging_face_datasets(rendered):
     out = subprocess.run([str(python), "-c", code, str(root)], capture_output=True, text=True, env=env, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert int(out.stdout.split()[0]) == 6  # the train split's rows
+
+
+def test_every_view_renders_each_part_from_every_camera(tmp_path):
+    data = schema.load_spec(TINY).to_dict()
+    data["dataset"] = {"train": 6, "validation": 0, "test": 0, "reference": 3, "every_view": True}
+    spec = schema.GenerationSpec.from_dict(data)
+    root = tmp_path / "data"
+    render(spec, root, Inline(), quiet=True)
+    assert schema.validate_dataset(root) == []
+    rows = list(schema.read_rows(root / "train" / "metadata.jsonl"))
+    parts = {}
+    for row in rows:
+        parts.setdefault(row.part, []).append(row)
+    assert sorted(parts) == [0, 1]
+    for images in parts.values():
+        assert [r.view for r in images] == spec.camera.views
+        assert len({(r.label, tuple(r.pin or ()), r.dz, r.tilt_x) for r in images}) == 1  # one defect
+        assert len({r.sha256["image"] for r in images}) == 3 and len({r.twin_file for r in images}) == 3
+        assert len({tuple(map(tuple, r.world_to_camera)) for r in images}) == 3  # three cameras

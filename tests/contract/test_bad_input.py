@@ -143,6 +143,11 @@ SPEC_CASES = [
         "spec.dataset.reference: must be 0 or at least dataset.lines x cameras (4 x 3 = 12)",
     ),
     ({"dataset": {"lines": 0}}, "spec.dataset.lines: must be an integer 1..10000"),
+    (
+        {"dataset": {"every_view": True, "twin_share": 2, "validation": 10}},
+        "spec.dataset.validation: must be a multiple of dataset.twin_share x cameras (2 x 3 = 6) "
+        "with dataset.every_view, got 10",
+    ),
     ([1, 2], "spec: must be an object, got a list"),
 ]
 

@@ -20,6 +20,7 @@ from .inference import predict_logits
 from .metrics import classification_report
 from .multilabel import is_multilabel, pin_mistakes, pin_report
 from .options import Options, option
+from .parts import part_report
 from .portable import PortableReference
 
 CHECKPOINT_NAME = re.compile(r"^(best|last|epoch-\d{4,})$")
@@ -163,6 +164,10 @@ def score(model, info: dict, tensors: dict, rows: dict, checkpoint: str) -> tupl
         loss = torch.nn.functional.cross_entropy(logits, y).item()
         report = classification_report(y.numpy(), logits.argmax(1).numpy(), info["labels"])
         results[split] = {"loss": loss, **report}
+        log_probs = torch.log_softmax(logits.float(), 1).numpy()
+        parts = part_report(rows[split], y.numpy(), log_probs, info["labels"])
+        if parts is not None:  # every camera's image of each part (dataset.every_view): one decision a part
+            results[split]["parts"] = parts
         wrong += mistakes(split, rows[split], y.numpy(), torch.softmax(logits.float(), 1).numpy(), info["labels"])
     results["mistakes"] = len(wrong)
     return results, wrong
@@ -185,9 +190,15 @@ def write_eval_files(eval_dir: Path, results: dict, wrong: list, info: dict, his
 def summary_line(run_dir: Path, info: dict, checkpoint: str, results: dict, name: str | None) -> str:
     reference = "/" + info["reference"] if info["input_mode"] != "rgb" else ""
     where = f" on {name}" if name else ""
-    scores = ", ".join(f"{s} acc {results[s]['accuracy']:.4f}" for s in SPLITS if s in results)
+    scores = ", ".join(f"{s} acc {results[s]['accuracy']:.4f}{part_score(results[s])}" for s in SPLITS if s in results)
     model = f"{info.get('arch')} {info['input_mode']}{reference}"
     return f"{run_dir}: {model} {checkpoint} epoch {info.get('epoch')}{where}: {scores}"
+
+
+def part_score(split_results: dict) -> str:
+    """' (per part 0.9900 over 100)' for a split scored per part as well, else ''."""
+    parts = split_results.get("parts")
+    return f" (per part {parts['accuracy']:.4f} over {parts['n']})" if parts else ""
 
 
 MISTAKE_FIELDS = ("split", "index", "file_name", "true", "predicted", "confidence", "pin", "view", "qeu_code")
@@ -335,10 +346,26 @@ def result_lines(results: dict) -> list[str]:
         if split in results:
             r = results[split]
             lines.append(f"| {split} | {r['n']} | {r['accuracy']:.4f} | {r['macro_f1']:.4f} | {r['loss']:.4f} |")
+    lines += part_lines(results)
     main = "test" if "test" in results else "validation"
     lines += ["", f"Per class ({main}):", "", "| class | precision | recall | F1 | support |", "|---|---|---|---|---|"]
     for name, m in results[main]["per_class"].items():
         lines.append(f"| {name} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | {m['support']} |")
+    return lines
+
+
+def part_lines(results: dict) -> list[str]:
+    """The per-part table of a dataset whose parts every camera saw (parts.py), else nothing."""
+    scored = [s for s in SPLITS if "parts" in results.get(s, {})]
+    if not scored:
+        return []
+    cameras = results[scored[0]]["parts"]["cameras"]
+    lines = ["", f"Per part ({cameras} cameras' images, their log-probabilities summed):", ""]
+    lines += ["| split | parts | accuracy | macro F1 | parts wrong |", "|---|---|---|---|---|"]
+    for split in scored:
+        p = results[split]["parts"]
+        wrong = ", ".join(map(str, p["wrong_parts"][:MISTAKES_SHOWN])) or "-"
+        lines.append(f"| {split} | {p['n']} | {p['accuracy']:.4f} | {p['macro_f1']:.4f} | {wrong} |")
     return lines
 
 
