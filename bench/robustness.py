@@ -202,19 +202,24 @@ def own_line(folder: Path) -> dict:
 def table(rows: list, labels: list) -> str:
     from pinscope_trainer.features.line_scale import FAR_LINE  # noqa: PLC0415 -- the trainer env's package
 
-    head = "| set | what | images | accuracy | " + " | ".join(f"F1 {label}" for label in labels)
+    head = "| set | what | images | accuracy | per part | " + " | ".join(f"F1 {label}" for label in labels)
     head += " | OK-only image AUROC | pixel AUROC | line distance |"
-    lines = [head, "|" + "---|" * (7 + len(labels))]
+    lines = [head, "|" + "---|" * (8 + len(labels))]
     for name, what, metrics in rows:
         f1 = " | ".join(f"{metrics['per_class'][label]['f1']:.3f}" for label in labels)
         line = metrics.get("own_line", {})
         ok_only = f"{line.get('image_auroc', float('nan')):.4f} | {line.get('pixel_auroc', float('nan')):.4f}"
         distance = metrics.get("line_distance")
         far = "–" if distance is None else f"{distance:.2f}" + (" **far**" if distance > FAR_LINE else "")
-        lines.append(
-            f"| {name} | {what} | {metrics['n']} | {100 * metrics['accuracy']:.1f} % | {f1} | {ok_only} | {far} |"
-        )
+        acc = f"{100 * metrics['accuracy']:.1f} % | {per_part(metrics)}"
+        lines.append(f"| {name} | {what} | {metrics['n']} | {acc} | {f1} | {ok_only} | {far} |")
     return "\n".join(lines)
+
+
+def per_part(metrics: dict) -> str:
+    """A set's per-part accuracy ('99.0 % of 100'), where every camera saw each part (dataset.every_view)."""
+    parts = metrics.get("parts")
+    return f"{100 * parts['accuracy']:.1f} % of {parts['n']}" if parts else "–"
 
 
 def summary(rows: list, own: dict, floor: float) -> str:
@@ -225,11 +230,19 @@ def summary(rows: list, own: dict, floor: float) -> str:
     from pinscope_trainer.features.line_scale import FAR_LINE  # noqa: PLC0415 -- the trainer env's package
 
     far = [f"{name} ({m['line_distance']:.1f})" for name, _w, m in rows if (m.get("line_distance") or 0) > FAR_LINE]
-    return (
+    line = (
         f"robustness: own test {100 * own['accuracy']:.1f} %, in-domain {100 * in_domain:.1f} %, worst shift "
         f"{100 * worst[1]:.1f} % ({worst[0]}); every shift >= {100 * floor:.0f} %: {'yes' if holds else 'no'}; "
         f"flagged as far from the training line: {', '.join(far) or 'none'}"
     )
+    parted = [(name, m["parts"]["accuracy"]) for name, _w, m in rows if name != "in_domain" and m.get("parts")]
+    if parted and own.get("parts"):
+        worst_part = min(parted, key=lambda item: item[1])
+        line += (
+            f"; per part (every camera's image): own test {100 * own['parts']['accuracy']:.1f} %, worst shift "
+            f"{100 * worst_part[1]:.1f} % ({worst_part[0]})"
+        )
+    return line
 
 
 def plot(rows: list, own: dict, path: Path) -> None:
@@ -292,9 +305,25 @@ def render_all(sets: list, out: Path, workers: int, quiet: bool) -> int:
     return 0
 
 
+def check_test_size(base: dict, test: int) -> None:
+    """A training spec whose parts every camera sees makes sets in whole blocks of parts (exit 2 if not)."""
+    from pinscope_schema import GenerationSpec  # noqa: PLC0415 -- the trainer env's package
+
+    spec = GenerationSpec.from_dict(base)
+    block = spec.dataset.twin_share * len(spec.camera.views)
+    if spec.dataset.every_view and test % block:
+        print(
+            f"error: --test: must be a multiple of {block} (twin_share x cameras) for a training spec with "
+            f"dataset.every_view, got {test}",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
+
+
 def main(argv=None) -> int:
     args = arguments(argv)
     base = base_spec(args)
+    check_test_size(base, args.test)
     reference = args.reference or base.get("dataset", {}).get("reference") or 30
     sets = list(shift_specs(base, args.test, reference).items())
     if args.render_only:

@@ -109,3 +109,35 @@ def test_a_multi_line_spec_gives_sets_of_lines_that_the_references_cover():
             spec = GenerationSpec.from_dict(data)  # valid: every line's unit space sees every camera
             assert spec.dataset.lines == lines and spec.dataset.reference == reference, name
             assert spec.randomize.per_line == ["housing_value", "light_scale"], name
+
+
+def test_a_spec_whose_parts_every_camera_sees_makes_sets_of_whole_parts(capsys):
+    base = json.loads(json.dumps(BASE))
+    base["dataset"].update(every_view=True, validation=156)
+    for name, (_what, data) in robustness.shift_specs(base, 48, 30).items():
+        assert GenerationSpec.from_dict(data).dataset.every_view, name  # per-part scores on every set
+    robustness.check_test_size(base, 48)
+    with pytest.raises(SystemExit) as stop:
+        robustness.check_test_size(base, 40)
+    message = capsys.readouterr().err
+    assert stop.value.code == 2 and message.startswith("error: --test: must be a multiple of 12 (twin_share x")
+
+
+def test_the_table_and_summary_give_per_part_results_where_there_are_parts():
+    def metrics(acc, parts=None):
+        per_class = {label: {"f1": acc} for label in ("ok", "retract")}
+        out = {"accuracy": acc, "n": 300, "per_class": per_class, "line_distance": 0.5}
+        return {**out, "parts": {"accuracy": parts, "n": 100}} if parts is not None else out
+
+    rows = [
+        ("in_domain", "x", metrics(0.98, 1.0)),
+        ("jitter", "y", metrics(0.9, 0.95)),
+        ("dimmer", "z", metrics(0.96, 0.99)),
+    ]
+    text = robustness.table(rows, ["ok", "retract"])
+    assert "| per part |" in text and "| 90.0 % | 95.0 % of 100 |" in text
+    line = robustness.summary(rows, metrics(0.98, 1.0), 0.97)
+    assert line.endswith("per part (every camera's image): own test 100.0 %, worst shift 95.0 % (jitter)")
+    plain = [(n, w, {k: v for k, v in m.items() if k != "parts"}) for n, w, m in rows]
+    assert "| 90.0 % | – |" in robustness.table(plain, ["ok", "retract"])
+    assert "per part" not in robustness.summary(plain, metrics(0.98), 0.97)
