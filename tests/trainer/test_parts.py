@@ -47,8 +47,10 @@ def test_rows_without_parts_are_not_fused_and_mixed_labels_are_refused():
 def test_evaluate_scores_parts_beside_images(synthetic_dataset, tmp_path, tiny_args):
     """A dataset whose test images come in parts (two images each, as every_view writes them): evaluate
     adds the fused per-part result to metrics.json and the report, from the same pass of the model."""
+    import csv
     import json
     import shutil
+    from pathlib import Path
 
     import torch
     from pinscope_trainer.checkpoints import load_checkpoint
@@ -76,3 +78,27 @@ def test_evaluate_scores_parts_beside_images(synthetic_dataset, tmp_path, tiny_a
     wrong = [p for p in range(8) if (log_probs[p] + log_probs[p + 8]).argmax() != truth[p]]
     assert parts["wrong_parts"] == wrong and parts["accuracy"] == pytest.approx(1 - len(wrong) / 8)
     assert "Per part (2 cameras' images" in (run / "eval" / "parted" / "report.md").read_text()
+    # predict decides per part as evaluate does: from the rows (auto) ...
+    out = tmp_path / "pred"
+    predict = ["predict", "--checkpoint", str(run / "checkpoints" / "best"), "--threads", "1", "--no-overlays"]
+    assert main([*predict, str(parted / "test"), "--out", str(out), "--quiet"]) == 0
+    with open(out / "parts.csv", newline="") as f:
+        decided = list(csv.DictReader(f))
+    assert len(decided) == 8 and {r["images"] for r in decided} == {"2"}
+    assert sorted(int(r["part"].rsplit("#", 1)[1]) for r in decided if r["correct"] == "False") == wrong
+    # ... or from the folders a station saves (one a part), for images outside any dataset
+    for part in range(2):
+        for index in (part, part + 8):
+            shutil.copy(parted / "test" / lines[index]["file_name"], tmp_path / f"station-{part}-{index}.png")
+            (tmp_path / f"part{part}").mkdir(exist_ok=True)
+            shutil.move(tmp_path / f"station-{part}-{index}.png", tmp_path / f"part{part}" / f"cam{index}.png")
+    station = tmp_path / "station"
+    args = [*predict, str(tmp_path / "part0"), str(tmp_path / "part1"), "--out", str(station), "--quiet"]
+    assert main([*args, "--parts", "folder", "--view", "centre"]) == 0
+    with open(station / "parts.csv", newline="") as f:
+        assert [(Path(r["part"]).name, r["images"], r["true"]) for r in csv.DictReader(f)] == [
+            ("part0", "2", ""),
+            ("part1", "2", ""),
+        ]
+    assert main([*args, "--parts", "none", "--view", "centre"]) == 0
+    assert not (station / "parts.csv").exists()  # no parts now: the earlier run's file is not left to mislead

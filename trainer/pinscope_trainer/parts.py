@@ -11,6 +11,8 @@ gives way to one that can, where a vote would count its guess as much.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from .metrics import classification_report
@@ -50,3 +52,51 @@ def part_report(rows: list, y_true: np.ndarray, log_probs: np.ndarray, labels: l
     report["cameras"] = max(len(v) for v in groups.values())
     report["wrong_parts"] = [int(p) for p, t, q in zip(parts, truth, predicted, strict=True) if t != q]
     return report
+
+
+# --- predict: parts of new images ----------------------------------------------------------------------
+PART_SOURCES = ("auto", "folder", "none")
+
+
+def part_keys(files: list, rows: list, source: str) -> list[str | None]:
+    """The part each image shows (None: it is judged alone). auto: a dataset image's row names its part
+    (dataset.every_view); folder: the images of one folder are one part (a station saving one folder a
+    part, one image a camera); none: no parts."""
+    if source == "none":
+        return [None] * len(files)
+    if source == "folder":
+        return [str(Path(f).resolve().parent) for f in files]
+    return [
+        None if getattr(row, "part", None) is None else f"{Path(f).resolve().parents[1]}#{row.part}"
+        for f, row in zip(files, rows, strict=True)
+    ]
+
+
+def fused_records(records: list[dict], keys: list, labels: list[str]) -> list[dict]:
+    """One record per part of the predicted images (predict's records carry every class's log-probability):
+    its class and confidence from the summed log-probabilities, its cameras, and whether it is right
+    where its images' rows give one true class."""
+    groups: dict[str, list[dict]] = {}
+    for record, key in zip(records, keys, strict=True):
+        if key is not None and not record["error"] and record.get("log_probs"):
+            groups.setdefault(key, []).append(record)
+    out = []
+    for key, members in groups.items():
+        total = np.sum([m["log_probs"] for m in members], axis=0)
+        probs = np.exp(total - total.max())
+        probs /= probs.sum()
+        best, truths = int(probs.argmax()), {m["true"] for m in members}
+        truth = truths.pop() if len(truths) == 1 else ""
+        name = labels[best]
+        out.append(
+            {
+                "part": key,
+                "images": len(members),
+                "views": " ".join(m["view"] or "?" for m in members),
+                "class": name,
+                "confidence": round(float(probs[best]), 4),
+                "true": truth,
+                "correct": (name == truth) if truth else None,
+            }
+        )
+    return out

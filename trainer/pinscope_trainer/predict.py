@@ -39,6 +39,7 @@ from .images import BadImage, expand, read_image
 from .inference import OnnxPredictor, TorchPredictor
 from .multilabel import is_multilabel
 from .options import Options, check_output_folder, option
+from .parts import PART_SOURCES, fused_records, part_keys
 from .portable import ANY_VIEW, PortableReference, from_folder
 from .predict_batches import Job, load_batch, predict_batch
 from .rows import RowIndex
@@ -70,6 +71,12 @@ class PredictOptions(Options):
     bf16: bool | None = option(
         None, "bfloat16 autocast, torch only (default: as the model was trained)", negative="--fp32"
     )
+    parts: str = option(
+        "auto",
+        "one decision per part as well (parts.csv): auto (a dataset image's row names its part: dataset.every_view), "
+        "folder (the images of one folder are one part, one image a camera) or none",
+        choices=PART_SOURCES,
+    )
     quiet: bool = option(False, "no progress bar")
 
     def check(self) -> None:
@@ -99,8 +106,9 @@ def predict(opts: PredictOptions) -> int:
     run.update(predicted=len(todo), seconds=round(seconds, 3), images_per_s=round(len(todo) / max(seconds, 1e-9), 1))
     write_json_atomic(out / "predict.json", run)
     ordered = [records[str(f)] for f in job.files]
-    predict_outputs.finish(out, ordered, job.info, str(opts.checkpoint))
-    print(predict_outputs.summary_line(ordered, out), flush=True)
+    parts = fused_records(ordered, part_keys(job.files, [f.row for f in job.found], opts.parts), job.info["labels"])
+    predict_outputs.finish(out, ordered, job.info, str(opts.checkpoint), parts)
+    print(predict_outputs.summary_line(ordered, out, parts), flush=True)
     return EXIT_SOME_FAILED if any(r["error"] for r in ordered) else 0
 
 
@@ -298,4 +306,5 @@ def run_key(folder: Path, opts: PredictOptions, info: dict, reference) -> str:
             st = path.stat()
             parts.append(f"{name}:{st.st_size}:{st.st_mtime_ns}")
     parts.append(str(opts.overlays))
+    parts.append("records with log_probs")  # journals of earlier versions lack them: predicted again
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]

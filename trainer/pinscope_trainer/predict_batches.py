@@ -131,6 +131,8 @@ def describe(job: Job, i: int, logits: np.ndarray, patch_map, native_hw) -> dict
             "confidence": round(float(probs[order[0]]), 4),
             "top3": [[labels[int(j)], round(float(probs[j]), 4)] for j in order[:3]],
             "okng": "ok" if name in ok_names else "ng",
+            # every class's, for one decision over a part's cameras (parts.py)
+            "log_probs": [round(float(v), 5) for v in np.log(np.maximum(probs, 1e-30))],
         }
     )
     record["correct"] = (name == job.truths[i]) if job.truths[i] else None

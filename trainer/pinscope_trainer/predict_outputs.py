@@ -141,18 +141,26 @@ def save_overlay(out: Path, job, i: int, image: np.ndarray, record: dict, patch_
 
 
 # --- the files of a finished run ---------------------------------------------------------------------
-def finish(out: Path, records: list[dict], info: dict, checkpoint: str) -> None:
+def finish(out: Path, records: list[dict], info: dict, checkpoint: str, parts: list[dict]) -> None:
+    """The journal, predictions.csv and index.html; parts.csv where images came in parts (parts.py)."""
     atomic_write(out / JOURNAL, "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records))
     atomic_write(out / "predictions.csv", csv_text(records))
     atomic_write(out / "index.html", html_page(records, info, checkpoint))
+    if parts:
+        atomic_write(out / "parts.csv", csv_text(parts, PART_FIELDS))
+    elif (out / "parts.csv").exists():  # an earlier run's parts would not be these images' parts
+        (out / "parts.csv").unlink()
 
 
-def csv_text(records: list[dict]) -> str:
+PART_FIELDS = ("part", "images", "views", "class", "confidence", "true", "correct")
+
+
+def csv_text(records: list[dict], fields: tuple = CSV_FIELDS) -> str:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for record in records:
-        top3 = "; ".join(f"{name} {p:.4f}" for name, p in record["top3"])
+        top3 = "; ".join(f"{name} {p:.4f}" for name, p in record.get("top3", []))
         writer.writerow({**record, "top3": top3, "correct": "" if record["correct"] is None else record["correct"]})
     return buffer.getvalue()
 
@@ -170,7 +178,7 @@ def counts(records: list[dict]) -> dict:
     }
 
 
-def summary_line(records: list[dict], out: Path) -> str:
+def summary_line(records: list[dict], out: Path, parts: list[dict]) -> str:
     c = counts(records)
     classes = ", ".join(f"{k} {v}" for k, v in sorted(c["classes"].items()))
     line = f"predicted {c['images'] - c['failed']} of {c['images']} images: {classes}; NG {c['ng']}"
@@ -178,6 +186,10 @@ def summary_line(records: list[dict], out: Path) -> str:
         line += f"; accuracy {c['accuracy']:.2%} on {c['labelled']} labelled images"
     if c["failed"]:
         line += f"; {c['failed']} could not be read (see the error column)"
+    if parts:
+        scored = [p["correct"] for p in parts if p["correct"] is not None]
+        line += f"; {len(parts)} parts" + (f", accuracy {sum(scored) / len(scored):.2%} per part" if scored else "")
+        line += f" ({out / 'parts.csv'})"
     return line + f"; {out / 'predictions.csv'}, {out / 'index.html'}"
 
 
