@@ -62,6 +62,9 @@ def main(argv=None) -> int:
     print(f"dataset   {args.data}")
     print(f"run       {args.run} (checkpoint {metrics['checkpoint']}, epoch {metrics['epoch']})")
     print(f"test      accuracy {test['accuracy']:.1%} on {test['n']} images; F1 {f1}")
+    if test.get("parts"):  # dataset.every_view: one decision per part from all its cameras
+        parts = test["parts"]
+        print(f"per part  accuracy {parts['accuracy']:.1%} on {parts['n']} parts ({parts['cameras']} cameras each)")
     line = mistakes_line(Path(args.run) / "eval" / "mistakes.csv")
     if line:
         print(line)
