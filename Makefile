@@ -167,9 +167,9 @@ demo: setup
 	echo "demo wall time (after set-up): $$(( $$(date +%s) - start )) s"
 
 # The robustness suite (bench/robustness.py): shift sets beyond the training spec's randomised ranges, scored
-# with evaluate --data; the demo runs a quick version (40 test images and 20 references a set), the docs' table the full one.
+# with evaluate --data; the demo runs a quick version (48 test images and 20 references a set), the docs' table the full one.
 ROBUSTNESS_ARGS ?=
-DEMO_ROBUSTNESS_ARGS ?= --test 40 --reference 20 --quiet --out reports/robustness/$(notdir $(DEMO_RUN))-quick
+DEMO_ROBUSTNESS_ARGS ?= --test 48 --reference 20 --quiet --out reports/robustness/$(notdir $(DEMO_RUN))-quick
 robustness: setup
 	$(TRAIN_PY) bench/robustness.py --run $(RUN) $(ROBUSTNESS_ARGS)
 

@@ -195,7 +195,10 @@ def sweep_spec(base: dict, cls: dict, magnitude: float, light: str, counts: tupl
     offset = 10_000 + zlib.crc32(tag.encode()) % 1_000_000
     d["seed"] = (base.get("seed", 0) + offset) % (2**31 - 1)
     d["name"] = f"{base.get('name', 'pinscope')}-sweep-{tag}"[:64]
+    # each image on its own: the sweep reads what one camera sees of a magnitude, and --test need not be
+    # a multiple of a block of parts seen by every camera (dataset.every_view)
     d["dataset"] = {**d.get("dataset", {}), "train": 0, "validation": 0, "test": test, "reference": reference}
+    d["dataset"]["every_view"] = False
     return d
 
 
