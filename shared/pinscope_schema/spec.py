@@ -324,9 +324,9 @@ class GenerationSpec(Record):
 
     def _check_parts(self, path, cameras: int):
         """With every_view a split holds whole blocks of twin_share parts seen by every camera."""
-        block = self.dataset.twin_share * cameras
         if not self.dataset.every_view:
             return
+        block = self.dataset.twin_share * cameras
         for split, size in self.dataset.split_sizes().items():
             if size % block:
                 raise ContractError(

@@ -4,7 +4,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from pinscope_trainer.parts import fused, part_groups, part_report
+from pinscope_trainer.parts import PartsDisagree, fused, part_groups, part_report
 
 LABELS = ["ok", "retract", "tilt_x"]
 
@@ -40,7 +40,7 @@ def test_rows_without_parts_are_not_fused_and_mixed_labels_are_refused():
     probs = log([0.5, 0.3, 0.2], [0.2, 0.5, 0.3])
     assert part_groups(rows(None, None)) is None and part_groups([]) is None
     assert part_report(rows(0, None), np.array([0, 1]), probs, LABELS) is None
-    with pytest.raises(ValueError, match="part 4"):
+    with pytest.raises(PartsDisagree, match="part 4"):
         part_report(rows(4, 4), np.array([0, 1]), probs, LABELS)
 
 
@@ -102,3 +102,10 @@ def test_evaluate_scores_parts_beside_images(synthetic_dataset, tmp_path, tiny_a
         ]
     assert main([*args, "--parts", "none", "--view", "centre"]) == 0
     assert not (station / "parts.csv").exists()  # no parts now: the earlier run's file is not left to mislead
+    # rows that put two defects into one part are refused in one line, and the results above stay
+    for row in lines:
+        row["part"] = 0
+    metadata.write_text("".join(json.dumps(row) + "\n" for row in lines))
+    before = (run / "eval" / "parted" / "metrics.json").read_text()
+    assert main(["evaluate", "--run", str(run), "--data", str(parted), "--name", "parted"]) == 2
+    assert (run / "eval" / "parted" / "metrics.json").read_text() == before

@@ -20,7 +20,7 @@ from .inference import predict_logits
 from .metrics import classification_report
 from .multilabel import is_multilabel, pin_mistakes, pin_report
 from .options import Options, option
-from .parts import part_report
+from .parts import PartsDisagree, part_report
 from .portable import PortableReference
 
 CHECKPOINT_NAME = re.compile(r"^(best|last|epoch-\d{4,})$")
@@ -77,7 +77,10 @@ def evaluate_run(
     else:  # the training loop's tensors: read the rows that go with them once, for the mistakes list
         ds = PinDataset(dataset, validate=False)
         rows = {split: ds.rows(split, required=False) for split in SPLITS}
-    results, wrong = score(model, info, tensors, rows, checkpoint)
+    try:
+        results, wrong = score(model, info, tensors, rows, checkpoint)
+    except PartsDisagree as err:  # checked before any eval file is written
+        raise UsageError("--data" if data else "--run", f"{dataset}: {err}") from None
     results["line_factor"] = round(ds.line_factor(Preprocess.from_info(info)), 4)  # 1 on a one-line training set
     if data:  # another line: how far its OK parts lie from the training line's (features/line_scale.py)
         results["line_distance"] = line_distance_of(ds, info, path)

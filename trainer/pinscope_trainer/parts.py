@@ -18,6 +18,10 @@ import numpy as np
 from .metrics import classification_report
 
 
+class PartsDisagree(ValueError):
+    """Rows that name one part carry different labels: the dataset's parts are not what they claim."""
+
+
 def part_groups(rows: list) -> dict[int, list[int]] | None:
     """{part: positions of its rows} when every row names its part (dataset.every_view), else None."""
     if not rows or any(getattr(r, "part", None) is None for r in rows):
@@ -46,7 +50,7 @@ def part_report(rows: list, y_true: np.ndarray, log_probs: np.ndarray, labels: l
     for p in parts:
         classes = {int(y_true[i]) for i in groups[p]}
         if len(classes) != 1:
-            raise ValueError(f"part {p}: its images carry different labels {sorted(classes)}")
+            raise PartsDisagree(f"part {p}: its images carry different labels {sorted(classes)} (one part, one defect)")
         truth.append(classes.pop())
     report = classification_report(np.array(truth), predicted, labels)
     report["cameras"] = max(len(v) for v in groups.values())
