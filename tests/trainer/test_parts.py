@@ -86,6 +86,8 @@ def test_evaluate_scores_parts_beside_images(synthetic_dataset, tmp_path, tiny_a
         decided = list(csv.DictReader(f))
     assert len(decided) == 8 and {r["images"] for r in decided} == {"2"}
     assert sorted(int(r["part"].rsplit("#", 1)[1]) for r in decided if r["correct"] == "False") == wrong
+    page = (out / "index.html").read_text()
+    assert "Per part: every camera's image" in page and page.count("</tr>") == 1 + 8 + 1 + 16  # heads, rows
     # ... or from the folders a station saves (one a part), for images outside any dataset
     for part in range(2):
         for index in (part, part + 8):

@@ -145,7 +145,7 @@ def finish(out: Path, records: list[dict], info: dict, checkpoint: str, parts: l
     """The journal, predictions.csv and index.html; parts.csv where images came in parts (parts.py)."""
     atomic_write(out / JOURNAL, "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records))
     atomic_write(out / "predictions.csv", csv_text(records))
-    atomic_write(out / "index.html", html_page(records, info, checkpoint))
+    atomic_write(out / "index.html", html_page(records, info, checkpoint, parts))
     if parts:
         atomic_write(out / "parts.csv", csv_text(parts, PART_FIELDS))
     elif (out / "parts.csv").exists():  # an earlier run's parts would not be these images' parts
@@ -208,7 +208,23 @@ def html_row(r: dict) -> str:
     )
 
 
-def html_page(records: list[dict], info: dict, checkpoint: str) -> str:
+def parts_table(parts: list[dict]) -> str:
+    """The parts' decisions (parts.py) above the images, where images came in parts."""
+    if not parts:
+        return ""
+    esc = html.escape
+    head = "".join(f"<th>{h}</th>" for h in ("part", "images (cameras)", "class", "true"))
+    bad = " class='bad'"
+    rows = "".join(
+        f"<tr{bad if p['correct'] is False else ''}><td>{esc(p['part'])}</td>"
+        f"<td>{p['images']} ({esc(p['views'])})</td><td>{esc(p['class'])} {p['confidence']:.2f}</td>"
+        f"<td>{esc(p['true'])}</td></tr>"
+        for p in parts
+    )
+    return f"<h2>Per part: every camera's image, log-probabilities summed</h2><table><tr>{head}</tr>{rows}</table>"
+
+
+def html_page(records: list[dict], info: dict, checkpoint: str, parts: list[dict]) -> str:
     c = counts(records)
     classes = ", ".join(f"{html.escape(k)} {v}" for k, v in sorted(c["classes"].items()))
     accuracy = "" if c["accuracy"] is None else f"; accuracy {c['accuracy']:.2%} on {c['labelled']} labelled images"
@@ -222,6 +238,6 @@ def html_page(records: list[dict], info: dict, checkpoint: str) -> str:
         f"({html.escape(info.get('arch', ''))}, input {html.escape(info['input_mode'])}); "
         f"{c['images']} images, {c['failed']} unreadable: {classes}; "
         f"NG {c['ng']}{accuracy}. The box marks the pin the attention peak (the cross) is on, with the "
-        "share of the map on it.</p>"
+        f"share of the map on it.</p>{parts_table(parts)}<h2>Images</h2>"
         f"<table><tr>{head}</tr>{''.join(html_row(r) for r in records)}</table></body></html>"
     )
