@@ -188,7 +188,8 @@ def summary_line(records: list[dict], out: Path, parts: list[dict]) -> str:
         line += f"; {c['failed']} could not be read (see the error column)"
     if parts:
         scored = [p["correct"] for p in parts if p["correct"] is not None]
-        line += f"; {len(parts)} parts" + (f", accuracy {sum(scored) / len(scored):.2%} per part" if scored else "")
+        line += f"; {len(parts)} part{'s' if len(parts) != 1 else ''}"
+        line += f", accuracy {sum(scored) / len(scored):.2%} per part" if scored else ""
         line += f" ({out / 'parts.csv'})"
     return line + f"; {out / 'predictions.csv'}, {out / 'index.html'}"
 
