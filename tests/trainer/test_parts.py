@@ -1,5 +1,9 @@
 """Pure: one decision per part from every camera's image of it (parts.py)."""
 
+import csv
+import json
+import shutil
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -44,70 +48,101 @@ def test_rows_without_parts_are_not_fused_and_mixed_labels_are_refused():
         part_report(rows(4, 4), np.array([0, 1]), probs, LABELS)
 
 
-def test_evaluate_scores_parts_beside_images(synthetic_dataset, tmp_path, tiny_args):
-    """A dataset whose test images come in parts (two images each, as every_view writes them): evaluate
-    adds the fused per-part result to metrics.json and the report, from the same pass of the model."""
-    import csv
-    import json
-    import shutil
-    from pathlib import Path
+def write_parts(metadata: Path, lines: list[dict], part_of) -> None:
+    for row in lines:
+        row["part"] = part_of(row["index"])
+    metadata.write_text("".join(json.dumps(row) + "\n" for row in lines))
 
+
+@pytest.fixture(scope="module")
+def parted(synthetic_dataset, tmp_path_factory, tiny_args):
+    """A micro run, and a copy of its dataset whose test images come in parts of two (as every_view writes
+    them; the synthetic classes repeat every 4 samples, so images i and i + 8 share a label), scored."""
+    from pinscope_trainer.cli import main
+
+    root = tmp_path_factory.mktemp("parts")
+    run, cache, data = root / "run", root / "cache", root / "parted"
+    assert main(tiny_args(synthetic_dataset, run, cache, "--no-eval")) == 0
+    shutil.copytree(synthetic_dataset, data)
+    metadata = data / "test" / "metadata.jsonl"
+    lines = [json.loads(line) for line in metadata.read_text().splitlines()]
+    write_parts(metadata, lines, lambda index: index % 8)
+    assert main(["evaluate", "--run", str(run), "--data", str(data), "--name", "parted"]) == 0
+    return SimpleNamespace(run=run, cache=cache, data=data, metadata=metadata, lines=lines, root=root)
+
+
+def wrong_parts(parted) -> list[int]:
+    """The parts the model's own logits get wrong, their log-probabilities summed (images p and p + 8)."""
     import torch
     from pinscope_trainer.checkpoints import load_checkpoint
-    from pinscope_trainer.cli import main
     from pinscope_trainer.data import load_split
     from pinscope_trainer.inference import TorchPredictor
 
-    run, cache = tmp_path / "run", tmp_path / "cache"
-    assert main(tiny_args(synthetic_dataset, run, cache, "--no-eval")) == 0
-    parted = tmp_path / "parted"
-    shutil.copytree(synthetic_dataset, parted)
-    metadata = parted / "test" / "metadata.jsonl"
-    lines = [json.loads(line) for line in metadata.read_text().splitlines()]
-    for row in lines:  # the synthetic classes repeat every 4 samples: images i and i + 8 share a label
-        row["part"] = row["index"] % 8
-    metadata.write_text("".join(json.dumps(row) + "\n" for row in lines))
-    assert main(["evaluate", "--run", str(run), "--data", str(parted), "--name", "parted"]) == 0
-    parts = json.loads((run / "eval" / "parted" / "metrics.json").read_text())["test"]["parts"]
-    assert parts["n"] == 8 and parts["cameras"] == 2
-    model, info = load_checkpoint(run / "checkpoints" / "best")
-    split = load_split(parted, "test", info, cache_dir=cache)
+    model, info = load_checkpoint(parted.run / "checkpoints" / "best")
+    split = load_split(parted.data, "test", info, cache_dir=parted.cache)
     logits, _ = TorchPredictor(model)(split.inputs)
     log_probs = torch.from_numpy(logits).log_softmax(dim=1).numpy()
     truth = split.labels.numpy()
-    wrong = [p for p in range(8) if (log_probs[p] + log_probs[p + 8]).argmax() != truth[p]]
+    return [p for p in range(8) if (log_probs[p] + log_probs[p + 8]).argmax() != truth[p]]
+
+
+def predict_args(parted) -> list[str]:
+    best = parted.run / "checkpoints" / "best"
+    return ["predict", "--checkpoint", str(best), "--threads", "1", "--no-overlays", "--quiet"]
+
+
+def test_evaluate_scores_parts_beside_images(parted):
+    """evaluate adds the fused per-part result to metrics.json and the report, from the same pass."""
+    parts = json.loads((parted.run / "eval" / "parted" / "metrics.json").read_text())["test"]["parts"]
+    assert parts["n"] == 8 and parts["cameras"] == 2
+    wrong = wrong_parts(parted)
     assert parts["wrong_parts"] == wrong and parts["accuracy"] == pytest.approx(1 - len(wrong) / 8)
-    assert "Per part (2 cameras' images" in (run / "eval" / "parted" / "report.md").read_text()
-    # predict decides per part as evaluate does: from the rows (auto) ...
-    out = tmp_path / "pred"
-    predict = ["predict", "--checkpoint", str(run / "checkpoints" / "best"), "--threads", "1", "--no-overlays"]
-    assert main([*predict, str(parted / "test"), "--out", str(out), "--quiet"]) == 0
+    assert "Per part (2 cameras' images" in (parted.run / "eval" / "parted" / "report.md").read_text()
+
+
+def test_predict_decides_per_part_from_the_rows_as_evaluate_does(parted):
+    from pinscope_trainer.cli import main
+
+    out = parted.root / "pred"
+    assert main([*predict_args(parted), str(parted.data / "test"), "--out", str(out)]) == 0
     with open(out / "parts.csv", newline="") as f:
         decided = list(csv.DictReader(f))
     assert len(decided) == 8 and {r["images"] for r in decided} == {"2"}
-    assert sorted(int(r["part"].rsplit("#", 1)[1]) for r in decided if r["correct"] == "False") == wrong
+    wrong = sorted(int(r["part"].rsplit("#", 1)[1]) for r in decided if r["correct"] == "False")
+    assert wrong == wrong_parts(parted)
     page = (out / "index.html").read_text()
     assert "Per part: every camera's image" in page and page.count("</tr>") == 1 + 8 + 1 + 16  # heads, rows
-    # ... or from the folders a station saves (one a part), for images outside any dataset
+
+
+def test_predict_takes_parts_from_a_station_s_folders_or_none(parted):
+    """Images outside any dataset, one folder a part as a station saves them."""
+    from pinscope_trainer.cli import main
+
     for part in range(2):
+        folder = parted.root / f"part{part}"
+        folder.mkdir()
         for index in (part, part + 8):
-            shutil.copy(parted / "test" / lines[index]["file_name"], tmp_path / f"station-{part}-{index}.png")
-            (tmp_path / f"part{part}").mkdir(exist_ok=True)
-            shutil.move(tmp_path / f"station-{part}-{index}.png", tmp_path / f"part{part}" / f"cam{index}.png")
-    station = tmp_path / "station"
-    args = [*predict, str(tmp_path / "part0"), str(tmp_path / "part1"), "--out", str(station), "--quiet"]
-    assert main([*args, "--parts", "folder", "--view", "centre"]) == 0
+            shutil.copy(parted.data / "test" / parted.lines[index]["file_name"], folder / f"cam{index}.png")
+    station = parted.root / "station"
+    folders = [str(parted.root / "part0"), str(parted.root / "part1")]
+    args = [*predict_args(parted), *folders, "--out", str(station), "--view", "centre"]
+    assert main([*args, "--parts", "folder"]) == 0
     with open(station / "parts.csv", newline="") as f:
         assert [(Path(r["part"]).name, r["images"], r["true"]) for r in csv.DictReader(f)] == [
             ("part0", "2", ""),
             ("part1", "2", ""),
         ]
-    assert main([*args, "--parts", "none", "--view", "centre"]) == 0
+    assert main([*args, "--parts", "none"]) == 0
     assert not (station / "parts.csv").exists()  # no parts now: the earlier run's file is not left to mislead
-    # rows that put two defects into one part are refused in one line, and the results above stay
-    for row in lines:
-        row["part"] = 0
-    metadata.write_text("".join(json.dumps(row) + "\n" for row in lines))
-    before = (run / "eval" / "parted" / "metrics.json").read_text()
-    assert main(["evaluate", "--run", str(run), "--data", str(parted), "--name", "parted"]) == 2
-    assert (run / "eval" / "parted" / "metrics.json").read_text() == before
+
+
+def test_rows_that_put_two_defects_into_one_part_are_refused(parted, tmp_path):
+    """One line, exit 2, and the results written before stay as they were."""
+    from pinscope_trainer.cli import main
+
+    data = tmp_path / "mixed"
+    shutil.copytree(parted.data, data)
+    write_parts(data / "test" / "metadata.jsonl", [dict(row) for row in parted.lines], lambda index: 0)
+    before = (parted.run / "eval" / "parted" / "metrics.json").read_text()
+    assert main(["evaluate", "--run", str(parted.run), "--data", str(data), "--name", "parted"]) == 2
+    assert (parted.run / "eval" / "parted" / "metrics.json").read_text() == before
