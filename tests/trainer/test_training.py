@@ -255,3 +255,26 @@ def test_mae_pretraining_then_init(tiny_args, synthetic_dataset, tmp_path, cache
     key = "vit.layers.0.attention.q_proj.weight"
     assert torch.equal(model.state_dict()[key], encoder[key])
     assert model.vit.embeddings.position_embeddings.shape[1] == 1 + (32 // 8) * (96 // 8)
+
+
+def test_init_from_a_trained_run_keeps_its_head_for_the_same_labels(tiny_args, synthetic_dataset, tmp_path, cache_dir):
+    """Fine-tuning starts from what the model reads already: its classifier rows, in this run's label
+    order; for other labels the head is new."""
+    run = tmp_path / "run"
+    assert main(tiny_args(synthetic_dataset, run, cache_dir, "--epochs", "1", "--no-eval")) == 0
+    best = run / "checkpoints" / "best"
+    cfg = json.loads((best / "config.json").read_text())
+    labels = [cfg["id2label"][str(i)] for i in range(len(cfg["id2label"]))]
+    size, channels = tuple(cfg["image_size"]), cfg["num_channels"]
+    stored = load_file(str(best / "model.safetensors"))
+    from pinscope_trainer.models import init_vit
+
+    same = init_vit(best, size, channels, labels)
+    assert torch.equal(same.classifier.weight, stored["classifier.weight"])
+    reordered = init_vit(best, size, channels, labels[::-1])
+    assert torch.equal(reordered.classifier.weight, stored["classifier.weight"].flip(0))
+    assert torch.equal(reordered.classifier.bias, stored["classifier.bias"].flip(0))
+    other = init_vit(best, size, channels, [*labels[:-1], "scratched"])
+    assert not torch.equal(other.classifier.weight[0], stored["classifier.weight"][0])
+    key = "vit.embeddings.patch_embeddings.projection.weight"
+    assert torch.equal(other.state_dict()[key], stored[key])

@@ -1,5 +1,5 @@
 """Models: Hugging Face ViT built from a ViTConfig (named size presets), a local pretrained ViT
-(`--init PATH`, head replaced), and the torchvision ResNet-18 CNN baseline (no weights).
+(`--init PATH`, head kept for the same labels), and the torchvision ResNet-18 CNN baseline (no weights).
 
 Every model is called the same way through `forward_logits(model, pixel_values)`.
 """
@@ -62,7 +62,7 @@ def build_vit(config):
 
 
 def init_vit(path, image_size, channels: int, labels: list[str]):
-    """A ViT from a local folder (config.json + weights), with a new head for `labels`."""
+    """A ViT from a local folder (config.json + weights); its head kept for the same labels (`head_for`)."""
     path = Path(path)
     cfg_file = path / "config.json"
     if not cfg_file.is_file():
@@ -103,7 +103,7 @@ def init_vit(path, image_size, channels: int, labels: list[str]):
     state = load_weights(path)
     if kind == "vit_mae":  # ViTMAEForPreTraining: take its encoder (vit.*), drop the decoder
         state = {k: v for k, v in state.items() if k.startswith("vit.")}
-    state = {k: v for k, v in state.items() if not k.startswith("classifier.")}
+    state = head_for(state, cfg, labels)
     own = model.state_dict()
     usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
     if not usable:
@@ -118,6 +118,20 @@ def init_vit(path, image_size, channels: int, labels: list[str]):
         with torch.no_grad():
             model.vit.embeddings.position_embeddings.copy_(table)
     return model
+
+
+def head_for(state: dict, cfg: dict, labels: list[str]) -> dict:
+    """The source's weights with its classifier kept when it was trained for these labels.
+
+    Fine-tuning a trained model on another line's renders keeps what its head learnt (rows put in this
+    run's label order); a source for other labels, or a pretrained encoder, gets a new head."""
+    names = {int(i): n for i, n in (cfg.get("id2label") or {}).items()}
+    weight, bias = state.get("classifier.weight"), state.get("classifier.bias")
+    state = {k: v for k, v in state.items() if not k.startswith("classifier.")}
+    if weight is None or bias is None or sorted(names.values()) != sorted(labels) or len(names) != len(weight):
+        return state
+    order = [next(i for i, n in names.items() if n == label) for label in labels]
+    return {**state, "classifier.weight": weight[order], "classifier.bias": bias[order]}
 
 
 def sincos_2d(hidden: int, grid_h: int, grid_w: int) -> np.ndarray:

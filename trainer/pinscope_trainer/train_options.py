@@ -40,7 +40,9 @@ class TrainOptions(Options):
     hidden: int | None = option(None, "override the preset's hidden size", at_least=1, group="model")
     heads: int | None = option(None, "override the preset's attention heads", at_least=1, group="model")
     init: str | None = option(
-        None, "local ViT folder (config.json + model.safetensors) to start from; head replaced", group="model"
+        None,
+        "local ViT folder (config.json + model.safetensors) to start from; head kept for the same labels",
+        group="model",
     )
     label: str = option("label", "what to predict", choices=LABEL_FIELDS, group="data")
     # with the unit reference: 98-99 % in the accuracy study (docs/trainer.md)
