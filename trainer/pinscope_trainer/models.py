@@ -125,12 +125,12 @@ def head_for(state: dict, cfg: dict, labels: list[str]) -> dict:
 
     Fine-tuning a trained model on another line's renders keeps what its head learnt (rows put in this
     run's label order); a source for other labels, or a pretrained encoder, gets a new head."""
-    names = {int(i): n for i, n in (cfg.get("id2label") or {}).items()}
+    row_of = {name: int(i) for i, name in (cfg.get("id2label") or {}).items()}
     weight, bias = state.get("classifier.weight"), state.get("classifier.bias")
     state = {k: v for k, v in state.items() if not k.startswith("classifier.")}
-    if weight is None or bias is None or sorted(names.values()) != sorted(labels) or len(names) != len(weight):
+    if weight is None or bias is None or sorted(row_of) != sorted(labels) or len(row_of) != len(weight):
         return state
-    order = [next(i for i, n in names.items() if n == label) for label in labels]
+    order = [row_of[label] for label in labels]
     return {**state, "classifier.weight": weight[order], "classifier.bias": bias[order]}
 
 
